@@ -1,0 +1,110 @@
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+/** The only module that reads the environment: every setting is parsed and checked here, once. */
+
+export class ConfigError extends Error {}
+
+const dnsServer = (value: string): string | null => {
+  const v = value.trim();
+  if (isIP(v)) return v;
+  const v4 = /^(\d+\.\d+\.\d+\.\d+):(\d{1,5})$/.exec(v);
+  if (v4?.[1] && isIP(v4[1]) && Number(v4[2]) > 0 && Number(v4[2]) < 65536) return v;
+  const v6 = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(v);
+  if (v6?.[1] && isIP(v6[1]) === 6 && Number(v6[2]) > 0 && Number(v6[2]) < 65536) return v;
+  return null;
+};
+
+const int = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallback;
+      if (!/^\d+$/.test(v.trim()) || Number(v) < min || Number(v) > max) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}, got "${v}"` });
+        return z.NEVER;
+      }
+      return Number(v);
+    });
+
+const flag = (fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallback;
+      const s = v.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+      if (['0', 'false', 'no', 'off'].includes(s)) return false;
+      ctx.addIssue({ code: 'custom', message: `must be 1/on or 0/off, got "${v}"` });
+      return z.NEVER;
+    });
+
+const engineSchema = z.object({
+  MTASTS_DNS_SERVERS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return undefined;
+      const servers = v.split(',').map((s) => s.trim());
+      const bad = servers.find((s) => dnsServer(s) === null);
+      if (bad !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${bad}" is not an ip or ip:port (IPv6 as [ip]:port)` });
+        return z.NEVER;
+      }
+      return servers;
+    }),
+  MTASTS_ALLOW_PRIVATE_NETWORKS: flag(false),
+  MTASTS_TIMEOUT_MS: int(100, 120000, 10000),
+  MTASTS_CERT_WARN_DAYS: int(1, 365, 14),
+  MTASTS_SMTP_PROBE: flag(true),
+  MTASTS_EHLO_NAME: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return defaultEhloName();
+      if (!/^[A-Za-z0-9.-]{1,253}$/.test(v)) {
+        ctx.addIssue({ code: 'custom', message: `must be a host name, got "${v}"` });
+        return z.NEVER;
+      }
+      return v;
+    }),
+});
+
+export interface EngineConfig {
+  dnsServers: string[] | undefined;
+  allowPrivateNetworks: boolean;
+  timeoutMs: number;
+  certWarnDays: number;
+  smtpProbe: boolean;
+  ehloName: string;
+}
+
+function defaultEhloName(): string {
+  const h = hostname();
+  return /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(h) ? h : 'mtasts-bot.invalid';
+}
+
+/** One line naming the variable and what is wrong with it. */
+function explain(error: z.ZodError, hints: Record<string, string> = {}): ConfigError {
+  const issue = error.issues[0];
+  const name = String(issue?.path[0] ?? 'configuration');
+  const hint = hints[name] ? ` (${hints[name]})` : '';
+  return new ConfigError(`${name} ${issue?.message ?? 'is invalid'}${hint}`);
+}
+
+export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  const parsed = engineSchema.safeParse(env);
+  if (!parsed.success) throw explain(parsed.error);
+  const c = parsed.data;
+  return {
+    dnsServers: c.MTASTS_DNS_SERVERS,
+    allowPrivateNetworks: c.MTASTS_ALLOW_PRIVATE_NETWORKS,
+    timeoutMs: c.MTASTS_TIMEOUT_MS,
+    certWarnDays: c.MTASTS_CERT_WARN_DAYS,
+    smtpProbe: c.MTASTS_SMTP_PROBE,
+    ehloName: c.MTASTS_EHLO_NAME,
+  };
+}

@@ -1,0 +1,538 @@
+import { canonicalHost, type Domain } from './domain.js';
+import {
+  type Finding,
+  type FindingCode,
+  finding,
+  SEVERITY_ORDER,
+  type Severity,
+  statusOf,
+} from './findings.js';
+import { nonPublicReason } from './net/address-guard.js';
+import { type CertificateEvidence, describeTrustError } from './net/certificate.js';
+import { createDns, type DnsAnswer, type DnsLookups } from './net/dns.js';
+import { fetchPolicy, type PolicyFetchEvidence, type PolicyFetchOptions } from './net/policy-fetch.js';
+import { probeStarttls, type StarttlsEvidence, type StarttlsProbeOptions } from './net/starttls.js';
+import { mxPatternMatches, type Policy, parsePolicy } from './policy.js';
+import { isStsRecord, parseStsRecord } from './sts-record.js';
+import { isTlsRptRecord, parseTlsRptRecord } from './tlsrpt-record.js';
+
+/** The network the check uses: real by default, wrapped with caches by the monitor, never mocked in tests. */
+export interface CheckDeps {
+  dns: DnsLookups;
+  fetchPolicy: (options: PolicyFetchOptions) => Promise<PolicyFetchEvidence>;
+  probeStarttls: (options: StarttlsProbeOptions) => Promise<StarttlsEvidence>;
+}
+
+export interface CheckOptions {
+  /** Limit for each network step. */
+  timeoutMs: number;
+  certWarnDays: number;
+  allowPrivateNetworks: boolean;
+  /** False skips the SMTP probes (networks that block outbound port 25). */
+  smtpProbe: boolean;
+  /** Trusted roots; Node's roots plus NODE_EXTRA_CA_CERTS when absent. */
+  ca?: string[];
+  policyPort?: number;
+  smtpPort?: number;
+  ehloName: string;
+  now?: () => Date;
+}
+
+export interface TxtEvidence {
+  name: string;
+  /** Every TXT record at the name, strings joined. */
+  records: string[];
+  error: string | null;
+}
+
+export interface PolicyEvidence {
+  host: string;
+  addresses: string[];
+  notAllowed: { address: string; reason: string }[];
+  fetch: PolicyFetchEvidence | null;
+  /** The policy text as served (when it was read whole). */
+  text: string | null;
+  policy: Policy | null;
+  /** Whether a sender would accept the policy text. */
+  valid: boolean;
+  error: string | null;
+}
+
+export interface MxHostEvidence {
+  host: string;
+  priority: number;
+  addresses: string[];
+  notAllowed: { address: string; reason: string }[];
+  /** The policy mx pattern covering this host, or null. */
+  coveredBy: string | null;
+  probes: StarttlsEvidence[];
+  error: string | null;
+}
+
+export interface Evidence {
+  sts: TxtEvidence & { id: string | null };
+  tlsrpt: TxtEvidence & { rua: string[] | null };
+  policy: PolicyEvidence;
+  mx: { hosts: MxHostEvidence[]; nullMx: boolean; error: string | null };
+  smtpProbe: 'on' | 'off';
+}
+
+/** The report of one check: the contract's shape plus the evidence it was judged on. */
+export interface Report {
+  domain: string;
+  /** The Unicode form of an internationalized domain (equal to `domain` otherwise). */
+  domainUnicode: string;
+  checkedAt: string;
+  status: 'pass' | 'warn' | 'fail';
+  findings: Finding[];
+  evidence: Evidence;
+  durationMs: number;
+}
+
+export function defaultDeps(options: { dnsServers?: readonly string[]; timeoutMs: number }): CheckDeps {
+  return {
+    dns: createDns({
+      ...(options.dnsServers ? { servers: options.dnsServers } : {}),
+      timeoutMs: options.timeoutMs,
+    }),
+    fetchPolicy,
+    probeStarttls,
+  };
+}
+
+/**
+ * Checks a domain's MTA-STS and TLS-RPT setup as a sender would meet it. The TXT lookups, the policy fetch and every
+ * MX probe run at once; each step has its own timeout, and no failure stops the others. Never throws on anything the
+ * network returns.
+ */
+export async function checkDomain(domain: Domain, options: CheckOptions, deps: CheckDeps): Promise<Report> {
+  const now = options.now ?? (() => new Date());
+  const started = now();
+  const startedMs = Date.now();
+  const d = domain.ascii;
+  const out = new FindingList(d);
+
+  const policyPromise = checkPolicy(d, options, deps, out, now);
+  const [sts, tlsrpt, mx, policy] = await Promise.all([
+    checkStsRecord(d, deps, out),
+    checkTlsRptRecord(d, deps, out),
+    checkMx(d, options, deps, out, now, policyPromise),
+    policyPromise,
+  ]);
+
+  const report: Report = {
+    domain: d,
+    domainUnicode: domain.unicode,
+    checkedAt: started.toISOString(),
+    status: statusOf(out.items),
+    findings: out.sorted(),
+    evidence: { sts, tlsrpt, policy, mx, smtpProbe: options.smtpProbe ? 'on' : 'off' },
+    durationMs: Date.now() - startedMs,
+  };
+  return report;
+}
+
+class FindingList {
+  readonly items: Finding[] = [];
+  constructor(private readonly domain: string) {}
+  add(code: FindingCode, subject: string, seen: string, severity?: Severity): void {
+    this.items.push(finding(code, this.domain, subject, seen, severity));
+  }
+  remove(code: FindingCode): void {
+    for (let i = this.items.length - 1; i >= 0; i--)
+      if (this.items[i]?.code === code) this.items.splice(i, 1);
+  }
+  sorted(): Finding[] {
+    return this.items
+      .map((f, i) => ({ f, i }))
+      .sort((a, b) => SEVERITY_ORDER[a.f.severity] - SEVERITY_ORDER[b.f.severity] || a.i - b.i)
+      .map(({ f }) => f);
+  }
+}
+
+/** Looks up TXT records and sorts out the lookup failure cases shared by the two records. */
+async function txtLookup(
+  name: string,
+  deps: CheckDeps,
+  out: FindingList,
+): Promise<{ answer: DnsAnswer<string>; evidence: TxtEvidence }> {
+  const answer = await deps.dns.txt(name);
+  const evidence: TxtEvidence = {
+    name,
+    records: answer.ok ? answer.records : [],
+    error: answer.ok ? null : answer.message,
+  };
+  if (!answer.ok && answer.kind === 'error')
+    out.add('DNS_LOOKUP_FAILED', name, `The TXT lookup failed: ${answer.message}.`);
+  return { answer, evidence };
+}
+
+async function checkStsRecord(d: string, deps: CheckDeps, out: FindingList): Promise<Evidence['sts']> {
+  const name = `_mta-sts.${d}`;
+  const { answer, evidence } = await txtLookup(name, deps, out);
+  const result = { ...evidence, id: null as string | null };
+  if (!answer.ok && answer.kind === 'error') return result;
+  const sts = evidence.records.filter(isStsRecord);
+  if (sts.length === 0) {
+    const others =
+      evidence.records.length > 0 ? ` (${evidence.records.length} other TXT record(s) there)` : '';
+    out.add('STS_RECORD_MISSING', name, `No TXT record starting with v=STSv1 at ${name}${others}.`);
+  } else if (sts.length > 1) {
+    out.add(
+      'STS_RECORD_MULTIPLE',
+      name,
+      `${sts.length} records start with v=STSv1: ${sts.map(quote).join(', ')}.`,
+    );
+  } else {
+    const parsed = parseStsRecord(sts[0] ?? '');
+    for (const p of parsed.problems) out.add(p.code, name, `${quote(sts[0] ?? '')}: ${p.message}.`);
+    result.id = parsed.record?.id ?? null;
+  }
+  return result;
+}
+
+async function checkTlsRptRecord(d: string, deps: CheckDeps, out: FindingList): Promise<Evidence['tlsrpt']> {
+  const name = `_smtp._tls.${d}`;
+  const { answer, evidence } = await txtLookup(name, deps, out);
+  const result = { ...evidence, rua: null as string[] | null };
+  if (!answer.ok && answer.kind === 'error') return result;
+  const records = evidence.records.filter(isTlsRptRecord);
+  if (records.length === 0) {
+    out.add('TLSRPT_MISSING', name, `No TXT record starting with v=TLSRPTv1 at ${name}.`);
+  } else if (records.length > 1) {
+    out.add(
+      'TLSRPT_MULTIPLE',
+      name,
+      `${records.length} records start with v=TLSRPTv1: ${records.map(quote).join(', ')}.`,
+    );
+  } else {
+    const parsed = parseTlsRptRecord(records[0] ?? '');
+    for (const p of parsed.problems) out.add(p.code, name, `${quote(records[0] ?? '')}: ${p.message}.`);
+    result.rua = parsed.record?.rua ?? null;
+  }
+  return result;
+}
+
+/** Resolves a host and keeps the addresses a check may connect to; the others are findings. */
+async function allowedAddresses(
+  host: string,
+  options: CheckOptions,
+  deps: CheckDeps,
+  out: FindingList,
+  onMissing: (message: string) => void,
+): Promise<{
+  addresses: string[];
+  allowed: string[];
+  notAllowed: { address: string; reason: string }[];
+  error: string | null;
+}> {
+  const answer = await deps.dns.addresses(host);
+  if (!answer.ok) {
+    if (answer.kind === 'error')
+      out.add('DNS_LOOKUP_FAILED', host, `The address lookup failed: ${answer.message}.`);
+    else onMissing(answer.message);
+    return { addresses: [], allowed: [], notAllowed: [], error: answer.message };
+  }
+  const notAllowed: { address: string; reason: string }[] = [];
+  const allowed: string[] = [];
+  for (const address of answer.records) {
+    const reason = options.allowPrivateNetworks ? null : nonPublicReason(address);
+    if (reason) notAllowed.push({ address, reason });
+    else allowed.push(address);
+  }
+  if (notAllowed.length > 0) {
+    out.add(
+      'ADDRESS_NOT_ALLOWED',
+      host,
+      `${host} resolves to ${notAllowed.map((n) => n.reason).join('; ')}; it was not contacted.`,
+    );
+  }
+  return { addresses: answer.records, allowed, notAllowed, error: null };
+}
+
+async function checkPolicy(
+  d: string,
+  options: CheckOptions,
+  deps: CheckDeps,
+  out: FindingList,
+  now: () => Date,
+): Promise<PolicyEvidence> {
+  const host = `mta-sts.${d}`;
+  const evidence: PolicyEvidence = {
+    host,
+    addresses: [],
+    notAllowed: [],
+    fetch: null,
+    text: null,
+    policy: null,
+    valid: false,
+    error: null,
+  };
+  const resolved = await allowedAddresses(host, options, deps, out, (message) =>
+    out.add('POLICY_HOST_UNRESOLVABLE', host, `${message}.`),
+  );
+  evidence.addresses = resolved.addresses;
+  evidence.notAllowed = resolved.notAllowed;
+  evidence.error = resolved.error;
+  if (resolved.allowed.length === 0) return evidence;
+
+  const fetched = await deps.fetchPolicy({
+    host,
+    addresses: resolved.allowed,
+    timeoutMs: options.timeoutMs,
+    now: now(),
+    ...(options.policyPort ? { port: options.policyPort } : {}),
+    ...(options.ca ? { ca: options.ca } : {}),
+  });
+  evidence.fetch = fetched;
+  const cert = fetched.tls?.certificate;
+  if (cert) certificateFindings(cert, host, 'POLICY', options, out, resolved.allowed);
+  if (!fetched.http) {
+    evidence.error = fetched.error?.message ?? 'no answer';
+    out.add('POLICY_FETCH_FAILED', host, `${fetched.url} could not be read: ${evidence.error}.`);
+    return evidence;
+  }
+  const http = fetched.http;
+  if (http.status >= 300 && http.status < 400) {
+    const to = http.location ? ` to ${quote(http.location)}` : '';
+    out.add('POLICY_REDIRECT', host, `${fetched.url} answered ${http.status}, a redirect${to}.`);
+    return evidence;
+  }
+  if (http.status !== 200) {
+    out.add('POLICY_HTTP_STATUS', host, `${fetched.url} answered HTTP ${http.status}.`);
+    return evidence;
+  }
+  const mediaType = (http.contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (mediaType !== 'text/plain') {
+    const seen = http.contentType ? `"${http.contentType}"` : 'no Content-Type';
+    out.add('POLICY_CONTENT_TYPE', host, `${fetched.url} is served with ${seen}.`);
+  }
+  if (http.tooLarge || http.body === null) {
+    const size =
+      http.contentLength !== null
+        ? `${http.contentLength} bytes declared`
+        : `over ${http.bytesRead} bytes sent`;
+    out.add('POLICY_TOO_LARGE', host, `${fetched.url} is ${size}; the limit is 65536.`);
+    return evidence;
+  }
+  evidence.text = http.body;
+  const parsed = parsePolicy(http.body);
+  evidence.policy = parsed.policy;
+  evidence.valid = parsed.valid;
+  for (const p of parsed.problems) out.add(p.code, fetched.url, `${p.message}.`);
+  const { mode, maxAge } = parsed.policy;
+  if (mode === 'testing') out.add('POLICY_MODE_TESTING', host, 'The policy says mode: testing.');
+  if (mode === 'none') out.add('POLICY_MODE_NONE', host, 'The policy says mode: none.');
+  if (mode === 'enforce' && maxAge !== null && maxAge < 604800) {
+    out.add('POLICY_MAX_AGE_SHORT', host, `max_age is ${maxAge} seconds (${describeSeconds(maxAge)}).`);
+  }
+  return evidence;
+}
+
+async function checkMx(
+  d: string,
+  options: CheckOptions,
+  deps: CheckDeps,
+  out: FindingList,
+  now: () => Date,
+  policyPromise: Promise<PolicyEvidence>,
+): Promise<Evidence['mx']> {
+  const answer = await deps.dns.mx(d);
+  const result: Evidence['mx'] = { hosts: [], nullMx: false, error: null };
+  if (!answer.ok) {
+    result.error = answer.message;
+    if (answer.kind === 'error') out.add('DNS_LOOKUP_FAILED', d, `The MX lookup failed: ${answer.message}.`);
+    else {
+      out.add(
+        'MX_MISSING',
+        d,
+        `${d} publishes no MX record; senders fall back to its A/AAAA records (implicit MX), which MTA-STS cannot name.`,
+      );
+    }
+    await policyPromise;
+    return result;
+  }
+  const records = [...answer.records].sort((a, b) => a.priority - b.priority);
+  if (records.some((r) => r.exchange === '' || r.exchange === '.')) {
+    result.nullMx = true;
+    out.add('MX_MISSING', d, `${d} publishes a null MX ("0 ."): it declares that it accepts no mail.`);
+    await policyPromise;
+    return result;
+  }
+
+  result.hosts = await Promise.all(
+    records.map(async (record): Promise<MxHostEvidence> => {
+      const host = canonicalHost(record.exchange);
+      const resolved = await allowedAddresses(host, options, deps, out, (message) =>
+        out.add('MX_UNREACHABLE', host, `${message}: senders have no address to connect to.`),
+      );
+      const probes = options.smtpProbe
+        ? await Promise.all(
+            resolved.allowed.map((address) =>
+              deps.probeStarttls({
+                host,
+                address,
+                ehloName: options.ehloName,
+                timeoutMs: options.timeoutMs,
+                now: now(),
+                ...(options.smtpPort ? { port: options.smtpPort } : {}),
+                ...(options.ca ? { ca: options.ca } : {}),
+              }),
+            ),
+          )
+        : [];
+      return {
+        host,
+        priority: record.priority,
+        addresses: resolved.addresses,
+        notAllowed: resolved.notAllowed,
+        coveredBy: null,
+        probes,
+        error: resolved.error,
+      };
+    }),
+  );
+
+  if (options.smtpProbe) smtpFindings(result.hosts, d, options, out);
+  else
+    out.add(
+      'MX_PROBE_SKIPPED',
+      d,
+      'The SMTP probes are turned off by configuration (MTASTS_SMTP_PROBE=off).',
+    );
+
+  // The policy arrives concurrently; MX coverage is judged once both are known.
+  const policyEvidence = await policyPromise;
+  const policy = policyEvidence.policy;
+  if (policy && policy.mode !== null && policy.mode !== 'none') {
+    const severity: Severity = policy.mode === 'enforce' ? 'error' : 'warning';
+    for (const host of result.hosts) {
+      host.coveredBy = policy.mx.find((pattern) => mxPatternMatches(pattern, host.host)) ?? null;
+      if (host.coveredBy === null) {
+        const listed = policy.mx.length > 0 ? policy.mx.join(', ') : 'no patterns';
+        out.add(
+          'MX_NOT_IN_POLICY',
+          host.host,
+          `${host.host} matches none of the policy's mx patterns (${listed}).`,
+          severity,
+        );
+      }
+    }
+    for (const pattern of policy.mx) {
+      if (!result.hosts.some((h) => mxPatternMatches(pattern, h.host))) {
+        const hosts = result.hosts.map((h) => h.host).join(', ');
+        out.add(
+          'POLICY_MX_UNUSED',
+          policyEvidence.host,
+          `The pattern "mx: ${pattern}" matches none of the MX hosts (${hosts}).`,
+        );
+      }
+    }
+  }
+  return result;
+}
+
+function smtpFindings(hosts: MxHostEvidence[], d: string, options: CheckOptions, out: FindingList): void {
+  const probes = hosts.flatMap((h) => h.probes);
+  if (probes.length > 0 && probes.every((p) => p.failedAt === 'connect' && p.error?.kind === 'timeout')) {
+    const list = probes.map((p) => p.address).join(', ');
+    out.add('SMTP_PORT_BLOCKED', d, `Every MX address (${list}) timed out on port 25.`);
+    return;
+  }
+  for (const host of hosts) {
+    if (host.probes.length === 0) continue;
+    const connected = host.probes.filter((p) => p.connected);
+    if (connected.length === 0) {
+      const why = host.probes.map((p) => p.error?.message ?? 'no connection').join('; ');
+      out.add('MX_UNREACHABLE', host.host, `No address of ${host.host} accepted a connection: ${why}.`);
+      continue;
+    }
+    const dialogue = connected.filter((p) => p.failedAt === 'banner' || p.failedAt === 'ehlo');
+    if (dialogue.length > 0) {
+      out.add('MX_SMTP_ERROR', host.host, dialogue.map((p) => `${p.error?.message ?? 'failed'}.`).join(' '));
+    }
+    const noStarttls = connected.filter((p) => p.failedAt === 'starttls' && p.error === null);
+    if (noStarttls.length > 0) {
+      out.add(
+        'MX_STARTTLS_MISSING',
+        host.host,
+        `${host.host} (${addresses(noStarttls)}) does not announce STARTTLS after EHLO.`,
+      );
+    }
+    const tlsFailed = connected.filter(
+      (p) => (p.failedAt === 'starttls' && p.error !== null) || p.failedAt === 'tls',
+    );
+    for (const p of tlsFailed) out.add('MX_TLS_FAILED', host.host, `${p.error?.message ?? 'TLS failed'}.`);
+    const oldTls = connected.filter((p) => p.tls && !['TLSv1.2', 'TLSv1.3'].includes(p.tls.protocol));
+    if (oldTls.length > 0) {
+      out.add(
+        'MX_TLS_FAILED',
+        host.host,
+        `${host.host} (${addresses(oldTls)}) negotiated ${oldTls[0]?.tls?.protocol}; MTA-STS needs TLS 1.2 or later.`,
+      );
+    }
+    // One set of certificate findings per distinct certificate of the host.
+    const byFingerprint = new Map<string, { cert: CertificateEvidence; addresses: string[] }>();
+    for (const p of connected) {
+      const cert = p.tls?.certificate;
+      if (!cert) continue;
+      const entry = byFingerprint.get(cert.fingerprint) ?? { cert, addresses: [] };
+      entry.addresses.push(p.address);
+      byFingerprint.set(cert.fingerprint, entry);
+    }
+    for (const { cert, addresses: addrs } of byFingerprint.values()) {
+      certificateFindings(cert, host.host, 'MX', options, out, addrs);
+    }
+  }
+}
+
+/** The *_CERT_* findings for one certificate seen on `host`, shared by the policy host and the MX hosts. */
+function certificateFindings(
+  cert: CertificateEvidence,
+  host: string,
+  prefix: 'POLICY' | 'MX',
+  options: CheckOptions,
+  out: FindingList,
+  seenAt: readonly string[],
+): void {
+  const at = seenAt.length > 0 ? ` (seen at ${seenAt.join(', ')})` : '';
+  if (cert.expired) {
+    out.add(
+      `${prefix}_CERT_EXPIRED`,
+      host,
+      `The certificate of ${host}${at} expired on ${cert.notAfter} (${-cert.daysLeft} days ago).`,
+    );
+  } else if (cert.daysLeft < options.certWarnDays) {
+    out.add(
+      `${prefix}_CERT_EXPIRING`,
+      host,
+      `The certificate of ${host}${at} expires on ${cert.notAfter}, in ${cert.daysLeft} day(s) (warning window ${options.certWarnDays} days).`,
+    );
+  }
+  if (!cert.nameMatches) {
+    const names = cert.names.length > 0 ? cert.names.join(', ') : 'no DNS names';
+    out.add(`${prefix}_CERT_NAME_MISMATCH`, host, `The certificate of ${host}${at} is for ${names}.`);
+  }
+  if (!cert.trusted && cert.trustError) {
+    out.add(
+      `${prefix}_CERT_UNTRUSTED`,
+      host,
+      `The certificate of ${host}${at} (issuer ${cert.issuer || 'unknown'}) does not validate: ${describeTrustError(cert.trustError)}.`,
+    );
+  }
+}
+
+function addresses(probes: readonly StarttlsEvidence[]): string {
+  return probes.map((p) => p.address).join(', ');
+}
+
+function quote(text: string): string {
+  const clean = text.replace(/[\x00-\x1f\x7f]/g, '?');
+  return `"${clean.length > 120 ? `${clean.slice(0, 119)}…` : clean}"`;
+}
+
+function describeSeconds(s: number): string {
+  if (s < 3600) return `${Math.round(s / 60)} minutes`;
+  if (s < 172800) return `${Math.round(s / 3600)} hours`;
+  return `${Math.round(s / 86400)} days`;
+}

@@ -1,0 +1,146 @@
+import { createServer } from 'node:net';
+import type { CheckDeps, CheckOptions } from '../../src/core/check.js';
+import { defaultDeps } from '../../src/core/check.js';
+import { TestDnsServer, type ZoneEntry } from './dns-server.js';
+import { type Handler, servePolicy, TestHttpsServer } from './https-server.js';
+import { TestSmtpServer } from './smtp-server.js';
+import { type IssuedCert, TestCa } from './test-ca.js';
+
+/** Finds a port free on every address, so that servers on several 127.x addresses can share it. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+let nextNet = 0;
+
+/**
+ * A small Internet on loopback: an authoritative DNS server, a test CA, HTTPS policy hosts and SMTP servers, each host
+ * on its own 127.x address. All policy hosts share one port, all MX hosts another, as 443 and 25 are shared on the
+ * Internet; the engine is told those ports, and trusts the test CA.
+ */
+export class Lab {
+  readonly ca = new TestCa();
+  readonly https: TestHttpsServer[] = [];
+  readonly smtp: TestSmtpServer[] = [];
+  private hostCount = 0;
+  private readonly net: number;
+
+  private constructor(
+    readonly dns: TestDnsServer,
+    readonly policyPort: number,
+    readonly smtpPort: number,
+  ) {
+    // A /16 of 127.0.0.0/8 of its own for each lab in this process, away from 127.0.0.1.
+    this.net = 10 + (((process.pid % 200) * 7 + nextNet++) % 240);
+  }
+
+  static async start(): Promise<Lab> {
+    const [dns, policyPort, smtpPort] = await Promise.all([TestDnsServer.start(), freePort(), freePort()]);
+    return new Lab(dns, policyPort, smtpPort);
+  }
+
+  /** A fresh loopback address for one host. */
+  newAddress(): string {
+    this.hostCount++;
+    return `127.${this.net}.${Math.floor(this.hostCount / 250)}.${(this.hostCount % 250) + 1}`;
+  }
+
+  set(name: string, entry: ZoneEntry): void {
+    this.dns.zone[name] = entry;
+  }
+
+  edit(name: string, change: Partial<ZoneEntry>): void {
+    this.dns.zone[name] = { ...this.dns.zone[name], ...change };
+  }
+
+  cert(
+    names: string[],
+    options: Parameters<TestCa['issue']>[0] extends infer O ? Partial<O> : never = {},
+  ): IssuedCert {
+    return this.ca.issue({ names, ...options });
+  }
+
+  /** Starts a policy host for `domain` serving `policy`, with a valid certificate unless one is given. */
+  async policyHost(
+    domain: string,
+    policy: string | Handler,
+    cert: IssuedCert = this.cert([`mta-sts.${domain}`]),
+  ): Promise<TestHttpsServer> {
+    const address = this.newAddress();
+    const server = await TestHttpsServer.start(
+      cert,
+      typeof policy === 'string' ? servePolicy(policy) : policy,
+      address,
+      this.policyPort,
+    );
+    this.https.push(server);
+    this.set(`mta-sts.${domain}`, { A: [address] });
+    return server;
+  }
+
+  /** Starts an MX host with STARTTLS and a valid certificate unless told otherwise. */
+  async mxHost(
+    host: string,
+    options: { cert?: IssuedCert; starttls?: boolean; tls?: Record<string, unknown>; banner?: string } = {},
+  ): Promise<TestSmtpServer> {
+    const address = this.newAddress();
+    const server = await TestSmtpServer.start(
+      {
+        cert: options.cert ?? this.cert([host]),
+        ...(options.starttls !== undefined ? { starttls: options.starttls } : {}),
+        ...(options.banner ? { banner: options.banner } : {}),
+        ...(options.tls ? { tls: options.tls } : {}),
+      },
+      address,
+      this.smtpPort,
+    );
+    this.smtp.push(server);
+    this.set(host, { A: [address] });
+    return server;
+  }
+
+  /** Publishes a complete, healthy MTA-STS setup for `domain` with the given MX hosts, all served for real. */
+  async healthyDomain(
+    domain: string,
+    mxHosts: string[] = [`mx1.${domain}`, `mx2.${domain}`],
+    mode: 'enforce' | 'testing' = 'enforce',
+  ): Promise<{ policy: string }> {
+    const policy = `version: STSv1\nmode: ${mode}\n${mxHosts.map((h) => `mx: ${h}\n`).join('')}max_age: 1209600\n`;
+    this.set(domain, { MX: mxHosts.map((exchange, i) => ({ preference: 10 * (i + 1), exchange })) });
+    this.set(`_mta-sts.${domain}`, { TXT: ['v=STSv1; id=20261129T000000'] });
+    this.set(`_smtp._tls.${domain}`, { TXT: [`v=TLSRPTv1; rua=mailto:tls-reports@${domain}`] });
+    await this.policyHost(domain, policy);
+    for (const host of mxHosts) await this.mxHost(host);
+    return { policy };
+  }
+
+  options(overrides: Partial<CheckOptions> = {}): CheckOptions {
+    return {
+      timeoutMs: 3000,
+      certWarnDays: 14,
+      allowPrivateNetworks: true,
+      smtpProbe: true,
+      ehloName: 'checker.test',
+      ca: [this.ca.rootPem],
+      policyPort: this.policyPort,
+      smtpPort: this.smtpPort,
+      ...overrides,
+    };
+  }
+
+  deps(timeoutMs = 3000): CheckDeps {
+    return defaultDeps({ dnsServers: [this.dns.address], timeoutMs });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([
+      ...this.https.map((s) => s.stop()),
+      ...this.smtp.map((s) => s.stop()),
+      this.dns.stop(),
+    ]);
+  }
+}

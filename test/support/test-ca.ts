@@ -1,0 +1,126 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import forge from 'node-forge';
+
+/** A certificate authority made at test start: a root, an intermediate, and leaf certificates on demand. */
+export interface IssuedCert {
+  /** PEM of the leaf, followed by the chain when `chain` was asked for. */
+  cert: string;
+  key: string;
+}
+
+export interface LeafOptions {
+  names: string[];
+  /** Days from now; negative is in the past. */
+  notBeforeDays?: number;
+  notAfterDays?: number;
+  /** Signed by itself instead of the CA. */
+  selfSigned?: boolean;
+  /** Signed by the intermediate; `chain: false` then leaves the intermediate out (an incomplete chain). */
+  viaIntermediate?: boolean;
+  chain?: boolean;
+}
+
+const DAY = 86_400_000;
+
+function keyPair(): {
+  privatePem: string;
+  forgePrivate: forge.pki.rsa.PrivateKey;
+  forgePublic: forge.pki.rsa.PublicKey;
+} {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  return {
+    privatePem: privateKey,
+    forgePrivate: forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey,
+    forgePublic: forge.pki.publicKeyFromPem(publicKey) as forge.pki.rsa.PublicKey,
+  };
+}
+
+function serial(): string {
+  // Positive, 16 bytes.
+  const bytes = randomBytes(16);
+  bytes[0] = (bytes[0] ?? 0) & 0x7f;
+  return bytes.toString('hex');
+}
+
+interface Authority {
+  cert: forge.pki.Certificate;
+  key: forge.pki.rsa.PrivateKey;
+}
+
+export class TestCa {
+  readonly rootPem: string;
+  readonly intermediatePem: string;
+  private readonly root: Authority;
+  private readonly intermediate: Authority;
+  private readonly leafKey = keyPair();
+
+  constructor(name = 'mtasts-bot Test Root') {
+    const rootKey = keyPair();
+    const root = forge.pki.createCertificate();
+    root.publicKey = rootKey.forgePublic;
+    root.serialNumber = serial();
+    root.validity.notBefore = new Date(Date.now() - 30 * DAY);
+    root.validity.notAfter = new Date(Date.now() + 3650 * DAY);
+    const rootSubject = [
+      { name: 'commonName', value: name },
+      { name: 'organizationName', value: 'mtasts-bot tests' },
+    ];
+    root.setSubject(rootSubject);
+    root.setIssuer(rootSubject);
+    root.setExtensions([
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+      { name: 'subjectKeyIdentifier' },
+    ]);
+    root.sign(rootKey.forgePrivate, forge.md.sha256.create());
+    this.root = { cert: root, key: rootKey.forgePrivate };
+    this.rootPem = forge.pki.certificateToPem(root);
+
+    const interKey = keyPair();
+    const inter = forge.pki.createCertificate();
+    inter.publicKey = interKey.forgePublic;
+    inter.serialNumber = serial();
+    inter.validity.notBefore = new Date(Date.now() - 30 * DAY);
+    inter.validity.notAfter = new Date(Date.now() + 1825 * DAY);
+    inter.setSubject([
+      { name: 'commonName', value: `${name} Intermediate` },
+      { name: 'organizationName', value: 'mtasts-bot tests' },
+    ]);
+    inter.setIssuer(rootSubject);
+    inter.setExtensions([
+      { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+      { name: 'subjectKeyIdentifier' },
+      { name: 'authorityKeyIdentifier', keyIdentifier: root.generateSubjectKeyIdentifier().getBytes() },
+    ]);
+    inter.sign(rootKey.forgePrivate, forge.md.sha256.create());
+    this.intermediate = { cert: inter, key: interKey.forgePrivate };
+    this.intermediatePem = forge.pki.certificateToPem(inter);
+  }
+
+  issue(options: LeafOptions): IssuedCert {
+    const cert = forge.pki.createCertificate();
+    cert.publicKey = this.leafKey.forgePublic;
+    cert.serialNumber = serial();
+    cert.validity.notBefore = new Date(Date.now() + (options.notBeforeDays ?? -1) * DAY);
+    cert.validity.notAfter = new Date(Date.now() + (options.notAfterDays ?? 90) * DAY);
+    const subject = [{ name: 'commonName', value: options.names[0] ?? 'unnamed' }];
+    cert.setSubject(subject);
+    const signer = options.selfSigned ? null : options.viaIntermediate ? this.intermediate : this.root;
+    cert.setIssuer(signer ? signer.cert.subject.attributes : subject);
+    cert.setExtensions([
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: options.names.map((value) => ({ type: 2, value })) },
+    ]);
+    cert.sign(signer ? signer.key : this.leafKey.forgePrivate, forge.md.sha256.create());
+    let pem = forge.pki.certificateToPem(cert);
+    if (options.viaIntermediate && options.chain !== false) pem += this.intermediatePem;
+    return { cert: pem, key: this.leafKey.privatePem };
+  }
+}
