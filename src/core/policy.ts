@@ -47,6 +47,10 @@ export function parsePolicy(text: string): PolicyResult {
         syntax(`line ${n} is empty; the policy must have one key: value pair on every line`);
       return;
     }
+    if (line.includes('\r')) {
+      syntax(`line ${n} holds a carriage return not followed by a line feed; lines end in LF or CRLF`);
+      return;
+    }
     const m = /^([^:]*):[ \t]*(.*)$/.exec(line);
     if (!m) {
       syntax(`line ${n} ("${shown(line)}") is not of the form key: value`);
