@@ -495,7 +495,7 @@ function certificateFindings(
   out: FindingList,
   seenAt: readonly string[],
 ): void {
-  const at = seenAt.length > 0 ? ` (seen at ${seenAt.join(', ')})` : '';
+  const at = seenAt.length > 0 ? ` at ${seenAt.join(', ')}` : '';
   if (cert.expired) {
     out.add(
       `${prefix}_CERT_EXPIRED`,
@@ -517,7 +517,7 @@ function certificateFindings(
     out.add(
       `${prefix}_CERT_UNTRUSTED`,
       host,
-      `The certificate of ${host}${at} (issuer ${cert.issuer || 'unknown'}) does not validate: ${describeTrustError(cert.trustError)}.`,
+      `The certificate of ${host}${at}, issued by ${cert.issuer || 'an unnamed issuer'}, does not validate: ${describeTrustError(cert.trustError)}.`,
     );
   }
 }

@@ -72,7 +72,7 @@ function renderEvidence(report: Report, width: number): string[] {
   }
   if (p.text !== null) {
     out.push('    policy text:');
-    const textLines = p.text.split('\n');
+    const textLines = p.text.replace(/\r?\n$/, '').split('\n');
     for (const l of textLines.slice(0, 40))
       out.push(`      | ${safe(l.replace(/\r$/, '')).slice(0, width - 10)}`);
     if (textLines.length > 40) out.push(`      | (${textLines.length - 40} more lines)`);

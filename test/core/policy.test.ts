@@ -6,7 +6,9 @@ const codes = (text: string) => parsePolicy(text).problems.map((p) => p.code);
 
 describe('parsePolicy (RFC 8461 §3.2)', () => {
   test('the RFC 8461 §3.2 example', () => {
-    const r = parsePolicy('version: STSv1\nmode: enforce\nmx: mail.example.com\nmx: *.example.net\nmx: backupmx.example.com\nmax_age: 604800\n');
+    const r = parsePolicy(
+      'version: STSv1\nmode: enforce\nmx: mail.example.com\nmx: *.example.net\nmx: backupmx.example.com\nmax_age: 604800\n',
+    );
     expect(r.valid).toBe(true);
     expect(r.problems).toEqual([]);
     expect(r.policy).toEqual({
@@ -22,7 +24,10 @@ describe('parsePolicy (RFC 8461 §3.2)', () => {
     ['CRLF line ends', 'version: STSv1\r\nmode: testing\r\nmx: mx.example.com\r\nmax_age: 86400\r\n'],
     ['mixed line ends', 'version: STSv1\nmode: testing\r\nmx: mx.example.com\nmax_age: 86400'],
     ['no final line break', 'version: STSv1\nmode: testing\nmx: mx.example.com\nmax_age: 86400'],
-    ['no space after the colon, tabs and trailing space', 'version:STSv1\nmode:\ttesting \nmx:  \t *.example.com\nmax_age: 1 '],
+    [
+      'no space after the colon, tabs and trailing space',
+      'version:STSv1\nmode:\ttesting \nmx:  \t *.example.com\nmax_age: 1 ',
+    ],
     ['fields in another order', 'max_age: 86400\nmx: mx.example.com\nmode: testing\nversion: STSv1\n'],
     ['mode none without mx', 'version: STSv1\nmode: none\nmax_age: 86400\n'],
     ['max_age 0', 'version: STSv1\nmode: none\nmax_age: 0\n'],
@@ -51,16 +56,36 @@ describe('parsePolicy (RFC 8461 §3.2)', () => {
     ['mode in capitals', 'version:STSv1\nmode:Enforce\nmax_age:1\nmx:a.example', 'mode must be'],
     ['bad max_age', 'version:STSv1\nmode:none\nmax_age:a', '1 to 10 digits'],
     ['mx without value', 'version:STSv1\nmode:enforce\nmax_age:0\nmx:', 'has no value'],
-    ['double wildcard', 'version:STSv1\nmode:enforce\nmax_age:0\nmx:*.*.example', 'wildcard only as its whole leftmost label'],
+    [
+      'double wildcard',
+      'version:STSv1\nmode:enforce\nmax_age:0\nmx:*.*.example',
+      'wildcard only as its whole leftmost label',
+    ],
     ['** wildcard', 'version:STSv1\nmode:enforce\nmax_age:0\nmx:**.example', 'wildcard only'],
-    ['wildcard inside a label', 'version:STSv1\nmode:enforce\nmax_age:0\nmx:mx*.example.com', 'wildcard only'],
-    ['trailing hyphen', 'version:STSv1\nmode:enforce\nmax_age:0\nmx:test.example-', 'starts or ends with a hyphen'],
+    [
+      'wildcard inside a label',
+      'version:STSv1\nmode:enforce\nmax_age:0\nmx:mx*.example.com',
+      'wildcard only',
+    ],
+    [
+      'trailing hyphen',
+      'version:STSv1\nmode:enforce\nmax_age:0\nmx:test.example-',
+      'starts or ends with a hyphen',
+    ],
     ['U-label mx', 'version:STSv1\nmode:none\nmax_age:0\nmx: møx.example', 'A-labels'],
-    ['mx with a trailing dot', 'version:STSv1\nmode:enforce\nmax_age:1\nmx: mx.example.com.', 'must not end with a dot'],
+    [
+      'mx with a trailing dot',
+      'version:STSv1\nmode:enforce\nmax_age:1\nmx: mx.example.com.',
+      'must not end with a dot',
+    ],
     ['mx with a port', 'version:STSv1\nmode:enforce\nmax_age:1\nmx: mx.example.com:25', 'not a host name'],
     ['single-label mx', 'version:STSv1\nmode:enforce\nmax_age:1\nmx: localhost', 'not a fully qualified'],
     ['empty extension', 'version:STSv1\nmode:none\nmax_age:0\next:', 'has no value'],
-    ['long extension name', 'version:STSv1\nmode:none\nmax_age:0\na12345678901234567890123456789012:123', 'not a valid field name'],
+    [
+      'long extension name',
+      'version:STSv1\nmode:none\nmax_age:0\na12345678901234567890123456789012:123',
+      'not a valid field name',
+    ],
     ['bad extension name', 'version:STSv1\nmode:none\nmax_age:0\n_bad:test', 'not a valid field name'],
     ['a line without colon', 'version: STSv1\nmode: none\nmax_age 86400\n', 'not of the form key: value'],
     ['a blank line between fields', 'version: STSv1\n\nmode: none\nmax_age: 86400\n', 'line 2 is empty'],
@@ -74,7 +99,9 @@ describe('parsePolicy (RFC 8461 §3.2)', () => {
   });
 
   test('a duplicate field: the first counts, with a warning; mx may repeat', () => {
-    const r = parsePolicy('version: STSv1\nmode: testing\nmode: enforce\nmx: a.example.com\nmx: b.example.com\nmax_age: 86400\nmax_age: 5\n');
+    const r = parsePolicy(
+      'version: STSv1\nmode: testing\nmode: enforce\nmx: a.example.com\nmx: b.example.com\nmax_age: 86400\nmax_age: 5\n',
+    );
     expect(r.valid).toBe(true);
     expect(r.policy.mode).toBe('testing');
     expect(r.policy.maxAge).toBe(86400);
@@ -83,11 +110,13 @@ describe('parsePolicy (RFC 8461 §3.2)', () => {
   });
 
   test('an unknown field is a warning, with a hint for typos', () => {
-    const r = parsePolicy('version: STSv1\nmode: enforce\nnmx: mx.example.com\nmx: mx.example.com\nmax_age: 86400\nfoo: bar baz\n');
+    const r = parsePolicy(
+      'version: STSv1\nmode: enforce\nnmx: mx.example.com\nmx: mx.example.com\nmax_age: 86400\nfoo: bar baz\n',
+    );
     expect(r.valid).toBe(true);
-    expect(codes('version: STSv1\nmode: enforce\nnmx: mx.example.com\nmx: mx.example.com\nmax_age: 86400\n')).toEqual([
-      'POLICY_UNKNOWN_FIELD',
-    ]);
+    expect(
+      codes('version: STSv1\nmode: enforce\nnmx: mx.example.com\nmx: mx.example.com\nmax_age: 86400\n'),
+    ).toEqual(['POLICY_UNKNOWN_FIELD']);
     expect(r.problems[0]?.message).toContain('did you mean "mx"');
     expect(r.policy.extensions).toEqual([
       { name: 'nmx', value: 'mx.example.com' },
@@ -110,7 +139,14 @@ describe('parsePolicy (RFC 8461 §3.2)', () => {
       { numRuns: 2000 },
     );
     const line = fc.oneof(
-      fc.constantFrom('version: STSv1', 'mode: enforce', 'mode: none', 'max_age: 86400', 'mx: *.example.com', ''),
+      fc.constantFrom(
+        'version: STSv1',
+        'mode: enforce',
+        'mode: none',
+        'max_age: 86400',
+        'mx: *.example.com',
+        '',
+      ),
       fc.string({ maxLength: 40 }),
     );
     fc.assert(

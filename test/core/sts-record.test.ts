@@ -9,7 +9,14 @@ describe('parseStsRecord (RFC 8461 §3.1)', () => {
     ['v=STSv1; \t id=20160831085700Z  \t;', '20160831085700Z', []],
     ['v=STSv1; id=a', 'a', []],
     ['v=STSv1;id=abc123', 'abc123', []],
-    ['v=STSv1; id=a; more=a; ext=2', 'a', [{ name: 'more', value: 'a' }, { name: 'ext', value: '2' }]],
+    [
+      'v=STSv1; id=a; more=a; ext=2',
+      'a',
+      [
+        { name: 'more', value: 'a' },
+        { name: 'ext', value: '2' },
+      ],
+    ],
     ['v=STSv1; id=01234567890123456789012345678901', '01234567890123456789012345678901', []],
     ['v=STSv1; id=first; id=second', 'first', []],
     ['v=STSv1; id=x; ', 'x', []],

@@ -11,7 +11,10 @@ describe('parseTlsRptRecord (RFC 8460 §3)', () => {
       'v=TLSRPTv1; rua=mailto:reports@example.com,https://reporting.example.com/v1/tlsrpt',
       ['mailto:reports@example.com', 'https://reporting.example.com/v1/tlsrpt'],
     ],
-    ['v=TLSRPTv1; rua=mailto:a@example.com , mailto:b@example.com;', ['mailto:a@example.com', 'mailto:b@example.com']],
+    [
+      'v=TLSRPTv1; rua=mailto:a@example.com , mailto:b@example.com;',
+      ['mailto:a@example.com', 'mailto:b@example.com'],
+    ],
     ['v=TLSRPTv1; rua=mailto:tlsrpt@example.com; ext=value', ['mailto:tlsrpt@example.com']],
     ['v=TLSRPTv1; rua=mailto:tls%2Breports@example.com', ['mailto:tls%2Breports@example.com']],
   ])('accepts %j', (txt, rua) => {

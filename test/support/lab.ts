@@ -4,7 +4,7 @@ import { defaultDeps } from '../../src/core/check.js';
 import { TestDnsServer, type ZoneEntry } from './dns-server.js';
 import { type Handler, servePolicy, TestHttpsServer } from './https-server.js';
 import { TestSmtpServer } from './smtp-server.js';
-import { type IssuedCert, TestCa } from './test-ca.js';
+import { type IssuedCert, type LeafOptions, TestCa } from './test-ca.js';
 
 /** Finds a port free on every address, so that servers on several 127.x addresses can share it. */
 async function freePort(): Promise<number> {
@@ -22,6 +22,16 @@ let nextNet = 0;
  * on its own 127.x address. All policy hosts share one port, all MX hosts another, as 443 and 25 are shared on the
  * Internet; the engine is told those ports, and trusts the test CA.
  */
+export interface DomainSetup {
+  mxHosts?: string[];
+  mode?: 'enforce' | 'testing' | 'none';
+  /** The policy text, or a handler for the policy host. */
+  policy?: string | Handler;
+  policyCert?: IssuedCert;
+  /** Options for individual MX hosts. */
+  mx?: Record<string, Parameters<Lab['mxHost']>[1]>;
+}
+
 export class Lab {
   readonly ca = new TestCa();
   readonly https: TestHttpsServer[] = [];
@@ -57,10 +67,7 @@ export class Lab {
     this.dns.zone[name] = { ...this.dns.zone[name], ...change };
   }
 
-  cert(
-    names: string[],
-    options: Parameters<TestCa['issue']>[0] extends infer O ? Partial<O> : never = {},
-  ): IssuedCert {
+  cert(names: string[], options: Omit<LeafOptions, 'names'> = {}): IssuedCert {
     return this.ca.issue({ names, ...options });
   }
 
@@ -85,7 +92,13 @@ export class Lab {
   /** Starts an MX host with STARTTLS and a valid certificate unless told otherwise. */
   async mxHost(
     host: string,
-    options: { cert?: IssuedCert; starttls?: boolean; tls?: Record<string, unknown>; banner?: string } = {},
+    options: {
+      cert?: IssuedCert;
+      starttls?: boolean;
+      tls?: Record<string, unknown>;
+      banner?: string;
+      onConnect?: () => Promise<void>;
+    } = {},
   ): Promise<TestSmtpServer> {
     const address = this.newAddress();
     const server = await TestSmtpServer.start(
@@ -94,6 +107,7 @@ export class Lab {
         ...(options.starttls !== undefined ? { starttls: options.starttls } : {}),
         ...(options.banner ? { banner: options.banner } : {}),
         ...(options.tls ? { tls: options.tls } : {}),
+        ...(options.onConnect ? { onConnect: options.onConnect } : {}),
       },
       address,
       this.smtpPort,
@@ -103,18 +117,25 @@ export class Lab {
     return server;
   }
 
-  /** Publishes a complete, healthy MTA-STS setup for `domain` with the given MX hosts, all served for real. */
-  async healthyDomain(
-    domain: string,
-    mxHosts: string[] = [`mx1.${domain}`, `mx2.${domain}`],
-    mode: 'enforce' | 'testing' = 'enforce',
-  ): Promise<{ policy: string }> {
-    const policy = `version: STSv1\nmode: ${mode}\n${mxHosts.map((h) => `mx: ${h}\n`).join('')}max_age: 1209600\n`;
+  /**
+   * Publishes a complete MTA-STS setup for `domain`, all served for real: healthy unless `setup` changes a piece.
+   */
+  async domain(domain: string, setup: DomainSetup = {}): Promise<{ policy: string }> {
+    const mxHosts = setup.mxHosts ?? [`mx1.${domain}`, `mx2.${domain}`];
+    const mode = setup.mode ?? 'enforce';
+    const policy =
+      typeof setup.policy === 'string'
+        ? setup.policy
+        : `version: STSv1\nmode: ${mode}\n${mxHosts.map((h) => `mx: ${h}\n`).join('')}max_age: 1209600\n`;
     this.set(domain, { MX: mxHosts.map((exchange, i) => ({ preference: 10 * (i + 1), exchange })) });
     this.set(`_mta-sts.${domain}`, { TXT: ['v=STSv1; id=20261129T000000'] });
     this.set(`_smtp._tls.${domain}`, { TXT: [`v=TLSRPTv1; rua=mailto:tls-reports@${domain}`] });
-    await this.policyHost(domain, policy);
-    for (const host of mxHosts) await this.mxHost(host);
+    await this.policyHost(
+      domain,
+      typeof setup.policy === 'function' ? setup.policy : policy,
+      setup.policyCert,
+    );
+    for (const host of mxHosts) await this.mxHost(host, setup.mx?.[host] ?? {});
     return { policy };
   }
 
@@ -143,4 +164,18 @@ export class Lab {
       this.dns.stop(),
     ]);
   }
+}
+
+/** A meeting point for `parties` callers: each call's promise resolves once all have arrived. */
+export function barrier(parties: number): () => Promise<void> {
+  let arrived = 0;
+  let open: () => void = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return () => {
+    arrived++;
+    if (arrived >= parties) open();
+    return opened;
+  };
 }

@@ -10,7 +10,14 @@ export class TestSmtpServer {
   ) {}
 
   static async start(
-    options: { cert?: IssuedCert; starttls?: boolean; banner?: string; tls?: Partial<SMTPServerOptions> },
+    options: {
+      cert?: IssuedCert;
+      starttls?: boolean;
+      banner?: string;
+      tls?: Partial<SMTPServerOptions>;
+      /** Runs before the greeting is sent; the greeting waits for it. */
+      onConnect?: () => Promise<void>;
+    },
     host = '127.0.0.1',
     port = 0,
   ): Promise<TestSmtpServer> {
@@ -22,8 +29,13 @@ export class TestSmtpServer {
       authOptional: true,
       disabledCommands: ['AUTH'],
       logger: false,
+      closeTimeout: 200,
+      disableReverseLookup: true,
       ...(options.cert ? { key: options.cert.key, cert: options.cert.cert } : {}),
       ...options.tls,
+      onConnect(_session, callback) {
+        Promise.resolve(options.onConnect?.()).then(() => callback());
+      },
       onData(stream, _session, callback) {
         stream.resume();
         stream.on('end', () => callback());

@@ -16,7 +16,7 @@ export interface CertificateEvidence {
   /** SHA-256 fingerprint, colon-separated hex: identifies the certificate across checks. */
   fingerprint: string;
   serialNumber: string;
-  /** Whole days from the check's clock to notAfter (negative once expired). */
+  /** Whole days from the check's clock to notAfter, truncated toward zero (negative once expired). */
   daysLeft: number;
   expired: boolean;
   /** Valid for the host name the check connected for. */
@@ -46,7 +46,9 @@ export function certificateEvidence(
   const authError = socket.authorized ? null : String(socket.authorizationError ?? 'UNKNOWN');
   // Expiry is judged by the check's clock; OpenSSL reports it too, but it is not a trust failure of its own.
   const expired = notAfter.getTime() <= now.getTime();
-  const trustError = authError === 'CERT_HAS_EXPIRED' ? null : authError;
+  // Node reports a name mismatch through the same field when the chain itself is fine: it is judged separately.
+  const trustError =
+    authError === 'CERT_HAS_EXPIRED' || authError === 'ERR_TLS_CERT_ALTNAME_INVALID' ? null : authError;
   return {
     subject: distinguishedName(cert.subject),
     names: dnsNames(cert),
@@ -55,7 +57,7 @@ export function certificateEvidence(
     notAfter: validDate(notAfter),
     fingerprint: cert.fingerprint256 ?? '',
     serialNumber: cert.serialNumber ?? '',
-    daysLeft: Math.floor((notAfter.getTime() - now.getTime()) / DAY),
+    daysLeft: Math.trunc((notAfter.getTime() - now.getTime()) / DAY),
     expired,
     nameMatches: identity === undefined,
     nameError: identity ? identity.message : null,

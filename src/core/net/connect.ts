@@ -22,7 +22,10 @@ export function netError(err: unknown, what: string): NetError {
     case 'EADDRNOTAVAIL':
       return { kind: 'unreachable', message: `${what}: no route to the address (${code})` };
     case 'ETIMEDOUT':
-      return { kind: 'timeout', message: `${what}: timed out` };
+      return {
+        kind: 'timeout',
+        message: `${what}: ${/\d+ ms/.test(detail) ? oneLine(detail) : 'timed out'}`,
+      };
     case 'ABORT_ERR':
       return { kind: 'aborted', message: `${what}: aborted` };
   }
@@ -66,9 +69,7 @@ export function tcpConnect(
     socket.once('connect', () => resolve(socket));
     socket.once('error', reject);
   });
-  return withTimeout(opened, timeoutMs, () => socket.destroy(), `connect to ${hostPort(host, port)}`).finally(
-    () => quiet(socket),
-  );
+  return settle(opened, socket, timeoutMs, `connect to ${hostPort(host, port)}`);
 }
 
 export interface TlsOptions {
@@ -100,12 +101,7 @@ export function tlsHandshake(
     tls.once('secureConnect', () => resolve(tls));
     tls.once('error', reject);
   });
-  return withTimeout(
-    done,
-    options.timeoutMs,
-    () => tls.destroy(),
-    `TLS handshake with ${options.servername}`,
-  ).finally(() => quiet(tls));
+  return settle(done, tls, options.timeoutMs, `TLS handshake with ${options.servername}`);
 }
 
 export function hostPort(host: string, port: number): string {
@@ -116,4 +112,14 @@ export function hostPort(host: string, port: number): string {
 function quiet(socket: Socket): void {
   socket.removeAllListeners('error');
   socket.on('error', () => {});
+}
+
+/** Waits for a socket step within the timeout; on failure the socket is destroyed, so no peer is left waiting. */
+function settle<T>(step: Promise<T>, socket: Socket, ms: number, what: string): Promise<T> {
+  return withTimeout(step, ms, () => socket.destroy(), what)
+    .catch((err: unknown) => {
+      socket.destroy();
+      throw err;
+    })
+    .finally(() => quiet(socket));
 }
