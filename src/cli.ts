@@ -1,7 +1,29 @@
-import { ConfigError, loadEngineConfig } from './config.js';
+import { ConfigError, loadDomainConnectKey, loadEngineConfig } from './config.js';
 import { type CheckDeps, type CheckOptions, checkDomain, defaultDeps } from './core/check.js';
-import { parseDomain } from './core/domain.js';
-import { renderReportText } from './render/text.js';
+import { type Domain, parseDomain } from './core/domain.js';
+import { httpsGet } from './core/net/https-get.js';
+import type { PolicyMode } from './core/policy.js';
+import {
+  applyUrl,
+  type Discovery,
+  discover,
+  loadTemplate,
+  type SigningKey,
+  type Template,
+} from './generate/domain-connect.js';
+import {
+  bindFragment,
+  hostingSnippets,
+  planRecords,
+  RecordsInputError,
+  type RecordsPlan,
+  type RecordsRequest,
+  relativeName,
+  validateRequest,
+} from './generate/records.js';
+import { findZone } from './generate/zone.js';
+import { renderRecordsText } from './render/records-text.js';
+import { renderReportText, wrap } from './render/text.js';
 
 /** Where the CLI writes, and what a test may swap: the environment, the streams, the network settings. */
 export interface CliIo {
@@ -10,12 +32,15 @@ export interface CliIo {
   stderr: (text: string) => void;
   /** Overrides for tests: trust roots and ports of loopback peers. */
   engine?: Partial<Pick<CheckOptions, 'ca' | 'policyPort' | 'smtpPort' | 'now'>>;
+  /** For tests: the port of Domain Connect's HTTPS requests (443 on the Internet). */
+  domainConnectPort?: number;
   deps?: CheckDeps;
 }
 
 const USAGE = `usage:
   mtasts check <domain> [--json]     full MTA-STS and TLS-RPT check (exit 0 pass/warn, 1 fail, 2 bad input)
-  mtasts records <domain> [--json]   copy-ready records, policy file and web-server snippets
+  mtasts records <domain> [--mode testing|enforce|none] [--max-age N] [--mx host ...] [--rua uri ...]
+                 [--id ID] [--json]  copy-ready records, policy file, web-server snippets, Domain Connect
   mtasts sweep                       one monitoring pass over every watched domain
 `;
 
@@ -28,6 +53,8 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     switch (command) {
       case 'check':
         return await runCheck(rest, io);
+      case 'records':
+        return await runRecords(rest, io);
       case undefined:
       case 'help':
       case '--help':
@@ -38,7 +65,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
         throw new UsageError(`unknown command "${command}"; run "mtasts help" for the commands`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof RecordsInputError) {
       io.stderr(`mtasts: ${err.message}\n`);
       return 2;
     }
@@ -93,25 +120,131 @@ export function domainArgument(positional: string[]) {
   return parsed.domain;
 }
 
+/** Runs the full check with the environment's settings: shared by `check` and `records`. */
+async function checkWithConfig(domain: Domain, io: CliIo) {
+  const config = loadEngineConfig(io.env);
+  const deps = io.deps ?? defaultDeps({ dnsServers: config.dnsServers, timeoutMs: config.timeoutMs });
+  const options: CheckOptions = {
+    timeoutMs: config.timeoutMs,
+    certWarnDays: config.certWarnDays,
+    allowPrivateNetworks: config.allowPrivateNetworks,
+    smtpProbe: config.smtpProbe,
+    ehloName: config.ehloName,
+    ...io.engine,
+  };
+  return { report: await checkDomain(domain, options, deps), deps, options };
+}
+
 async function runCheck(args: string[], io: CliIo): Promise<number> {
   const { positional, flags } = parseArgs(args, { json: false });
   const domain = domainArgument(positional);
-  const config = loadEngineConfig(io.env);
-  const deps = io.deps ?? defaultDeps({ dnsServers: config.dnsServers, timeoutMs: config.timeoutMs });
-  const report = await checkDomain(
-    domain,
-    {
-      timeoutMs: config.timeoutMs,
-      certWarnDays: config.certWarnDays,
-      allowPrivateNetworks: config.allowPrivateNetworks,
-      smtpProbe: config.smtpProbe,
-      ehloName: config.ehloName,
-      ...io.engine,
-    },
-    deps,
-  );
+  const { report } = await checkWithConfig(domain, io);
   io.stdout(flags.has('json') ? `${JSON.stringify(report, null, 2)}\n` : renderReportText(report));
   return report.status === 'fail' ? 1 : 0;
+}
+
+async function runRecords(args: string[], io: CliIo): Promise<number> {
+  const { positional, flags } = parseArgs(args, {
+    json: false,
+    mode: true,
+    'max-age': true,
+    mx: true,
+    rua: true,
+    id: true,
+  });
+  const domain = domainArgument(positional);
+  const one = (name: string) => {
+    const values = flags.get(name);
+    if (values && values.length > 1) throw new UsageError(`--${name} may be given once`);
+    return values?.[0];
+  };
+  const maxAgeText = one('max-age');
+  if (maxAgeText !== undefined && !/^\d{1,10}$/.test(maxAgeText)) {
+    throw new RecordsInputError(`--max-age must be a whole number of seconds, not "${maxAgeText}"`);
+  }
+  const split = (name: string) =>
+    flags.get(name)?.flatMap((v) =>
+      v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    );
+  const request: RecordsRequest = {};
+  const mode = one('mode');
+  if (mode !== undefined) request.mode = mode as PolicyMode;
+  if (maxAgeText !== undefined) request.maxAge = Number(maxAgeText);
+  const mx = split('mx');
+  if (mx) request.mx = mx;
+  const rua = split('rua');
+  if (rua) request.rua = rua;
+  const id = one('id');
+  if (id !== undefined) request.id = id;
+  validateRequest(request);
+  const key = loadDomainConnectKey(io.env);
+
+  const { report, deps, options } = await checkWithConfig(domain, io);
+  const now = options.now?.() ?? new Date();
+  const zone = await findZone(deps.dns, domain.ascii);
+  const plan = planRecords(domain, request, report, zone, now);
+  const snippets = hostingSnippets(plan);
+  const template = loadTemplate();
+  const discovery = await discover(zone, template, {
+    dns: deps.dns,
+    httpsGet,
+    allowPrivateNetworks: options.allowPrivateNetworks,
+    timeoutMs: options.timeoutMs,
+    now,
+    ...(options.ca ? { ca: options.ca } : {}),
+    ...(io.domainConnectPort ? { port: io.domainConnectPort } : {}),
+  });
+  const domainConnect = domainConnectOutcome(discovery, template, plan, key);
+  if (flags.has('json')) {
+    io.stdout(`${JSON.stringify({ plan, bind: bindFragment(plan), snippets, domainConnect }, null, 2)}\n`);
+  } else {
+    const lines = ['4. One-click setup (Domain Connect):', ...wrap(domainConnect.message, 80, '   ')];
+    if (domainConnect.applyUrl) lines.push('', `   ${domainConnect.applyUrl}`);
+    io.stdout(renderRecordsText(plan, snippets, lines));
+  }
+  return 0;
+}
+
+function domainConnectOutcome(
+  discovery: Discovery,
+  template: Template,
+  plan: RecordsPlan,
+  key: SigningKey | null,
+): { supported: boolean; provider: string | null; applyUrl: string | null; message: string } {
+  const provider = discovery.settings?.providerName ?? null;
+  if (!discovery.supported) {
+    return {
+      supported: false,
+      provider,
+      applyUrl: null,
+      message: `Not available: ${discovery.reason}. Publish the records above by hand.`,
+    };
+  }
+  if (!key) {
+    return {
+      supported: true,
+      provider,
+      applyUrl: null,
+      message: `${provider} supports this template, but this installation has no Domain Connect signing key (MTASTS_DC_PRIVATE_KEY_FILE). Publish the records above by hand.`,
+    };
+  }
+  const host = relativeName(plan.domain, plan.zone);
+  const url = applyUrl(
+    discovery.settings,
+    template,
+    { zone: plan.zone, host: host === '@' ? '' : host },
+    { stsid: plan.id, rua: plan.rua.join(',') },
+    key,
+  );
+  return {
+    supported: true,
+    provider,
+    applyUrl: url,
+    message: `${provider} supports one-click setup: open this link, sign in at ${provider} and confirm. It publishes both TXT records; the policy file and its web server are still yours to set up.`,
+  };
 }
 
 function processIo(): CliIo {

@@ -1,3 +1,5 @@
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
@@ -72,6 +74,48 @@ const engineSchema = z.object({
       return v;
     }),
 });
+
+const domainConnectSchema = z.object({
+  MTASTS_DC_PRIVATE_KEY_FILE: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return null;
+      try {
+        const pem = readFileSync(v, 'utf8');
+        createPrivateKey(pem);
+        return pem;
+      } catch (err) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `cannot be read as a PEM private key (${(err as Error).message})`,
+        });
+        return z.NEVER;
+      }
+    }),
+  MTASTS_DC_KEY_HOST: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return '_dck1';
+      if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(v)) {
+        ctx.addIssue({ code: 'custom', message: `must be a host name such as _dck1, got "${v}"` });
+        return z.NEVER;
+      }
+      return v;
+    }),
+});
+
+/** The Domain Connect signing key, or null when this installation has none. */
+export function loadDomainConnectKey(
+  env: NodeJS.ProcessEnv = process.env,
+): { privateKeyPem: string; keyHost: string } | null {
+  const parsed = domainConnectSchema.safeParse(env);
+  if (!parsed.success) throw explain(parsed.error);
+  return parsed.data.MTASTS_DC_PRIVATE_KEY_FILE
+    ? { privateKeyPem: parsed.data.MTASTS_DC_PRIVATE_KEY_FILE, keyHost: parsed.data.MTASTS_DC_KEY_HOST }
+    : null;
+}
 
 export interface EngineConfig {
   dnsServers: string[] | undefined;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type CliIo, main } from '../src/cli.js';
+import { main } from '../src/cli.js';
 import type { Report } from '../src/core/check.js';
 import { Lab } from './support/lab.js';
 
@@ -25,22 +25,7 @@ beforeAll(async () => {
 });
 afterAll(() => lab.stop());
 
-function io(env: Record<string, string> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const value: CliIo = {
-    env: {
-      MTASTS_DNS_SERVERS: lab.dns.address,
-      MTASTS_ALLOW_PRIVATE_NETWORKS: '1',
-      MTASTS_TIMEOUT_MS: '3000',
-      ...env,
-    },
-    stdout: (t) => out.push(t),
-    stderr: (t) => err.push(t),
-    engine: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort },
-  };
-  return { value, out: () => out.join(''), err: () => err.join('') };
-}
+const io = (env: Record<string, string> = {}) => lab.cliIo(env);
 
 describe('mtasts check (in process)', () => {
   test('a healthy domain: human text, exit 0', async () => {

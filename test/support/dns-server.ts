@@ -14,6 +14,8 @@ export interface ZoneEntry {
   TXT?: (string | string[])[];
   MX?: { preference: number; exchange: string }[];
   CNAME?: string;
+  /** Marks a zone apex: answered with an SOA record. */
+  SOA?: boolean;
   /** Answer SERVFAIL for this name. */
   servfail?: boolean;
   /** Never answer for this name (a timeout). */
@@ -164,6 +166,24 @@ function records(name: string, type: string, entry: ZoneEntry): dnsPacket.Answer
       }));
     case 'MX':
       return (entry.MX ?? []).map((data) => ({ ...base, type: 'MX', data }));
+    case 'SOA':
+      return entry.SOA
+        ? [
+            {
+              ...base,
+              type: 'SOA',
+              data: {
+                mname: `ns1.${name}`,
+                rname: `hostmaster.${name}`,
+                serial: 2026112901,
+                refresh: 3600,
+                retry: 600,
+                expire: 604800,
+                minimum: 300,
+              },
+            },
+          ]
+        : [];
     default:
       return [];
   }

@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import type { CliIo } from '../../src/cli.js';
 import type { CheckDeps, CheckOptions } from '../../src/core/check.js';
 import { defaultDeps } from '../../src/core/check.js';
 import { TestDnsServer, type ZoneEntry } from './dns-server.js';
@@ -151,6 +152,25 @@ export class Lab {
       smtpPort: this.smtpPort,
       ...overrides,
     };
+  }
+
+  /** Streams and settings for running the CLI in process against this lab; `out()` and `err()` read what it wrote. */
+  cliIo(env: Record<string, string> = {}): { value: CliIo; out: () => string; err: () => string } {
+    const out: string[] = [];
+    const err: string[] = [];
+    const value: CliIo = {
+      env: {
+        MTASTS_DNS_SERVERS: this.dns.address,
+        MTASTS_ALLOW_PRIVATE_NETWORKS: '1',
+        MTASTS_TIMEOUT_MS: '3000',
+        ...env,
+      },
+      stdout: (t) => out.push(t),
+      stderr: (t) => err.push(t),
+      engine: { ca: [this.ca.rootPem], policyPort: this.policyPort, smtpPort: this.smtpPort },
+      domainConnectPort: this.policyPort,
+    };
+    return { value, out: () => out.join(''), err: () => err.join('') };
   }
 
   deps(timeoutMs = 3000): CheckDeps {

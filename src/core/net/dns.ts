@@ -18,6 +18,8 @@ export interface DnsLookups {
   mx(name: string): Promise<DnsAnswer<MxRecord>>;
   /** A and AAAA records at `name` (after CNAMEs), both asked at once. */
   addresses(name: string): Promise<DnsAnswer<string>>;
+  /** The SOA record's primary name server at `name`, present only at a zone apex. */
+  soa(name: string): Promise<DnsAnswer<string>>;
 }
 
 export interface DnsOptions {
@@ -69,6 +71,7 @@ export function createDns(options: DnsOptions): DnsLookups {
     txt: (name) =>
       ask(name, 'TXT', async () => (await resolver.resolveTxt(name)).map((chunks) => chunks.join(''))),
     mx: (name) => ask(name, 'MX', () => resolver.resolveMx(name)),
+    soa: (name) => ask(name, 'SOA', async () => [(await resolver.resolveSoa(name)).nsname]),
     async addresses(name) {
       if (isIP(name)) return { ok: true, records: [name] };
       const [a, aaaa] = await Promise.all([

@@ -1,0 +1,210 @@
+import { request } from 'node:http';
+import { type CertificateEvidence, certificateEvidence } from './certificate.js';
+import { hostPort, type NetError, netError, tlsHandshake } from './connect.js';
+
+export interface HttpsGetOptions {
+  /** The host name: used for SNI, the Host header and certificate validation. */
+  host: string;
+  /** Its addresses, already resolved and allowed; tried in order until one answers. */
+  addresses: readonly string[];
+  port?: number;
+  /** Path and query, starting with "/". */
+  path: string;
+  /** The body is refused beyond this many bytes, by Content-Length and by the stream. */
+  maxBytes: number;
+  accept: string;
+  ca?: string[];
+  timeoutMs: number;
+  now: Date;
+}
+
+export interface HttpsGetAttempt {
+  address: string;
+  error: NetError | null;
+}
+
+export interface HttpsGetEvidence {
+  url: string;
+  /** Every address tried, and why it failed. */
+  attempts: HttpsGetAttempt[];
+  /** The address that answered, if any. */
+  address: string | null;
+  tls: { protocol: string; cipher: string; certificate: CertificateEvidence | null } | null;
+  http: {
+    status: number;
+    contentType: string | null;
+    location: string | null;
+    contentLength: number | null;
+    /** Bytes read, up to the cap (plus one chunk). */
+    bytesRead: number;
+    tooLarge: boolean;
+    /** The body as text when it was read whole and within the cap. */
+    body: string | null;
+  } | null;
+  /** Why no HTTP answer could be read at all; null when `http` is set. */
+  error: NetError | null;
+}
+
+/**
+ * One HTTPS GET as a strict client makes it: SNI, no redirects followed, the body capped by Content-Length and by the
+ * stream, a timeout on every step, addresses tried in order. Certificate problems are recorded rather than fatal, so
+ * the caller can judge them and still read the answer. Never throws.
+ */
+export async function httpsGet(options: HttpsGetOptions): Promise<HttpsGetEvidence> {
+  const port = options.port ?? 443;
+  const url = `https://${options.host}${port === 443 ? '' : `:${port}`}${options.path}`;
+  const evidence: HttpsGetEvidence = {
+    url,
+    attempts: [],
+    address: null,
+    tls: null,
+    http: null,
+    error: null,
+  };
+  for (const address of options.addresses) {
+    const outcome = await fetchFrom(address, port, options);
+    if ('error' in outcome) {
+      evidence.attempts.push({ address, error: outcome.error });
+      evidence.error = outcome.error;
+      if (outcome.tls) evidence.tls = outcome.tls;
+      continue;
+    }
+    evidence.attempts.push({ address, error: null });
+    evidence.address = address;
+    evidence.tls = outcome.tls;
+    evidence.http = outcome.http;
+    evidence.error = null;
+    return evidence;
+  }
+  if (options.addresses.length === 0)
+    evidence.error = { kind: 'unreachable', message: `${options.host} has no address` };
+  return evidence;
+}
+
+type Outcome =
+  | { tls: NonNullable<HttpsGetEvidence['tls']>; http: NonNullable<HttpsGetEvidence['http']> }
+  | { error: NetError; tls?: HttpsGetEvidence['tls'] };
+
+async function fetchFrom(address: string, port: number, options: HttpsGetOptions): Promise<Outcome> {
+  const where = `https://${options.host} at ${hostPort(address, port)}`;
+  let socket: Awaited<ReturnType<typeof tlsHandshake>>;
+  try {
+    socket = await tlsHandshake(
+      { host: address, port },
+      {
+        servername: options.host,
+        timeoutMs: options.timeoutMs,
+        ALPNProtocols: ['http/1.1'],
+        ...(options.ca ? { ca: options.ca } : {}),
+      },
+    );
+  } catch (err) {
+    return { error: netError(err, where) };
+  }
+  const tls = {
+    protocol: socket.getProtocol() ?? 'unknown',
+    cipher: socket.getCipher()?.name ?? 'unknown',
+    certificate: certificateEvidence(socket, options.host, options.now),
+  };
+  try {
+    const http = await httpGet(socket, options);
+    return { tls, http };
+  } catch (err) {
+    return { error: netError(err, where), tls };
+  } finally {
+    socket.destroy();
+  }
+}
+
+function httpGet(
+  socket: Awaited<ReturnType<typeof tlsHandshake>>,
+  options: HttpsGetOptions,
+): Promise<NonNullable<HttpsGetEvidence['http']>> {
+  return new Promise((resolve, reject) => {
+    const req = request({
+      createConnection: () => socket,
+      host: options.host,
+      method: 'GET',
+      path: options.path,
+      headers: { Host: options.host, 'User-Agent': 'mtasts-bot (MTA-STS checker)', Accept: options.accept },
+      maxHeaderSize: 16 * 1024,
+    });
+    let timer = setTimeout(
+      () => req.destroy(timeoutError('no HTTP answer', options.timeoutMs)),
+      options.timeoutMs,
+    );
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.on('response', (res) => {
+      clearTimeout(timer);
+      const status = res.statusCode ?? 0;
+      const headerLength = res.headers['content-length'];
+      const contentLength =
+        headerLength !== undefined && /^\d+$/.test(headerLength) ? Number(headerLength) : null;
+      const base = {
+        status,
+        contentType: res.headers['content-type'] ?? null,
+        location: typeof res.headers.location === 'string' ? res.headers.location : null,
+        contentLength,
+      };
+      // Refuse by header first, then by the stream, whatever the server claims.
+      if (contentLength !== null && contentLength > options.maxBytes) {
+        res.destroy();
+        resolve({ ...base, bytesRead: 0, tooLarge: true, body: null });
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let bytesRead = 0;
+      let finished = false;
+      const finish = (tooLarge: boolean) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        const body = tooLarge ? null : Buffer.concat(chunks).toString('utf8');
+        resolve({ ...base, bytesRead, tooLarge, body });
+      };
+      timer = setTimeout(() => {
+        res.destroy();
+        if (!finished) {
+          finished = true;
+          reject(timeoutError('policy body not received', options.timeoutMs));
+        }
+      }, options.timeoutMs);
+      res.on('data', (chunk: Buffer) => {
+        bytesRead += chunk.length;
+        if (bytesRead > options.maxBytes) {
+          finish(true);
+          res.destroy();
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('end', () => finish(false));
+      res.on('error', (err) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        reject(err);
+      });
+      res.on('close', () => {
+        // A connection closed before the declared length arrived: the policy is truncated.
+        if (!finished && !res.complete) {
+          finished = true;
+          clearTimeout(timer);
+          reject(
+            Object.assign(new Error('the connection closed before the whole policy arrived'), {
+              code: 'ECONNRESET',
+            }),
+          );
+        }
+      });
+    });
+    req.end();
+  });
+}
+
+function timeoutError(what: string, ms: number): Error {
+  return Object.assign(new Error(`${what} within ${ms} ms`), { code: 'ETIMEDOUT' });
+}
