@@ -1,27 +1,10 @@
 import { ConfigError, loadDomainConnectKey, loadEngineConfig } from './config.js';
-import { type CheckDeps, type CheckOptions, checkDomain, defaultDeps } from './core/check.js';
-import { type Domain, parseDomain } from './core/domain.js';
-import { httpsGet } from './core/net/https-get.js';
+import type { CheckDeps, CheckOptions } from './core/check.js';
+import { parseDomain } from './core/domain.js';
 import type { PolicyMode } from './core/policy.js';
-import {
-  applyUrl,
-  type Discovery,
-  discover,
-  loadTemplate,
-  type SigningKey,
-  type Template,
-} from './generate/domain-connect.js';
-import {
-  bindFragment,
-  hostingSnippets,
-  planRecords,
-  RecordsInputError,
-  type RecordsPlan,
-  type RecordsRequest,
-  relativeName,
-  validateRequest,
-} from './generate/records.js';
-import { findZone } from './generate/zone.js';
+import { createEngine } from './engine.js';
+import { RecordsInputError, type RecordsRequest, validateRequest } from './generate/records.js';
+import { recordsFor } from './generate/service.js';
 import { renderRecordsText } from './render/records-text.js';
 import { renderReportText, wrap } from './render/text.js';
 
@@ -120,30 +103,28 @@ export function domainArgument(positional: string[]) {
   return parsed.domain;
 }
 
-/** Runs the full check with the environment's settings: shared by `check` and `records`. */
-async function checkWithConfig(domain: Domain, io: CliIo) {
-  const config = loadEngineConfig(io.env);
-  const deps = io.deps ?? defaultDeps({ dnsServers: config.dnsServers, timeoutMs: config.timeoutMs });
-  const options: CheckOptions = {
-    timeoutMs: config.timeoutMs,
-    certWarnDays: config.certWarnDays,
-    allowPrivateNetworks: config.allowPrivateNetworks,
-    smtpProbe: config.smtpProbe,
-    ehloName: config.ehloName,
-    ...io.engine,
-  };
-  return { report: await checkDomain(domain, options, deps), deps, options };
+function engineFor(io: CliIo) {
+  return createEngine(loadEngineConfig(io.env), loadDomainConnectKey(io.env), {
+    ...(io.engine ? { options: io.engine } : {}),
+    ...(io.deps ? { deps: io.deps } : {}),
+    ...(io.domainConnectPort ? { domainConnectPort: io.domainConnectPort } : {}),
+  });
 }
 
 async function runCheck(args: string[], io: CliIo): Promise<number> {
   const { positional, flags } = parseArgs(args, { json: false });
   const domain = domainArgument(positional);
-  const { report } = await checkWithConfig(domain, io);
+  const report = await engineFor(io).check(domain);
   io.stdout(flags.has('json') ? `${JSON.stringify(report, null, 2)}\n` : renderReportText(report));
   return report.status === 'fail' ? 1 : 0;
 }
 
-async function runRecords(args: string[], io: CliIo): Promise<number> {
+/** The flags of `records`, checked: shared with the Slack command. */
+export function recordsRequest(args: string[]): {
+  positional: string[];
+  json: boolean;
+  request: RecordsRequest;
+} {
   const { positional, flags } = parseArgs(args, {
     json: false,
     mode: true,
@@ -152,7 +133,6 @@ async function runRecords(args: string[], io: CliIo): Promise<number> {
     rua: true,
     id: true,
   });
-  const domain = domainArgument(positional);
   const one = (name: string) => {
     const values = flags.get(name);
     if (values && values.length > 1) throw new UsageError(`--${name} may be given once`);
@@ -180,71 +160,23 @@ async function runRecords(args: string[], io: CliIo): Promise<number> {
   const id = one('id');
   if (id !== undefined) request.id = id;
   validateRequest(request);
-  const key = loadDomainConnectKey(io.env);
-
-  const { report, deps, options } = await checkWithConfig(domain, io);
-  const now = options.now?.() ?? new Date();
-  const zone = await findZone(deps.dns, domain.ascii);
-  const plan = planRecords(domain, request, report, zone, now);
-  const snippets = hostingSnippets(plan);
-  const template = loadTemplate();
-  const discovery = await discover(zone, template, {
-    dns: deps.dns,
-    httpsGet,
-    allowPrivateNetworks: options.allowPrivateNetworks,
-    timeoutMs: options.timeoutMs,
-    now,
-    ...(options.ca ? { ca: options.ca } : {}),
-    ...(io.domainConnectPort ? { port: io.domainConnectPort } : {}),
-  });
-  const domainConnect = domainConnectOutcome(discovery, template, plan, key);
-  if (flags.has('json')) {
-    io.stdout(`${JSON.stringify({ plan, bind: bindFragment(plan), snippets, domainConnect }, null, 2)}\n`);
-  } else {
-    const lines = ['4. One-click setup (Domain Connect):', ...wrap(domainConnect.message, 80, '   ')];
-    if (domainConnect.applyUrl) lines.push('', `   ${domainConnect.applyUrl}`);
-    io.stdout(renderRecordsText(plan, snippets, lines));
-  }
-  return 0;
+  return { positional, json: flags.has('json'), request };
 }
 
-function domainConnectOutcome(
-  discovery: Discovery,
-  template: Template,
-  plan: RecordsPlan,
-  key: SigningKey | null,
-): { supported: boolean; provider: string | null; applyUrl: string | null; message: string } {
-  const provider = discovery.settings?.providerName ?? null;
-  if (!discovery.supported) {
-    return {
-      supported: false,
-      provider,
-      applyUrl: null,
-      message: `Not available: ${discovery.reason}. Publish the records above by hand.`,
-    };
+async function runRecords(args: string[], io: CliIo): Promise<number> {
+  const { positional, json, request } = recordsRequest(args);
+  const domain = domainArgument(positional);
+  const result = await recordsFor(domain, request, engineFor(io));
+  if (json) {
+    const { plan, bind, snippets, domainConnect } = result;
+    io.stdout(`${JSON.stringify({ plan, bind, snippets, domainConnect }, null, 2)}\n`);
+  } else {
+    const dc = result.domainConnect;
+    const lines = ['4. One-click setup (Domain Connect):', ...wrap(dc.message, 80, '   ')];
+    if (dc.applyUrl) lines.push('', `   ${dc.applyUrl}`);
+    io.stdout(renderRecordsText(result.plan, result.snippets, lines));
   }
-  if (!key) {
-    return {
-      supported: true,
-      provider,
-      applyUrl: null,
-      message: `${provider} supports this template, but this installation has no Domain Connect signing key (MTASTS_DC_PRIVATE_KEY_FILE). Publish the records above by hand.`,
-    };
-  }
-  const host = relativeName(plan.domain, plan.zone);
-  const url = applyUrl(
-    discovery.settings,
-    template,
-    { zone: plan.zone, host: host === '@' ? '' : host },
-    { stsid: plan.id, rua: plan.rua.join(',') },
-    key,
-  );
-  return {
-    supported: true,
-    provider,
-    applyUrl: url,
-    message: `${provider} supports one-click setup: open this link, sign in at ${provider} and confirm. It publishes both TXT records; the policy file and its web server are still yours to set up.`,
-  };
+  return 0;
 }
 
 function processIo(): CliIo {

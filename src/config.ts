@@ -152,3 +152,76 @@ export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineCo
     ehloName: c.MTASTS_EHLO_NAME,
   };
 }
+
+const WHERE_TOKENS = 'see the README: Slack app settings, "Install App" and "Basic Information" pages';
+
+const appSchema = z.object({
+  SLACK_BOT_TOKEN: z
+    .string({
+      error: `is not set: the bot token (xoxb-...) from the app's "OAuth & Permissions" page (${WHERE_TOKENS})`,
+    })
+    .refine((v) => /^xoxb-[A-Za-z0-9-]+$/.test(v.trim()), {
+      message: `must be a bot token starting with xoxb- (from "OAuth & Permissions", ${WHERE_TOKENS})`,
+    }),
+  SLACK_APP_TOKEN: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v.trim() === '' || /^xapp-[A-Za-z0-9-]+$/.test(v.trim()), {
+      message:
+        'must be an app-level token starting with xapp- (Basic Information > App-Level Tokens, scope connections:write)',
+    }),
+  SLACK_SIGNING_SECRET: z.string().optional(),
+  SLACK_API_URL: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v.trim() === '' || /^https?:\/\/[^\s]+\/$/.test(v.trim()), {
+      message: 'must be an http(s) URL ending in "/", e.g. https://slack.com/api/',
+    }),
+  PORT: int(0, 65535, 3000),
+  DATABASE_PATH: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'db/mtasts.sqlite' : v)),
+  MTASTS_SCHEDULE: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? '0 * * * *' : v.trim())),
+  MTASTS_MAX_DOMAINS_PER_TEAM: int(1, 100000, 100),
+});
+
+export interface AppConfig {
+  botToken: string;
+  appToken: string | null;
+  signingSecret: string | null;
+  apiUrl: string | null;
+  port: number;
+  databasePath: string;
+  schedule: string;
+  maxDomainsPerTeam: number;
+  engine: EngineConfig;
+}
+
+/** The Slack app's settings; a missing or malformed one is one line naming the variable and where to get it. */
+export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const parsed = appSchema.safeParse(env);
+  if (!parsed.success) throw explain(parsed.error);
+  const c = parsed.data;
+  const appToken = c.SLACK_APP_TOKEN?.trim() || null;
+  const signingSecret = c.SLACK_SIGNING_SECRET?.trim() || null;
+  if (!appToken && !signingSecret) {
+    throw new ConfigError(
+      'SLACK_SIGNING_SECRET is not set: HTTP mode needs the signing secret from the app\'s "Basic Information" page (or set SLACK_APP_TOKEN for Socket Mode)',
+    );
+  }
+  return {
+    botToken: c.SLACK_BOT_TOKEN.trim(),
+    appToken,
+    signingSecret,
+    apiUrl: c.SLACK_API_URL?.trim() || null,
+    port: c.PORT,
+    databasePath: c.DATABASE_PATH,
+    schedule: c.MTASTS_SCHEDULE,
+    maxDomainsPerTeam: c.MTASTS_MAX_DOMAINS_PER_TEAM,
+    engine: loadEngineConfig(env),
+  };
+}

@@ -1,0 +1,44 @@
+import type { EngineConfig } from './config.js';
+import { type CheckDeps, type CheckOptions, checkDomain, defaultDeps, type Report } from './core/check.js';
+import type { Domain } from './core/domain.js';
+import type { SigningKey } from './generate/domain-connect.js';
+
+/** Everything a check needs, built once from the settings: the adapters (CLI, Slack, monitor) share it. */
+export interface Engine {
+  options: CheckOptions;
+  deps: CheckDeps;
+  /** For tests: the port of Domain Connect's HTTPS requests (443 on the Internet). */
+  domainConnectPort?: number;
+  domainConnectKey: SigningKey | null;
+  check(domain: Domain): Promise<Report>;
+}
+
+export interface EngineOverrides {
+  /** Trust roots and ports of loopback peers, a clock: what tests change. */
+  options?: Partial<Pick<CheckOptions, 'ca' | 'policyPort' | 'smtpPort' | 'now'>>;
+  deps?: CheckDeps;
+  domainConnectPort?: number;
+}
+
+export function createEngine(
+  config: EngineConfig,
+  domainConnectKey: SigningKey | null,
+  overrides: EngineOverrides = {},
+): Engine {
+  const deps = overrides.deps ?? defaultDeps({ dnsServers: config.dnsServers, timeoutMs: config.timeoutMs });
+  const options: CheckOptions = {
+    timeoutMs: config.timeoutMs,
+    certWarnDays: config.certWarnDays,
+    allowPrivateNetworks: config.allowPrivateNetworks,
+    smtpProbe: config.smtpProbe,
+    ehloName: config.ehloName,
+    ...overrides.options,
+  };
+  return {
+    options,
+    deps,
+    ...(overrides.domainConnectPort ? { domainConnectPort: overrides.domainConnectPort } : {}),
+    domainConnectKey,
+    check: (domain) => checkDomain(domain, options, deps),
+  };
+}

@@ -1,0 +1,120 @@
+import type { Report } from '../../core/check.js';
+import { CATALOG, type Finding } from '../../core/findings.js';
+import {
+  type Block,
+  clip,
+  code,
+  context,
+  divider,
+  esc,
+  header,
+  LIMITS,
+  type Message,
+  SEVERITY_EMOJI,
+  STATUS_EMOJI,
+  section,
+} from './common.js';
+
+/** Blocks kept for the verdict, evidence and the fold note; the rest of the 50 may hold findings. */
+const FIXED_BLOCKS = 7;
+
+/**
+ * A check report as a Slack message: a header with the verdict, a context line with the policy's mode, max_age and
+ * id, each finding (errors first) with subject, message and fix, then the evidence a person wants (MX hosts with TLS
+ * version and certificate expiry). Within Block Kit's limits whatever the report; what does not fit is counted.
+ */
+export function reportMessage(report: Report, options: { extraBlocks?: Block[] } = {}): Message {
+  const counts = { error: 0, warning: 0, info: 0 };
+  for (const f of report.findings) counts[f.severity]++;
+  const name =
+    report.domainUnicode !== report.domain ? `${report.domainUnicode} (${report.domain})` : report.domain;
+  const verdict =
+    report.status === 'pass'
+      ? 'all good'
+      : [
+          counts.error && `${counts.error} error${counts.error > 1 ? 's' : ''}`,
+          counts.warning && `${counts.warning} warning${counts.warning > 1 ? 's' : ''}`,
+        ]
+          .filter(Boolean)
+          .join(', ');
+  const blocks: Block[] = [header(`${STATUS_EMOJI[report.status]} ${name}: ${verdict}`)];
+  const p = report.evidence.policy.policy;
+  const facts = [
+    p?.mode ? `mode *${esc(p.mode)}*` : 'no valid policy',
+    p?.maxAge !== null && p?.maxAge !== undefined ? `max_age ${p.maxAge}` : null,
+    report.evidence.sts.id ? `id ${code(report.evidence.sts.id)}` : null,
+    `checked ${esc(report.checkedAt.replace(/\.\d{3}Z$/, 'Z'))}`,
+  ].filter((x): x is string => x !== null);
+  blocks.push(context(facts.join(' · ')));
+
+  const extra = options.extraBlocks ?? [];
+  const room = LIMITS.blocksPerMessage - FIXED_BLOCKS - extra.length;
+  if (report.findings.length === 0) {
+    blocks.push(
+      section('No problems found: senders will find a valid policy and verified TLS on every MX host.'),
+    );
+  } else {
+    blocks.push(divider);
+    const shown = report.findings.slice(0, room);
+    for (const f of shown) blocks.push(findingSection(f));
+    const left = report.findings.length - shown.length;
+    if (left > 0) {
+      blocks.push(
+        context(
+          `…and ${left} more finding${left > 1 ? 's' : ''} not shown here. Run \`mtasts check ${esc(report.domain)}\` for the full report.`,
+        ),
+      );
+    }
+  }
+  blocks.push(divider, section(evidenceText(report)));
+  blocks.push(...extra);
+  const text = clip(
+    `${report.status === 'pass' ? 'PASS' : report.status.toUpperCase()} ${report.domain}: ${verdict}` +
+      (report.findings[0] ? ` (first: ${report.findings[0].code} ${report.findings[0].subject})` : ''),
+    LIMITS.fallbackText,
+  );
+  return { text: esc(text), blocks };
+}
+
+export function findingSection(f: Finding): Block {
+  const title = CATALOG[f.code].title;
+  return section(
+    `${SEVERITY_EMOJI[f.severity]} *${esc(title)}* · ${code(f.subject)} · \`${f.code}\`\n${esc(f.message)}\n*Fix:* ${esc(f.fix)}`,
+  );
+}
+
+function evidenceText(report: Report): string {
+  const e = report.evidence;
+  const lines: string[] = ['*MX hosts*'];
+  if (e.mx.hosts.length === 0)
+    lines.push(esc(e.mx.nullMx ? 'null MX: the domain accepts no mail' : (e.mx.error ?? 'none')));
+  for (const h of e.mx.hosts) {
+    const probe = h.probes.find((pr) => pr.tls) ?? h.probes[0];
+    const cert = probe?.tls?.certificate;
+    const tls = probe?.tls
+      ? `${probe.tls.protocol}${cert ? `, certificate expires ${cert.notAfter.slice(0, 10)} (${cert.daysLeft} d)` : ''}`
+      : probe?.error
+        ? clip(probe.error.message, 120)
+        : probe && !probe.starttlsOffered && probe.connected
+          ? 'no STARTTLS'
+          : e.smtpProbe === 'off'
+            ? 'not probed'
+            : 'no address probed';
+    const cover = p(report) ? (h.coveredBy ? ` · policy: ${code(h.coveredBy)}` : ' · *not in policy*') : '';
+    lines.push(`${h.priority} ${code(h.host)} · ${esc(tls)}${cover}`);
+  }
+  const policyCert = e.policy.fetch?.tls?.certificate;
+  lines.push('*Policy host*');
+  lines.push(
+    e.policy.fetch?.http
+      ? `${code(e.policy.host)} · HTTP ${e.policy.fetch.http.status}${policyCert ? ` · certificate expires ${policyCert.notAfter.slice(0, 10)} (${policyCert.daysLeft} d)` : ''}`
+      : `${code(e.policy.host)} · ${esc(clip(e.policy.error ?? 'not fetched', 200))}`,
+  );
+  lines.push(`*TLS-RPT* ${e.tlsrpt.rua ? e.tlsrpt.rua.map((u) => code(u)).join(', ') : 'none'}`);
+  return lines.join('\n');
+}
+
+function p(report: Report): boolean {
+  const policy = report.evidence.policy.policy;
+  return policy !== null && policy.mode !== null && policy.mode !== 'none';
+}

@@ -1,0 +1,52 @@
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+
+export const MIGRATIONS_DIR = new URL('../../db/migrations/', import.meta.url);
+
+/**
+ * Opens the SQLite database (creating its folder and file on first start), with WAL and foreign keys on, and applies
+ * the numbered migrations in db/migrations that it has not applied yet, each in its own transaction, recording them.
+ */
+export function openDatabase(path: string, migrationsDir: URL = MIGRATIONS_DIR): Db {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db, migrationsDir);
+  return db;
+}
+
+export function migrate(db: Db, migrationsDir: URL = MIGRATIONS_DIR): string[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+  const applied = new Set(
+    db
+      .prepare('SELECT version FROM schema_migrations')
+      .all()
+      .map((r) => (r as { version: number }).version),
+  );
+  const files = readdirSync(migrationsDir)
+    .map((name) => ({ name, m: /^(\d+)_[\w-]+\.sql$/.exec(name) }))
+    .filter((f): f is { name: string; m: RegExpExecArray } => f.m !== null)
+    .map((f) => ({ name: f.name, version: Number(f.m[1]) }))
+    .sort((a, b) => a.version - b.version);
+  const done: string[] = [];
+  for (const file of files) {
+    if (applied.has(file.version)) continue;
+    const sql = readFileSync(new URL(file.name, migrationsDir), 'utf8');
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        file.version,
+        file.name,
+        new Date().toISOString(),
+      );
+    })();
+    done.push(file.name);
+  }
+  return done;
+}
