@@ -17,6 +17,13 @@ export interface ChannelDomain extends Subscription {
   lastCheckedAt: string | null;
 }
 
+export interface TeamDomain {
+  domain: string;
+  channels: string[];
+  lastStatus: 'pass' | 'warn' | 'fail' | null;
+  lastCheckedAt: string | null;
+}
+
 const COLUMNS = `s.id, s.team_id AS teamId, s.channel_id AS channelId, s.domain, s.created_by AS createdBy,
   s.created_at AS createdAt, s.paused_at AS pausedAt, s.paused_reason AS pausedReason, s.muted_until AS mutedUntil`;
 
@@ -77,6 +84,18 @@ export class SubscriptionStore {
          WHERE s.team_id = ? AND s.channel_id = ? ORDER BY s.domain`,
       )
       .all(teamId, channelId) as ChannelDomain[];
+  }
+
+  /** The workspace's watched domains, each with its channels and last status: the App Home overview. */
+  listTeam(teamId: string): TeamDomain[] {
+    const rows = this.db
+      .prepare(
+        `SELECT s.domain, group_concat(s.channel_id) AS channels, c.status AS lastStatus, c.checked_at AS lastCheckedAt
+         FROM subscriptions s LEFT JOIN domain_checks c ON c.domain = s.domain
+         WHERE s.team_id = ? GROUP BY s.domain ORDER BY s.domain`,
+      )
+      .all(teamId) as (Omit<TeamDomain, 'channels'> & { channels: string })[];
+    return rows.map((r) => ({ ...r, channels: r.channels.split(',') }));
   }
 
   get(teamId: string, channelId: string, domain: string): Subscription | undefined {

@@ -1,0 +1,156 @@
+import type { AllMiddlewareArgs, RespondArguments, SlackCommandMiddlewareArgs } from '@slack/bolt';
+import { domainArgument, recordsRequest, UsageError } from '../../args.js';
+import type { Domain } from '../../core/domain.js';
+import { RecordsInputError } from '../../generate/records.js';
+import { recordsFor } from '../../generate/service.js';
+import { helpMessage, listMessage } from '../blocks/help.js';
+import { recordsMessage } from '../blocks/records.js';
+import { reportMessage } from '../blocks/report.js';
+import type { SlackContext } from '../context.js';
+
+type CommandArgs = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
+
+/** Splits the command text into words; quotes are not special (domains and flags hold none). */
+export function words(text: string): string[] {
+  return text.trim().split(/\s+/).filter(Boolean);
+}
+
+const ephemeral = (text: string): RespondArguments => ({ response_type: 'ephemeral', text });
+
+/**
+ * `/mtasts check | watch | unwatch | list | records | help`. Every answer is scoped to the workspace and channel the
+ * command came from. Slow work (a check) is acknowledged at once and answered through `response_url`.
+ */
+export function mtastsCommand(ctx: SlackContext) {
+  return async (args: CommandArgs): Promise<void> => {
+    const { command, ack, respond, logger } = args;
+    const [sub = 'help', ...rest] = words(command.text ?? '');
+    const scope = { team: command.team_id, channel: command.channel_id, user: command.user_id };
+    const parseOne = (): Domain | null => {
+      try {
+        return domainArgument(rest);
+      } catch (err) {
+        if (err instanceof UsageError) return null;
+        throw err;
+      }
+    };
+    const badDomain = async () => {
+      let why = 'name one domain, e.g. `/mtasts check example.com`';
+      try {
+        domainArgument(rest);
+      } catch (err) {
+        if (err instanceof UsageError) why = err.message;
+      }
+      await ack(ephemeral(`:warning: ${why}`));
+    };
+
+    try {
+      switch (sub.toLowerCase()) {
+        case 'check': {
+          const domain = parseOne();
+          if (!domain) return await badDomain();
+          await ack(
+            ephemeral(`:hourglass_flowing_sand: Checking ${domain.ascii}… (DNS, policy, every MX host)`),
+          );
+          const report = await ctx.engine.check(domain);
+          ctx.checks.save(report);
+          await respond({ response_type: 'in_channel', replace_original: false, ...reportMessage(report) });
+          return;
+        }
+        case 'watch': {
+          const domain = parseOne();
+          if (!domain) return await badDomain();
+          const result = ctx.subscriptions.watch(
+            scope.team,
+            scope.channel,
+            domain.ascii,
+            scope.user,
+            ctx.maxDomainsPerTeam,
+            ctx.now(),
+          );
+          if (result.kind === 'exists')
+            return await ack(ephemeral(`${domain.ascii} is already watched in this channel.`));
+          if (result.kind === 'limit') {
+            return await ack(
+              ephemeral(
+                `:no_entry: This workspace already watches ${result.limit} domains, its limit. Unwatch one first.`,
+              ),
+            );
+          }
+          await ack({
+            response_type: 'in_channel',
+            text: `<@${scope.user}> set this channel to watch ${domain.ascii}: it will hear when its MTA-STS or TLS-RPT setup changes or breaks.`,
+          });
+          const report = await ctx.engine.check(domain);
+          ctx.checks.save(report);
+          await respond({ response_type: 'in_channel', replace_original: false, ...reportMessage(report) });
+          return;
+        }
+        case 'unwatch': {
+          const domain = parseOne();
+          if (!domain) return await badDomain();
+          const removed = ctx.subscriptions.unwatch(scope.team, scope.channel, domain.ascii);
+          return await ack(
+            removed
+              ? {
+                  response_type: 'in_channel',
+                  text: `<@${scope.user}> stopped watching ${domain.ascii} in this channel.`,
+                }
+              : ephemeral(`${domain.ascii} is not watched in this channel (see \`/mtasts list\`).`),
+          );
+        }
+        case 'list':
+          return await ack({
+            response_type: 'ephemeral',
+            ...listMessage(ctx.subscriptions.listChannel(scope.team, scope.channel)),
+          });
+        case 'records': {
+          let parsed: ReturnType<typeof recordsRequest>;
+          let domain: Domain;
+          try {
+            parsed = recordsRequest(rest);
+            domain = domainArgument(parsed.positional);
+          } catch (err) {
+            if (err instanceof UsageError || err instanceof RecordsInputError) {
+              return await ack(ephemeral(`:warning: ${err.message}`));
+            }
+            throw err;
+          }
+          await ack(ephemeral(`:hourglass_flowing_sand: Preparing records for ${domain.ascii}…`));
+          try {
+            const result = await recordsFor(domain, parsed.request, ctx.engine);
+            await respond({
+              response_type: 'ephemeral',
+              ...recordsMessage(result.plan, result.snippets, result.domainConnect),
+            });
+          } catch (err) {
+            if (err instanceof RecordsInputError)
+              return void (await respond(ephemeral(`:warning: ${err.message}`)));
+            throw err;
+          }
+          return;
+        }
+        case 'help':
+          return await ack({ response_type: 'ephemeral', ...helpMessage() });
+        default:
+          return await ack({
+            response_type: 'ephemeral',
+            ...helpMessage(`Unknown subcommand "${sub.slice(0, 40)}".`),
+          });
+      }
+    } catch (err) {
+      logger.error(
+        `/mtasts ${sub} failed (team ${scope.team}, channel ${scope.channel}, user ${scope.user}): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
+      const apology = ephemeral(
+        ':sweat: Sorry, something went wrong on our side. It has been logged; please try again later.',
+      );
+      try {
+        await ack(apology);
+      } catch {
+        // Already acknowledged: answer through response_url instead.
+        await respond(apology).catch(() => {});
+      }
+    }
+  };
+}

@@ -1,0 +1,327 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { createEngine } from '../../src/engine.js';
+import { createSlackApp, type SlackApp } from '../../src/slack/app.js';
+import { CheckStore } from '../../src/store/checks.js';
+import { openDatabase } from '../../src/store/db.js';
+import { SubscriptionStore } from '../../src/store/subscriptions.js';
+import { FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
+import { barrier, Lab } from '../support/lab.js';
+
+const SECRET = 'test-signing-secret';
+let lab: Lab;
+let slack: FakeSlack;
+const dir = mkdtempSync(join(tmpdir(), 'mtasts-slack-'));
+const dbPath = join(dir, 'nested', 'mtasts.sqlite');
+let holdPolicy: (() => Promise<void>) | null = null;
+
+interface Running {
+  app: SlackApp;
+  url: string;
+  close: () => Promise<void>;
+}
+
+async function startApp(maxDomainsPerTeam = 100): Promise<Running> {
+  const db = openDatabase(dbPath);
+  const engine = createEngine(
+    {
+      dnsServers: [lab.dns.address],
+      allowPrivateNetworks: true,
+      timeoutMs: 3000,
+      certWarnDays: 14,
+      smtpProbe: true,
+      ehloName: 'checker.test',
+    },
+    null,
+    { options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort } },
+  );
+  const app = createSlackApp(
+    { botToken: 'xoxb-test', appToken: null, signingSecret: SECRET, apiUrl: slack.apiUrl, port: 0 },
+    {
+      engine,
+      subscriptions: new SubscriptionStore(db),
+      checks: new CheckStore(db),
+      maxDomainsPerTeam,
+      now: () => new Date(),
+    },
+  );
+  const port = await app.start();
+  return {
+    app,
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      await app.stop();
+      db.close();
+    },
+  };
+}
+
+let running: Running;
+let responses = 0;
+const nextResponseUrl = () => slack.responseUrl(`r${++responses}`);
+const command = (text: string, where: { team?: string; channel?: string; user?: string } = {}) => {
+  const responseUrl = nextResponseUrl();
+  const id = responseUrl.split('/').pop() ?? '';
+  const sent = sendSigned(
+    `${running.url}/slack/events`,
+    SECRET,
+    slashCommand(text, { ...where, responseUrl }),
+  );
+  return { sent, id, responses: () => slack.responses.filter((r) => r.id === id) };
+};
+
+/** Watches, then waits for the first check's report, so that no check is left running. */
+async function watchAndWait(domain: string, where: { team?: string; channel?: string }): Promise<void> {
+  const c = command(`watch ${domain}`, where);
+  expect((await c.sent).json().response_type).toBe('in_channel');
+  await slack.waitFor(() => c.responses().length === 1);
+}
+
+beforeAll(async () => {
+  [lab, slack] = await Promise.all([Lab.start(), FakeSlack.start()]);
+  await lab.domain('good.test');
+  await lab.domain('held.test', {
+    policy: (_req, res) => {
+      const release = holdPolicy ? holdPolicy() : Promise.resolve();
+      release.then(() =>
+        res
+          .writeHead(200, { 'Content-Type': 'text/plain' })
+          .end('version: STSv1\nmode: enforce\nmx: mx1.held.test\nmx: mx2.held.test\nmax_age: 1209600\n'),
+      );
+    },
+  });
+  await lab.domain('bad.test', { mode: 'testing' });
+  lab.set('_mta-sts.bad.test', { TXT: ['v=STSv1; id=<!channel>'] });
+  lab.set('_smtp._tls.bad.test', { TXT: ['v=TLSRPTv1; rua=<https://evil.test|click here>'] });
+  running = await startApp();
+});
+afterAll(async () => {
+  await running.close();
+  await Promise.all([lab.stop(), slack.stop()]);
+});
+
+describe('slash commands over HTTP, signed as Slack signs them', () => {
+  test('check: the ack comes before the check finishes, then the report arrives through response_url', async () => {
+    const gate = barrier(2);
+    let released = false;
+    holdPolicy = () => gate();
+    const c = command('check held.test');
+    const ack = await c.sent;
+    expect(ack.status).toBe(200);
+    expect(ack.json()).toMatchObject({
+      response_type: 'ephemeral',
+      text: expect.stringContaining('Checking held.test'),
+    });
+    // The policy host is still holding its answer, so no report can have been sent yet.
+    expect(c.responses()).toHaveLength(0);
+    released = true;
+    await gate();
+    await slack.waitFor(() => c.responses().length === 1);
+    holdPolicy = null;
+    const report = c.responses()[0]?.body as {
+      response_type: string;
+      blocks: { type: string; text?: { text: string } }[];
+      text: string;
+    };
+    expect(released).toBe(true);
+    expect(report.response_type).toBe('in_channel');
+    expect(report.blocks[0]?.text?.text).toContain('held.test: all good');
+    expect(report.text).toContain('PASS held.test');
+  });
+
+  test('a report with findings shows each finding, escaped', async () => {
+    const c = command('check bad.test');
+    await c.sent;
+    await slack.waitFor(() => c.responses().length === 1);
+    const body = JSON.stringify(c.responses()[0]?.body);
+    expect(body).toContain('STS_RECORD_INVALID');
+    expect(body).toContain('TLSRPT_INVALID');
+    expect(body).not.toContain('<!channel>');
+    expect(body).toContain('&lt;!channel&gt;');
+    expect(body).not.toContain('<https://evil.test|click here>');
+  });
+
+  test('a bad domain gets a clear ephemeral message', async () => {
+    for (const text of ['check', 'check foo bar', 'check 10.0.0.1', 'watch -rf', 'unwatch a..b.com']) {
+      const r = await command(text).sent;
+      expect(r.status).toBe(200);
+      const json = r.json();
+      expect(json.response_type).toBe('ephemeral');
+      expect(String(json.text)).toMatch(/^:warning: /);
+    }
+  });
+
+  test('help, and an unknown subcommand, show usage', async () => {
+    for (const text of ['help', '', 'frobnicate example.com']) {
+      const json = (await command(text).sent).json();
+      expect(JSON.stringify(json)).toContain('/mtasts watch example.com');
+    }
+    expect(JSON.stringify((await command('frobnicate').sent).json())).toContain('Unknown subcommand');
+  });
+
+  test('forged and stale signatures are refused, and nothing is written', async () => {
+    const fields = slashCommand('watch forged.test', { responseUrl: nextResponseUrl() });
+    const forged = await sendSigned(`${running.url}/slack/events`, SECRET, fields, {
+      signature: 'v0=deadbeef',
+    });
+    expect(forged.status).toBe(401);
+    const wrongSecret = await sendSigned(`${running.url}/slack/events`, 'not-the-secret', fields);
+    expect(wrongSecret.status).toBe(401);
+    const stale = await sendSigned(`${running.url}/slack/events`, SECRET, fields, {
+      timestamp: Math.floor(Date.now() / 1000) - 600,
+    });
+    expect(stale.status).toBe(401);
+    const list = (await command('list').sent).json();
+    expect(JSON.stringify(list)).not.toContain('forged.test');
+  });
+
+  test('watch, list, unwatch; watching twice is not an error', async () => {
+    const watched = command('watch good.test', { channel: 'CWATCH' });
+    expect((await watched.sent).json()).toMatchObject({
+      response_type: 'in_channel',
+      text: expect.stringContaining('watch good.test'),
+    });
+    await slack.waitFor(() => watched.responses().length === 1);
+    expect((await command('watch good.test', { channel: 'CWATCH' }).sent).json().text).toContain(
+      'already watched',
+    );
+    const list = JSON.stringify((await command('list', { channel: 'CWATCH' }).sent).json());
+    expect(list).toContain('good.test');
+    expect(list).toContain('pass');
+    expect((await command('unwatch good.test', { channel: 'CWATCH' }).sent).json().text).toContain(
+      'stopped watching',
+    );
+    expect((await command('unwatch good.test', { channel: 'CWATCH' }).sent).json().text).toContain(
+      'is not watched',
+    );
+  });
+
+  test('two workspaces and two channels stay apart', async () => {
+    await watchAndWait('good.test', { team: 'TA', channel: 'C1' });
+    await watchAndWait('bad.test', { team: 'TA', channel: 'C2' });
+    await watchAndWait('held.test', { team: 'TB', channel: 'C1' });
+    const listA1 = JSON.stringify((await command('list', { team: 'TA', channel: 'C1' }).sent).json());
+    expect(listA1).toContain('good.test');
+    expect(listA1).not.toContain('bad.test');
+    expect(listA1).not.toContain('held.test');
+    const listB1 = JSON.stringify((await command('list', { team: 'TB', channel: 'C1' }).sent).json());
+    expect(listB1).toContain('held.test');
+    expect(listB1).not.toContain('good.test');
+    // Unwatching from another workspace's channel of the same id touches nothing.
+    expect((await command('unwatch good.test', { team: 'TB', channel: 'C1' }).sent).json().text).toContain(
+      'is not watched',
+    );
+    expect(JSON.stringify((await command('list', { team: 'TA', channel: 'C1' }).sent).json())).toContain(
+      'good.test',
+    );
+  });
+
+  test('the per-workspace cap', async () => {
+    const small = await startApp(2);
+    try {
+      const send = (text: string) =>
+        sendSigned(
+          `${small.url}/slack/events`,
+          SECRET,
+          slashCommand(text, { team: 'TCAP', responseUrl: nextResponseUrl() }),
+        );
+      const before = slack.responses.length;
+      expect((await send('watch a1.test')).json().response_type).toBe('in_channel');
+      expect((await send('watch a2.test')).json().response_type).toBe('in_channel');
+      expect((await send('watch a3.test')).json().text).toContain('limit');
+      await slack.waitFor(() => slack.responses.length === before + 2);
+    } finally {
+      await small.close();
+    }
+  });
+
+  test('subscriptions survive a restart on the same database file', async () => {
+    await watchAndWait('good.test', { team: 'TR', channel: 'CR' });
+    await running.close();
+    running = await startApp();
+    const list = JSON.stringify((await command('list', { team: 'TR', channel: 'CR' }).sent).json());
+    expect(list).toContain('good.test');
+  });
+
+  test('records answers with copy-ready blocks, and bad flags name the flag', async () => {
+    const c = command('records good.test --mode enforce');
+    expect((await c.sent).json().text).toContain('Preparing records');
+    await slack.waitFor(() => c.responses().length === 1);
+    const body = JSON.stringify(c.responses()[0]?.body);
+    expect(body).toContain('v=STSv1; id=');
+    expect(body).toContain('server_name mta-sts.good.test;');
+    const bad = (await command('records good.test --mode strict').sent).json();
+    expect(bad.text).toContain('--mode must be testing, enforce or none');
+  });
+
+  test('app_home_opened publishes the workspace overview, within the view limits', async () => {
+    await watchAndWait('bad.test', { team: 'TH', channel: 'CH1' });
+    await watchAndWait('good.test', { team: 'TH', channel: 'CH2' });
+    const event = {
+      token: 'legacy',
+      team_id: 'TH',
+      api_app_id: 'A1',
+      type: 'event_callback',
+      event_id: 'Ev1',
+      event_time: Math.floor(Date.now() / 1000),
+      event: { type: 'app_home_opened', user: 'UH', channel: 'DH', tab: 'home', event_ts: '1.2' },
+      authorizations: [{ team_id: 'TH', user_id: 'UBOT', is_bot: true }],
+    };
+    const res = await sendSigned(
+      `${running.url}/slack/events`,
+      SECRET,
+      {},
+      {
+        rawBody: JSON.stringify(event),
+        contentType: 'application/json',
+      },
+    );
+    expect(res.status).toBe(200);
+    await slack.waitFor(() => slack.callsTo('views.publish').length === 1);
+    const call = slack.callsTo('views.publish')[0];
+    expect(call?.body.user_id).toBe('UH');
+    const view = JSON.parse(String(call?.body.view)) as { type: string; blocks: unknown[] };
+    expect(view.type).toBe('home');
+    expect(view.blocks.length).toBeLessThanOrEqual(100);
+    const text = JSON.stringify(view);
+    expect(text.indexOf('Failing')).toBeLessThan(text.indexOf('Healthy'));
+    expect(text).toContain('<#CH1>');
+    expect(text).not.toContain('held.test'); // another workspace's domain
+  });
+
+  test('GET /healthz', async () => {
+    const res = await fetch(`${running.url}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true, mode: 'http' });
+  });
+});
+
+describe('manifest.yml', () => {
+  const manifest = parseYaml(readFileSync(new URL('../../manifest.yml', import.meta.url), 'utf8')) as {
+    display_information: { name: string };
+    features: {
+      slash_commands: { command: string; usage_hint: string; description: string }[];
+      bot_user: { display_name: string };
+    };
+    oauth_config: { scopes: { bot: string[] } };
+    settings: {
+      socket_mode_enabled: boolean;
+      interactivity: { is_enabled: boolean };
+      event_subscriptions: { bot_events: string[] };
+    };
+  };
+  test('names the command the code registers and only the scopes it uses', () => {
+    expect(manifest.display_information.name).toBe('mtasts-bot');
+    expect(manifest.features.slash_commands.map((c) => c.command)).toEqual(['/mtasts']);
+    const source = readFileSync(new URL('../../src/slack/app.ts', import.meta.url), 'utf8');
+    expect(source).toContain("app.command('/mtasts'");
+    expect(manifest.features.slash_commands[0]?.usage_hint).toContain('check');
+    expect([...manifest.oauth_config.scopes.bot].sort()).toEqual(['chat:write', 'commands']);
+    expect(manifest.settings.socket_mode_enabled).toBe(true);
+    expect(manifest.settings.interactivity.is_enabled).toBe(true);
+    expect(manifest.settings.event_subscriptions.bot_events).toContain('app_home_opened');
+  });
+});

@@ -1,0 +1,80 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
+
+const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+let slack: FakeSlack;
+beforeAll(async () => {
+  slack = await FakeSlack.start();
+});
+afterAll(() => slack.stop());
+
+function start(env: Record<string, string>): {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number>;
+} {
+  let output = '';
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d) => {
+    output += d;
+  });
+  child.stderr?.on('data', (d) => {
+    output += d;
+  });
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+  return { child, output: () => output, exited };
+}
+
+test('npm start (dist/main.js) in HTTP mode: health, a signed command, a clean stop', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtasts-main-'));
+  const app = start({
+    SLACK_BOT_TOKEN: 'xoxb-test',
+    SLACK_SIGNING_SECRET: 'secret',
+    SLACK_API_URL: slack.apiUrl,
+    PORT: '0',
+    DATABASE_PATH: join(dir, 'db', 'bot.sqlite'),
+  });
+  try {
+    let port = 0;
+    for (let i = 0; i < 200 && port === 0; i++) {
+      port = Number(/HTTP on port (\d+)/.exec(app.output())?.[1] ?? 0);
+      if (port === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(port, app.output()).toBeGreaterThan(0);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    const res = await sendSigned(
+      `http://127.0.0.1:${port}/slack/events`,
+      'secret',
+      slashCommand('list', { responseUrl: slack.responseUrl('m1') }),
+    );
+    expect(res.json().text).toContain('watches no domains');
+  } finally {
+    app.child.kill('SIGTERM');
+  }
+  expect(await app.exited).toBe(0);
+});
+
+test.each([
+  [{}, 'SLACK_BOT_TOKEN is not set'],
+  [{ SLACK_BOT_TOKEN: 'xoxp-user-token' }, 'SLACK_BOT_TOKEN must be a bot token starting with xoxb-'],
+  [{ SLACK_BOT_TOKEN: 'xoxb-1' }, 'SLACK_SIGNING_SECRET is not set'],
+  [{ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xoxb-2' }, 'SLACK_APP_TOKEN must be an app-level token'],
+  [{ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's', PORT: 'eighty' }, 'PORT must be a whole number'],
+  [
+    { SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's', SLACK_API_URL: 'slack.com' },
+    'SLACK_API_URL must be an http(s) URL',
+  ],
+])('a bad setting stops start-up with one line naming it: %j', async (env, message) => {
+  const app = start(env as Record<string, string>);
+  expect(await app.exited).toBe(2);
+  expect(app.output()).toContain(message);
+  expect(app.output().trim().split('\n')).toHaveLength(1);
+});
