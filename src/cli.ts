@@ -1,11 +1,12 @@
 import { domainArgument, parseArgs, recordsRequest, UsageError } from './args.js';
-import { ConfigError, loadDomainConnectKey, loadEngineConfig } from './config.js';
+import { ConfigError, loadAppConfig, loadDomainConnectKey, loadEngineConfig } from './config.js';
 import type { CheckDeps, CheckOptions } from './core/check.js';
 import { createEngine } from './engine.js';
 import { RecordsInputError } from './generate/records.js';
 import { recordsFor } from './generate/service.js';
 import { renderRecordsText } from './render/records-text.js';
 import { renderReportText, wrap } from './render/text.js';
+import { openRuntime, type RuntimeOverrides } from './runtime.js';
 
 /** Where the CLI writes, and what a test may swap: the environment, the streams, the network settings. */
 export interface CliIo {
@@ -17,13 +18,15 @@ export interface CliIo {
   /** For tests: the port of Domain Connect's HTTPS requests (443 on the Internet). */
   domainConnectPort?: number;
   deps?: CheckDeps;
+  /** For tests: the monitor's clock, poster and settings in `sweep`. */
+  sweep?: Pick<RuntimeOverrides, 'now' | 'poster' | 'monitor'>;
 }
 
 const USAGE = `usage:
   mtasts check <domain> [--json]     full MTA-STS and TLS-RPT check (exit 0 pass/warn, 1 fail, 2 bad input)
   mtasts records <domain> [--mode testing|enforce|none] [--max-age N] [--mx host ...] [--rua uri ...]
                  [--id ID] [--json]  copy-ready records, policy file, web-server snippets, Domain Connect
-  mtasts sweep                       one monitoring pass over every watched domain
+  mtasts sweep                       one monitoring pass over every watched domain now (needs SLACK_BOT_TOKEN)
 `;
 
 /** Runs one command; returns the exit code. Never throws: bad input is one line on stderr and exit 2. */
@@ -35,6 +38,8 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
         return await runCheck(rest, io);
       case 'records':
         return await runRecords(rest, io);
+      case 'sweep':
+        return await runSweep(rest, io);
       case undefined:
       case 'help':
       case '--help':
@@ -84,6 +89,35 @@ async function runRecords(args: string[], io: CliIo): Promise<number> {
     io.stdout(renderRecordsText(result.plan, result.snippets, lines));
   }
   return 0;
+}
+
+/** One monitoring pass now: check every watched domain, compare, post alerts. Exit 0 when the pass ran. */
+async function runSweep(args: string[], io: CliIo): Promise<number> {
+  parseArgs(args, {});
+  const config = loadAppConfig(io.env, 'sweep');
+  const logger = {
+    info: (m: string) => io.stderr(`${m}\n`),
+    warn: (m: string) => io.stderr(`warning: ${m}\n`),
+    error: (m: string) => io.stderr(`error: ${m}\n`),
+  };
+  const runtime = openRuntime(config, loadDomainConnectKey(io.env), logger, {
+    engine: {
+      ...(io.engine ? { options: io.engine } : {}),
+      ...(io.deps ? { deps: io.deps } : {}),
+    },
+    ...(io.sweep ?? {}),
+  });
+  try {
+    const pass = runtime.monitor.runPass();
+    if (!pass) throw new Error('a pass is already running');
+    const s = await pass;
+    io.stdout(
+      `sweep: ${s.resumed ? 'resumed' : 'ran'} pass ${s.passId}: ${s.domains} domain(s) checked, ${s.failures} could not be, ${s.events} event(s), ${s.alerts} alert(s) queued; ${s.delivery.sent} sent, ${s.delivery.retrying} to retry, ${s.delivery.dead} given up\n`,
+    );
+    return 0;
+  } finally {
+    runtime.close();
+  }
 }
 
 function processIo(): CliIo {

@@ -2,6 +2,7 @@ import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
+import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
 
 /** The only module that reads the environment: every setting is parsed and checked here, once. */
@@ -185,8 +186,20 @@ const appSchema = z.object({
   MTASTS_SCHEDULE: z
     .string()
     .optional()
-    .transform((v) => (v === undefined || v.trim() === '' ? '0 * * * *' : v.trim())),
+    .transform((v, ctx) => {
+      const expression = v === undefined || v.trim() === '' ? '0 * * * *' : v.trim();
+      if (!validateCron(expression)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `is not a cron expression: "${expression}" (e.g. "0 * * * *", hourly)`,
+        });
+        return z.NEVER;
+      }
+      return expression;
+    }),
   MTASTS_MAX_DOMAINS_PER_TEAM: int(1, 100000, 100),
+  MTASTS_MONITOR_CONCURRENCY: int(1, 256, 8),
+  MTASTS_REMINDER_HOURS: int(1, 720, 24),
 });
 
 export interface AppConfig {
@@ -198,17 +211,22 @@ export interface AppConfig {
   databasePath: string;
   schedule: string;
   maxDomainsPerTeam: number;
+  monitorConcurrency: number;
+  reminderHours: number;
   engine: EngineConfig;
 }
 
 /** The Slack app's settings; a missing or malformed one is one line naming the variable and where to get it. */
-export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+export function loadAppConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  purpose: 'app' | 'sweep' = 'app',
+): AppConfig {
   const parsed = appSchema.safeParse(env);
   if (!parsed.success) throw explain(parsed.error);
   const c = parsed.data;
   const appToken = c.SLACK_APP_TOKEN?.trim() || null;
   const signingSecret = c.SLACK_SIGNING_SECRET?.trim() || null;
-  if (!appToken && !signingSecret) {
+  if (purpose === 'app' && !appToken && !signingSecret) {
     throw new ConfigError(
       'SLACK_SIGNING_SECRET is not set: HTTP mode needs the signing secret from the app\'s "Basic Information" page (or set SLACK_APP_TOKEN for Socket Mode)',
     );
@@ -222,6 +240,8 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     databasePath: c.DATABASE_PATH,
     schedule: c.MTASTS_SCHEDULE,
     maxDomainsPerTeam: c.MTASTS_MAX_DOMAINS_PER_TEAM,
+    monitorConcurrency: c.MTASTS_MONITOR_CONCURRENCY,
+    reminderHours: c.MTASTS_REMINDER_HOURS,
     engine: loadEngineConfig(env),
   };
 }

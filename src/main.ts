@@ -1,9 +1,7 @@
 import { ConfigError, loadAppConfig, loadDomainConnectKey } from './config.js';
-import { createEngine } from './engine.js';
+import { consoleLogger } from './log.js';
+import { openRuntime, type Runtime } from './runtime.js';
 import { createSlackApp } from './slack/app.js';
-import { CheckStore } from './store/checks.js';
-import { openDatabase } from './store/db.js';
-import { SubscriptionStore } from './store/subscriptions.js';
 
 /** npm start: settings -> store -> Slack app. A bad setting is one line naming it, and exit 2. */
 async function start(): Promise<void> {
@@ -19,20 +17,20 @@ async function start(): Promise<void> {
     }
     throw err;
   }
-  let db: ReturnType<typeof openDatabase>;
+  const logger = consoleLogger();
+  let runtime: Runtime;
   try {
-    db = openDatabase(config.databasePath);
+    runtime = openRuntime(config, dcKey, logger);
   } catch (err) {
     process.stderr.write(
       `mtasts-bot: cannot open DATABASE_PATH ${config.databasePath}: ${(err as Error).message}\n`,
     );
     process.exit(2);
   }
-  const engine = createEngine(config.engine, dcKey);
   const slack = createSlackApp(config, {
-    engine,
-    subscriptions: new SubscriptionStore(db),
-    checks: new CheckStore(db),
+    engine: runtime.engine,
+    subscriptions: runtime.subscriptions,
+    checks: runtime.checks,
     maxDomainsPerTeam: config.maxDomainsPerTeam,
     now: () => new Date(),
   });
@@ -40,10 +38,18 @@ async function start(): Promise<void> {
   process.stdout.write(
     `mtasts-bot: ${config.appToken ? 'Socket Mode' : 'HTTP mode, events at /slack/events'}; HTTP on port ${port}; database ${config.databasePath}\n`,
   );
+  // Alerts a crash or restart left in the outbox go out now; an interrupted pass is resumed.
+  void runtime.monitor
+    .deliver()
+    .catch((err: unknown) => logger.error(`monitor: delivery failed: ${String(err)}`));
+  if (runtime.monitorStore.hasUnfinishedPass()) void runtime.monitor.runPass()?.catch(() => {});
+  runtime.monitor.schedule(config.schedule);
+  process.stdout.write(`mtasts-bot: monitoring on schedule "${config.schedule}"\n`);
   const shutdown = async (signal: string) => {
     process.stdout.write(`mtasts-bot: ${signal}, stopping\n`);
+    await runtime.monitor.stop().catch(() => {});
     await slack.stop().catch(() => {});
-    db.close();
+    runtime.close();
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

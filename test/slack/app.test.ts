@@ -292,6 +292,33 @@ describe('slash commands over HTTP, signed as Slack signs them', () => {
     expect(text).not.toContain('held.test'); // another workspace's domain
   });
 
+  test("mute and unmute this channel's alerts", async () => {
+    await watchAndWait('good.test', { team: 'TM', channel: 'CM' });
+    const muted = (await command('mute good.test 2h', { team: 'TM', channel: 'CM' }).sent).json();
+    expect(muted).toMatchObject({
+      response_type: 'in_channel',
+      text: expect.stringContaining('muted alerts about good.test'),
+    });
+    expect(JSON.stringify((await command('list', { team: 'TM', channel: 'CM' }).sent).json())).toContain(
+      'muted until',
+    );
+    expect(
+      (await command('mute good.test forever', { team: 'TM', channel: 'CM' }).sent).json().text,
+    ).toContain('duration');
+    expect((await command('mute good.test 31d', { team: 'TM', channel: 'CM' }).sent).json().text).toContain(
+      'at most 30d',
+    );
+    expect((await command('mute other.test', { team: 'TM', channel: 'CM' }).sent).json().text).toContain(
+      'is not watched',
+    );
+    expect((await command('unmute good.test', { team: 'TM', channel: 'CM' }).sent).json().text).toContain(
+      'unmuted',
+    );
+    expect(JSON.stringify((await command('list', { team: 'TM', channel: 'CM' }).sent).json())).not.toContain(
+      'muted until',
+    );
+  });
+
   test('GET /healthz', async () => {
     const res = await fetch(`${running.url}/healthz`);
     expect(res.status).toBe(200);

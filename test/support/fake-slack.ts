@@ -6,6 +6,8 @@ export interface ApiCall {
   method: string;
   token: string | null;
   body: Record<string, unknown>;
+  /** chat.postMessage: the ts this fake answered with. */
+  ts?: string;
 }
 
 export interface Reply {
@@ -95,9 +97,8 @@ export class FakeSlack {
           },
         });
       case 'chat.postMessage':
-        return send({
-          json: { ok: true, channel: body.channel, ts: `${this.ts++}.000100`, message: { text: body.text } },
-        });
+        call.ts = `${this.ts++}.000100`;
+        return send({ json: { ok: true, channel: body.channel, ts: call.ts, message: { text: body.text } } });
       default:
         return send({ json: { ok: true } });
     }

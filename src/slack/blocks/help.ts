@@ -6,6 +6,7 @@ export const USAGE = [
   '`/mtasts watch example.com` — this channel hears when something changes',
   '`/mtasts unwatch example.com` — stop watching',
   '`/mtasts list` — the domains this channel watches, with their last status',
+  '`/mtasts mute example.com 24h` / `/mtasts unmute example.com` — silence alerts in this channel for a while',
   '`/mtasts records example.com [--mode testing|enforce] [--mx host] [--rua uri]` — copy-ready DNS records and policy',
   '`/mtasts help` — this list',
 ].join('\n');

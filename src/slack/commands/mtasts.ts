@@ -1,6 +1,6 @@
 import type { AllMiddlewareArgs, RespondArguments, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import { domainArgument, recordsRequest, UsageError } from '../../args.js';
-import type { Domain } from '../../core/domain.js';
+import { type Domain, parseDomain } from '../../core/domain.js';
 import { RecordsInputError } from '../../generate/records.js';
 import { recordsFor } from '../../generate/service.js';
 import { helpMessage, listMessage } from '../blocks/help.js';
@@ -9,6 +9,15 @@ import { reportMessage } from '../blocks/report.js';
 import type { SlackContext } from '../context.js';
 
 type CommandArgs = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
+
+/** "24h", "90m", "7d" (at most 30 days) in milliseconds, or null. */
+export function parseDuration(text: string): number | null {
+  const m = /^(\d{1,5})([mhd])$/i.exec(text.trim());
+  if (!m) return null;
+  const ms =
+    Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'h').toLowerCase() as 'm' | 'h' | 'd'];
+  return ms > 0 && ms <= 30 * 86_400_000 ? ms : null;
+}
 
 /** Splits the command text into words; quotes are not special (domains and flags hold none). */
 export function words(text: string): string[] {
@@ -98,6 +107,40 @@ export function mtastsCommand(ctx: SlackContext) {
                 }
               : ephemeral(`${domain.ascii} is not watched in this channel (see \`/mtasts list\`).`),
           );
+        }
+        case 'mute':
+        case 'unmute': {
+          const unmute = sub.toLowerCase() === 'unmute';
+          const [name, duration, ...extra] = rest;
+          const parsedDomain = parseDomain(name ?? '');
+          if (!parsedDomain.ok || extra.length > 0) {
+            return await ack(
+              ephemeral(
+                `:warning: ${parsedDomain.ok ? 'too many words' : parsedDomain.error}: \`/mtasts ${unmute ? 'unmute example.com' : 'mute example.com 24h'}\``,
+              ),
+            );
+          }
+          const d = parsedDomain.domain.ascii;
+          let until: Date | null = null;
+          if (!unmute) {
+            const ms = parseDuration(duration ?? '24h');
+            if (ms === null)
+              return await ack(
+                ephemeral(
+                  ':warning: give the duration as minutes, hours or days, at most 30d: `24h`, `90m`, `7d`',
+                ),
+              );
+            until = new Date(ctx.now().getTime() + ms);
+          }
+          if (!ctx.subscriptions.setMute(scope.team, scope.channel, d, until)) {
+            return await ack(ephemeral(`${d} is not watched in this channel (see \`/mtasts list\`).`));
+          }
+          return await ack({
+            response_type: 'in_channel',
+            text: until
+              ? `<@${scope.user}> muted alerts about ${d} in this channel until ${until.toISOString().replace(/\.\d{3}Z$/, 'Z')}.`
+              : `<@${scope.user}> unmuted alerts about ${d} in this channel.`,
+          });
         }
         case 'list':
           return await ack({

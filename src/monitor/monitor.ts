@@ -1,0 +1,238 @@
+import { schedule as cronSchedule, type ScheduledTask } from 'node-cron';
+import type { Report } from '../core/check.js';
+import { parseDomain } from '../core/domain.js';
+import { SEVERITY_ORDER, statusOf } from '../core/findings.js';
+import type { Engine } from '../engine.js';
+import { bindFragment, planRecords } from '../generate/records.js';
+import type { CheckStore } from '../store/checks.js';
+import type { MonitorStore, NewAlert } from '../store/monitor.js';
+import type { Subscription, SubscriptionStore } from '../store/subscriptions.js';
+import {
+  DEFAULT_DELIVERY,
+  type DeliverySettings,
+  type DeliverySummary,
+  deliverOutbox,
+  type Logger,
+  type Poster,
+} from './deliver.js';
+import {
+  type AlertPayload,
+  DEFAULT_DIFF_SETTINGS,
+  type DiffSettings,
+  diff,
+  type MonitorEvent,
+} from './diff.js';
+import { snapshotOf } from './snapshot.js';
+
+export interface MonitorSettings {
+  /** Domains checked at once. */
+  concurrency: number;
+  /** Each check starts after a random delay up to this, so that a pass does not burst. */
+  jitterMs: number;
+  /** Domains read from the store at a time; the pass's resume point advances a page at a time. */
+  pageSize: number;
+  diff: DiffSettings;
+  delivery: DeliverySettings;
+}
+
+export const DEFAULT_MONITOR: MonitorSettings = {
+  concurrency: 8,
+  jitterMs: 2000,
+  pageSize: 100,
+  diff: DEFAULT_DIFF_SETTINGS,
+  delivery: DEFAULT_DELIVERY,
+};
+
+export interface MonitorDeps {
+  engine: Engine;
+  subscriptions: SubscriptionStore;
+  checks: CheckStore;
+  store: MonitorStore;
+  poster: Poster;
+  now: () => Date;
+  logger: Logger;
+  settings?: Partial<MonitorSettings>;
+}
+
+export interface PassSummary {
+  passId: number;
+  resumed: boolean;
+  domains: number;
+  events: number;
+  alerts: number;
+  failures: number;
+  delivery: DeliverySummary;
+}
+
+/**
+ * The monitor: a pass re-checks every watched domain once (however many channels watch it), compares each with the
+ * state the previous passes left, and writes the alerts for what changed to the outbox in the same transaction; then
+ * the outbox is delivered. Passes never overlap; an interrupted pass is resumed after a restart.
+ */
+export class Monitor {
+  private running: Promise<PassSummary> | null = null;
+  private task: ScheduledTask | null = null;
+  private readonly settings: MonitorSettings;
+
+  constructor(private readonly deps: MonitorDeps) {
+    this.settings = { ...DEFAULT_MONITOR, ...deps.settings };
+  }
+
+  /** Runs one pass now; null when a pass is already running. */
+  runPass(): Promise<PassSummary> | null {
+    if (this.running) return null;
+    this.running = this.pass().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  /** Delivers what the outbox holds (also at start, for alerts a crash or restart left unsent). */
+  deliver(): Promise<DeliverySummary> {
+    const { store, subscriptions, poster, now, logger } = this.deps;
+    return deliverOutbox(store, subscriptions, poster, now, logger, this.settings.delivery);
+  }
+
+  /** Schedules passes with a cron expression (node-cron). */
+  schedule(expression: string): void {
+    this.task = cronSchedule(
+      expression,
+      async () => {
+        const pass = this.runPass();
+        if (!pass) {
+          this.deps.logger.warn('monitor: the previous pass is still running; this one is skipped');
+          return;
+        }
+        try {
+          const s = await pass;
+          this.deps.logger.info(
+            `monitor: pass ${s.passId} checked ${s.domains} domain(s), ${s.events} event(s), ${s.alerts} alert(s); sent ${s.delivery.sent}, retrying ${s.delivery.retrying}`,
+          );
+        } catch (err) {
+          this.deps.logger.error(`monitor: pass failed: ${(err as Error).stack ?? String(err)}`);
+        }
+      },
+      { noOverlap: true },
+    );
+  }
+
+  async stop(): Promise<void> {
+    await this.task?.stop();
+    await this.running?.catch(() => {});
+  }
+
+  private async pass(): Promise<PassSummary> {
+    const { store, subscriptions, now } = this.deps;
+    const pass = store.beginPass(now());
+    const summary: PassSummary = {
+      passId: pass.id,
+      resumed: pass.resumed,
+      domains: 0,
+      events: 0,
+      alerts: 0,
+      failures: 0,
+      delivery: { sent: 0, retrying: 0, dead: 0, channelsPaused: 0 },
+    };
+    let cursor = pass.cursor;
+    for (;;) {
+      const page = subscriptions.domainsAfter(cursor, this.settings.pageSize);
+      if (page.length === 0) break;
+      await pool(page, this.settings.concurrency, async (domain) => {
+        try {
+          const { events, alerts } = await this.checkOne(domain);
+          summary.events += events;
+          summary.alerts += alerts;
+        } catch (err) {
+          summary.failures++;
+          this.deps.logger.error(
+            `monitor: ${domain} could not be checked: ${(err as Error).stack ?? String(err)}`,
+          );
+        }
+      });
+      cursor = page[page.length - 1] ?? cursor;
+      store.advancePass(pass.id, cursor, page.length);
+      summary.domains += page.length;
+    }
+    store.finishPass(pass.id, now());
+    summary.delivery = await this.deliver();
+    return summary;
+  }
+
+  /** Checks one domain, compares, and commits the new state with its alerts. */
+  async checkOne(domain: string): Promise<{ events: number; alerts: number }> {
+    const { engine, checks, store, subscriptions, now } = this.deps;
+    const parsed = parseDomain(domain);
+    if (!parsed.ok) throw new Error(`stored domain "${domain}" is not valid: ${parsed.error}`);
+    if (this.settings.jitterMs > 0)
+      await new Promise((r) => setTimeout(r, Math.random() * this.settings.jitterMs));
+    const report = await engine.check(parsed.domain);
+    const at = now();
+    const { state, events, extraFindings } = diff(
+      store.loadState(domain),
+      snapshotOf(report),
+      report,
+      at,
+      this.settings.diff,
+    );
+    if (extraFindings.length > 0) {
+      report.findings = [...report.findings, ...extraFindings].sort(
+        (a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity],
+      );
+      report.status = statusOf(report.findings);
+    }
+    const audience = subscriptions.forDomain(domain).filter((s) => isActive(s, at));
+    const alerts: NewAlert[] = [];
+    for (const event of events) {
+      const payload = payloadOf(event, report, at);
+      for (const s of audience) {
+        alerts.push({
+          eventKey: event.key,
+          teamId: s.teamId,
+          channelId: s.channelId,
+          threadEventKey: event.threadKey,
+          broadcast: event.kind === 'reminder',
+          payload,
+        });
+      }
+    }
+    checks.save(report);
+    store.commit(domain, state, alerts, at);
+    return { events: events.length, alerts: alerts.length };
+  }
+}
+
+function isActive(s: Subscription, now: Date): boolean {
+  return s.pausedAt === null && (s.mutedUntil === null || Date.parse(s.mutedUntil) <= now.getTime());
+}
+
+function payloadOf(event: MonitorEvent, report: Report, now: Date): AlertPayload {
+  const mode = report.evidence.policy.valid ? (report.evidence.policy.policy?.mode ?? null) : null;
+  const payload: AlertPayload = { domain: report.domain, domainUnicode: report.domainUnicode, mode, event };
+  if (event.kind === 'ready') {
+    const plan = planRecords(
+      { ascii: report.domain, unicode: report.domainUnicode },
+      { mode: 'enforce' },
+      report,
+      report.domain,
+      now,
+    );
+    payload.ready = { id: plan.id, bind: bindFragment(plan), policyText: plan.policyText };
+  }
+  return payload;
+}
+
+/** Runs `work` over `items` with at most `limit` at once. */
+export async function pool<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  });
+  await Promise.all(workers);
+}

@@ -1,0 +1,79 @@
+import { webApi } from '@slack/bolt';
+import type { Poster, PostResult } from '../monitor/deliver.js';
+import type { OutboxRow } from '../store/monitor.js';
+import { alertMessage } from './blocks/alert.js';
+
+/** Errors after which a channel can no longer receive the bot's messages. */
+const CHANNEL_GONE = new Set([
+  'channel_not_found',
+  'not_in_channel',
+  'is_archived',
+  'channel_is_archived',
+  'team_access_not_granted',
+  'restricted_action',
+  'account_inactive',
+]);
+const FATAL = new Set([
+  'invalid_blocks',
+  'invalid_arguments',
+  'msg_too_long',
+  'no_text',
+  'invalid_auth',
+  'token_revoked',
+  'not_authed',
+]);
+
+/**
+ * Posts alerts with chat.postMessage. The client neither retries nor waits on rate limits by itself: the outbox
+ * decides, so that a retry survives a restart.
+ */
+export function slackPoster(token: string, apiUrl: string | null): Poster {
+  const client = new webApi.WebClient(token, {
+    ...(apiUrl ? { slackApiUrl: apiUrl } : {}),
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    logLevel: webApi.LogLevel.ERROR,
+  });
+  return {
+    async post(row: OutboxRow, threadTs: string | null): Promise<PostResult> {
+      const message = alertMessage(row.payload);
+      try {
+        const base = {
+          channel: row.channelId,
+          text: message.text,
+          blocks: message.blocks as never,
+          unfurl_links: false,
+          unfurl_media: false,
+        };
+        const res = await client.chat.postMessage(
+          threadTs ? { ...base, thread_ts: threadTs, reply_broadcast: row.broadcast } : base,
+        );
+        return { ok: true, ts: String(res.ts ?? '') };
+      } catch (err) {
+        return classify(err);
+      }
+    },
+  };
+}
+
+function classify(err: unknown): PostResult {
+  const e = err as {
+    code?: string;
+    retryAfter?: number;
+    data?: { error?: string };
+    statusCode?: number;
+    message?: string;
+  };
+  if (e.code === webApi.ErrorCode.RateLimitedError) {
+    return { ok: false, kind: 'rate-limited', retryAfterS: e.retryAfter ?? 1, error: 'rate limited (429)' };
+  }
+  if (e.code === webApi.ErrorCode.PlatformError) {
+    const error = e.data?.error ?? 'unknown_error';
+    if (CHANNEL_GONE.has(error)) return { ok: false, kind: 'channel-gone', error };
+    if (FATAL.has(error)) return { ok: false, kind: 'fatal', error };
+    return { ok: false, kind: 'retry', error };
+  }
+  if (e.code === webApi.ErrorCode.HTTPError)
+    return { ok: false, kind: 'retry', error: `HTTP ${e.statusCode ?? '?'}` };
+  return { ok: false, kind: 'retry', error: e.message ?? String(err) };
+}

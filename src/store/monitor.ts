@@ -1,0 +1,250 @@
+import type { AlertPayload, Condition, DomainState } from '../monitor/diff.js';
+import type { Snapshot } from '../monitor/snapshot.js';
+import type { Db } from './db.js';
+
+export interface OutboxRow {
+  id: number;
+  domain: string;
+  eventKey: string;
+  teamId: string;
+  channelId: string;
+  threadEventKey: string | null;
+  broadcast: boolean;
+  payload: AlertPayload;
+  attempts: number;
+}
+
+export interface NewAlert {
+  eventKey: string;
+  teamId: string;
+  channelId: string;
+  threadEventKey: string | null;
+  broadcast: boolean;
+  payload: AlertPayload;
+}
+
+const HISTORY_DAYS = 30;
+
+/** The monitor's tables: per-domain state and conditions, snapshot history, the alert outbox, pass progress. */
+export class MonitorStore {
+  constructor(private readonly db: Db) {}
+
+  loadState(domain: string): DomainState {
+    const row = this.db
+      .prepare('SELECT snapshot_json, clean_since, ready_announced FROM domain_state WHERE domain = ?')
+      .get(domain) as
+      | { snapshot_json: string; clean_since: string | null; ready_announced: string | null }
+      | undefined;
+    const conditions = (
+      this.db
+        .prepare(
+          `SELECT key, state, count, first_seen_at, opened_at, last_reminded_at, opener_key, info_json
+           FROM conditions WHERE domain = ? ORDER BY key`,
+        )
+        .all(domain) as {
+        key: string;
+        state: 'pending' | 'open';
+        count: number;
+        first_seen_at: string;
+        opened_at: string | null;
+        last_reminded_at: string | null;
+        opener_key: string | null;
+        info_json: string;
+      }[]
+    ).map(
+      (r): Condition => ({
+        key: r.key,
+        state: r.state,
+        count: r.count,
+        firstSeenAt: r.first_seen_at,
+        openedAt: r.opened_at,
+        lastRemindedAt: r.last_reminded_at,
+        openerKey: r.opener_key,
+        info: JSON.parse(r.info_json),
+      }),
+    );
+    return {
+      snapshot: row ? (JSON.parse(row.snapshot_json) as Snapshot) : null,
+      conditions,
+      cleanSince: row?.clean_since ?? null,
+      readyAnnounced: row?.ready_announced ?? null,
+    };
+  }
+
+  /**
+   * Writes a domain's new state and its alerts in one transaction: either both are stored or neither, so an alert
+   * is never lost nor made twice by a crash between them. Alerts already in the outbox (same key and channel) are
+   * not added again.
+   */
+  commit(domain: string, state: DomainState, alerts: NewAlert[], now: Date): void {
+    const nowIso = now.toISOString();
+    this.db.transaction(() => {
+      const snapshotJson = JSON.stringify(state.snapshot);
+      this.db
+        .prepare(
+          `INSERT INTO domain_state (domain, snapshot_json, clean_since, ready_announced, updated_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (domain) DO UPDATE SET snapshot_json = excluded.snapshot_json, clean_since = excluded.clean_since,
+             ready_announced = excluded.ready_announced, updated_at = excluded.updated_at`,
+        )
+        .run(domain, snapshotJson, state.cleanSince, state.readyAnnounced, nowIso);
+      if (state.snapshot) {
+        this.db
+          .prepare('INSERT INTO snapshots (domain, taken_at, snapshot_json) VALUES (?, ?, ?)')
+          .run(domain, state.snapshot.takenAt, snapshotJson);
+        const cutoff = new Date(now.getTime() - HISTORY_DAYS * 86_400_000).toISOString();
+        this.db.prepare('DELETE FROM snapshots WHERE domain = ? AND taken_at < ?').run(domain, cutoff);
+      }
+      this.db.prepare('DELETE FROM conditions WHERE domain = ?').run(domain);
+      const insert = this.db.prepare(
+        `INSERT INTO conditions (domain, key, state, count, first_seen_at, opened_at, last_reminded_at, opener_key, info_json)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const c of state.conditions) {
+        insert.run(
+          domain,
+          c.key,
+          c.state,
+          c.count,
+          c.firstSeenAt,
+          c.openedAt,
+          c.lastRemindedAt,
+          c.openerKey,
+          JSON.stringify(c.info),
+        );
+      }
+      const outbox = this.db.prepare(
+        `INSERT INTO outbox (domain, event_key, team_id, channel_id, thread_event_key, broadcast, payload_json, next_attempt_at, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain, event_key, team_id, channel_id) DO NOTHING`,
+      );
+      for (const a of alerts) {
+        outbox.run(
+          domain,
+          a.eventKey,
+          a.teamId,
+          a.channelId,
+          a.threadEventKey,
+          a.broadcast ? 1 : 0,
+          JSON.stringify(a.payload),
+          nowIso,
+          nowIso,
+        );
+      }
+    })();
+  }
+
+  /** Alerts due now, oldest first. */
+  due(now: Date, limit = 500): OutboxRow[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT id, domain, event_key, team_id, channel_id, thread_event_key, broadcast, payload_json, attempts
+           FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?`,
+        )
+        .all(now.toISOString(), limit) as {
+        id: number;
+        domain: string;
+        event_key: string;
+        team_id: string;
+        channel_id: string;
+        thread_event_key: string | null;
+        broadcast: number;
+        payload_json: string;
+        attempts: number;
+      }[]
+    ).map((r) => ({
+      id: r.id,
+      domain: r.domain,
+      eventKey: r.event_key,
+      teamId: r.team_id,
+      channelId: r.channel_id,
+      threadEventKey: r.thread_event_key,
+      broadcast: r.broadcast === 1,
+      payload: JSON.parse(r.payload_json),
+      attempts: r.attempts,
+    }));
+  }
+
+  /** The Slack ts of an alert already posted to a channel: the thread a follow-up goes in. */
+  threadTs(domain: string, eventKey: string, teamId: string, channelId: string): string | null {
+    const row = this.db
+      .prepare(
+        `SELECT slack_ts FROM outbox WHERE domain = ? AND event_key = ? AND team_id = ? AND channel_id = ? AND state = 'sent'`,
+      )
+      .get(domain, eventKey, teamId, channelId) as { slack_ts: string | null } | undefined;
+    return row?.slack_ts ?? null;
+  }
+
+  /** True while an earlier alert to the same channel is still waiting: order within a channel is kept. */
+  hasEarlierPending(row: OutboxRow): boolean {
+    return (
+      this.db
+        .prepare(
+          `SELECT 1 FROM outbox WHERE team_id = ? AND channel_id = ? AND state = 'pending' AND id < ? LIMIT 1`,
+        )
+        .get(row.teamId, row.channelId, row.id) !== undefined
+    );
+  }
+
+  markSent(id: number, ts: string, now: Date): void {
+    this.db
+      .prepare(
+        `UPDATE outbox SET state = 'sent', slack_ts = ?, sent_at = ?, attempts = attempts + 1 WHERE id = ?`,
+      )
+      .run(ts, now.toISOString(), id);
+  }
+
+  retryLater(id: number, at: Date, error: string): void {
+    this.db
+      .prepare(`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?`)
+      .run(at.toISOString(), error, id);
+  }
+
+  markDead(id: number, error: string): void {
+    this.db
+      .prepare(`UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?`)
+      .run(error, id);
+  }
+
+  /** Gives up on every pending alert to a channel that can no longer receive them. */
+  killChannel(teamId: string, channelId: string, error: string): number {
+    return this.db
+      .prepare(
+        `UPDATE outbox SET state = 'dead', last_error = ? WHERE team_id = ? AND channel_id = ? AND state = 'pending'`,
+      )
+      .run(error, teamId, channelId).changes;
+  }
+
+  countByState(): Record<string, number> {
+    const rows = this.db.prepare('SELECT state, COUNT(*) AS n FROM outbox GROUP BY state').all() as {
+      state: string;
+      n: number;
+    }[];
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  }
+
+  /** Starts a pass, or resumes the last one if it never finished (a crash or a restart mid-pass). */
+  beginPass(now: Date): { id: number; cursor: string; resumed: boolean } {
+    const open = this.db
+      .prepare('SELECT id, cursor FROM monitor_passes WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1')
+      .get() as { id: number; cursor: string } | undefined;
+    if (open) return { id: open.id, cursor: open.cursor, resumed: true };
+    const info = this.db.prepare('INSERT INTO monitor_passes (started_at) VALUES (?)').run(now.toISOString());
+    return { id: Number(info.lastInsertRowid), cursor: '', resumed: false };
+  }
+
+  hasUnfinishedPass(): boolean {
+    return (
+      this.db.prepare('SELECT 1 FROM monitor_passes WHERE finished_at IS NULL LIMIT 1').get() !== undefined
+    );
+  }
+
+  advancePass(id: number, cursor: string, count: number): void {
+    this.db
+      .prepare('UPDATE monitor_passes SET cursor = ?, domains = domains + ? WHERE id = ?')
+      .run(cursor, count, id);
+  }
+
+  finishPass(id: number, now: Date): void {
+    this.db.prepare('UPDATE monitor_passes SET finished_at = ? WHERE id = ?').run(now.toISOString(), id);
+  }
+}

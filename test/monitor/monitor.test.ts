@@ -1,0 +1,425 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { main } from '../../src/cli.js';
+import type { AppConfig } from '../../src/config.js';
+import { openRuntime, type Runtime } from '../../src/runtime.js';
+import { slackPoster } from '../../src/slack/poster.js';
+import type { ApiCall } from '../support/fake-slack.js';
+import { FakeSlack } from '../support/fake-slack.js';
+import { Lab } from '../support/lab.js';
+
+const DAY = 86_400_000;
+let lab: Lab;
+let slack: FakeSlack;
+const logs: string[] = [];
+const logger = {
+  info: (m: string) => logs.push(`info ${m}`),
+  warn: (m: string) => logs.push(`warn ${m}`),
+  error: (m: string) => logs.push(`error ${m}`),
+};
+
+beforeAll(async () => {
+  [lab, slack] = await Promise.all([Lab.start(), FakeSlack.start()]);
+});
+afterAll(async () => {
+  await Promise.all([lab.stop(), slack.stop()]);
+});
+
+function config(databasePath: string): AppConfig {
+  return {
+    botToken: 'xoxb-test',
+    appToken: null,
+    signingSecret: 's',
+    apiUrl: slack.apiUrl,
+    port: 0,
+    databasePath,
+    schedule: '0 * * * *',
+    maxDomainsPerTeam: 100,
+    monitorConcurrency: 4,
+    reminderHours: 24,
+    engine: {
+      dnsServers: [lab.dns.address],
+      allowPrivateNetworks: true,
+      timeoutMs: 2000,
+      certWarnDays: 14,
+      smtpProbe: true,
+      ehloName: 'checker.test',
+    },
+  };
+}
+
+/** A monitor with its own database and a clock the test moves. */
+class Rig {
+  clock = new Date();
+  runtime: Runtime;
+  readonly dbPath = join(mkdtempSync(join(tmpdir(), 'mtasts-mon-')), 'm.sqlite');
+  constructor() {
+    this.runtime = this.open();
+  }
+  open(): Runtime {
+    return openRuntime(config(this.dbPath), null, logger, {
+      engine: { options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort } },
+      poster: slackPoster('xoxb-test', slack.apiUrl),
+      now: () => this.clock,
+      monitor: {
+        jitterMs: 0,
+        delivery: { channelPacingMs: 0, maxAttempts: 12, backoffMs: 60_000, maxBackoffMs: 3_600_000 },
+      },
+    });
+  }
+  watch(domain: string, channel: string, team = 'T1'): void {
+    const r = this.runtime.subscriptions.watch(team, channel, domain, 'U1', 100, this.clock);
+    expect(r.kind).toBe('added');
+  }
+  async pass() {
+    const p = this.runtime.monitor.runPass();
+    if (!p) throw new Error('pass already running');
+    return p;
+  }
+  advance(ms: number): void {
+    this.clock = new Date(this.clock.getTime() + ms);
+  }
+  restart(): void {
+    this.runtime.close();
+    this.runtime = this.open();
+  }
+}
+
+const posts = (channel: string): ApiCall[] =>
+  slack.callsTo('chat.postMessage').filter((c) => c.body.channel === channel);
+const textOf = (c: ApiCall | undefined) => `${String(c?.body.text)} ${JSON.stringify(c?.body.blocks)}`;
+
+describe('monitoring passes against loopback peers', () => {
+  test('a healthy domain: the first pass is a silent baseline, later passes stay silent', async () => {
+    await lab.domain('quiet.test');
+    const rig = new Rig();
+    rig.watch('quiet.test', 'CQUIET');
+    const first = await rig.pass();
+    expect(first.domains).toBe(1);
+    rig.advance(3600_000);
+    await rig.pass();
+    expect(posts('CQUIET')).toHaveLength(0);
+    expect(rig.runtime.checks.last('quiet.test')?.status).toBe('pass');
+    rig.runtime.close();
+  });
+
+  test('certificate expiry: one alert per threshold, in one thread, then replaced closes it', async () => {
+    await lab.domain('certs.test', {
+      mx: { 'mx1.certs.test': { cert: lab.cert(['mx1.certs.test'], { notAfterDays: 40 }) } },
+    });
+    const mx1 = lab.smtp.at(-2);
+    const rig = new Rig();
+    rig.watch('certs.test', 'CCERT1');
+    rig.watch('certs.test', 'CCERT2');
+    await rig.pass(); // 40 days left: nothing
+    rig.advance(15 * DAY); // 25 left: the 30-day threshold
+    await rig.pass();
+    await rig.pass(); // same clock again: no repeat
+    expect(posts('CCERT1')).toHaveLength(1);
+    expect(posts('CCERT2')).toHaveLength(1);
+    const opener = posts('CCERT1')[0];
+    expect(textOf(opener)).toContain('MX certificate expires within 30 days');
+    expect(opener?.body.thread_ts).toBeUndefined();
+    rig.advance(12 * DAY); // 13 left: 14-day threshold
+    await rig.pass();
+    rig.advance(7 * DAY); // 6 left: 7-day threshold
+    await rig.pass();
+    const c1 = posts('CCERT1');
+    expect(c1.map((c) => String(c.body.text))).toEqual([
+      expect.stringContaining('MX certificate expires within 30 days'),
+      expect.stringContaining('within 14 days'),
+      expect.stringContaining('within 7 days'),
+    ]);
+    // Follow-ups sit in the thread of the first alert of that channel.
+    const firstTs = threadRootTs('CCERT1');
+    expect(c1[1]?.body.thread_ts).toBe(firstTs);
+    expect(c1[2]?.body.thread_ts).toBe(firstTs);
+    // The certificate is replaced: the condition closes in its thread, with the new expiry.
+    mx1?.setCertificate(lab.cert(['mx1.certs.test'], { notAfterDays: 200 }));
+    await rig.pass();
+    const last = posts('CCERT1').at(-1);
+    expect(String(last?.body.text)).toContain('recovered');
+    expect(textOf(last)).toContain('replaced: the new certificate expires');
+    expect(last?.body.thread_ts).toBe(firstTs);
+    await rig.pass();
+    expect(posts('CCERT1')).toHaveLength(4);
+    rig.runtime.close();
+  });
+
+  test('MX changes: the change is told, an uncovered MX alerts, and the policy fix recovers it', async () => {
+    await lab.domain('mxmove.test');
+    const rig = new Rig();
+    rig.watch('mxmove.test', 'CMX');
+    await rig.pass();
+    await lab.mxHost('mx3.mxmove.test');
+    lab.edit('mxmove.test', {
+      MX: [
+        { preference: 10, exchange: 'mx1.mxmove.test' },
+        { preference: 20, exchange: 'mx2.mxmove.test' },
+        { preference: 30, exchange: 'mx3.mxmove.test' },
+      ],
+    });
+    rig.advance(3600_000);
+    await rig.pass();
+    const texts = posts('CMX').map(textOf);
+    expect(texts).toHaveLength(2);
+    expect(texts.join('\n')).toContain('MX hosts changed');
+    expect(texts.join('\n')).toContain('added mx3.mxmove.test');
+    expect(texts.join('\n')).toContain('MX host not covered by the policy');
+    expect(texts.join('\n')).toContain('mode is *enforce*');
+    // The policy now covers mx3, with a new id.
+    const server = lab.https.find((s) => s.requests.some((r) => r.host === 'mta-sts.mxmove.test'));
+    if (server) {
+      server.handler = (_req, res) =>
+        res
+          .writeHead(200, { 'Content-Type': 'text/plain' })
+          .end(
+            'version: STSv1\nmode: enforce\nmx: mx1.mxmove.test\nmx: mx2.mxmove.test\nmx: mx3.mxmove.test\nmax_age: 1209600\n',
+          );
+    }
+    lab.set('_mta-sts.mxmove.test', { TXT: ['v=STSv1; id=20261130T000000'] });
+    rig.advance(3600_000);
+    await rig.pass();
+    const last = posts('CMX').at(-1);
+    expect(String(last?.body.text)).toContain('recovered: MX host not covered by the policy');
+    expect(last?.body.thread_ts).toBeDefined();
+    rig.runtime.close();
+  });
+
+  test('a policy edited without a new id: STS_ID_NOT_UPDATED, until the id changes', async () => {
+    await lab.domain('stuckid.test', { mode: 'enforce' });
+    const server = lab.https.at(-1);
+    const rig = new Rig();
+    rig.watch('stuckid.test', 'CID');
+    await rig.pass();
+    if (server) {
+      server.handler = (_req, res) =>
+        res
+          .writeHead(200, { 'Content-Type': 'text/plain' })
+          .end(
+            'version: STSv1\nmode: enforce\nmx: mx1.stuckid.test\nmx: mx2.stuckid.test\nmax_age: 2419200\n',
+          );
+    }
+    rig.advance(3600_000);
+    await rig.pass();
+    expect(posts('CID').map(textOf).join()).toContain('Policy changed but the id did not');
+    expect(rig.runtime.checks.last('stuckid.test')?.findings.map((f) => f.code)).toContain(
+      'STS_ID_NOT_UPDATED',
+    );
+    rig.advance(3600_000);
+    await rig.pass(); // still stuck: no repeat
+    expect(posts('CID')).toHaveLength(1);
+    lab.set('_mta-sts.stuckid.test', { TXT: ['v=STSv1; id=20261201T000000'] });
+    rig.advance(3600_000);
+    await rig.pass();
+    expect(posts('CID')).toHaveLength(2);
+    expect(textOf(posts('CID')[1])).toContain('the id changed to 20261201T000000');
+    rig.runtime.close();
+  });
+
+  test('the policy host down for one pass is a blip; down for two alerts; back up recovers with the duration', async () => {
+    await lab.domain('flaky.test');
+    const server = lab.https.at(-1);
+    const healthy = server?.handler;
+    const rig = new Rig();
+    rig.watch('flaky.test', 'CFLAKY');
+    await rig.pass();
+    const down = (_req: unknown, res: { socket: { destroy(): void } | null }) => res.socket?.destroy();
+    if (server) server.handler = down as never;
+    rig.advance(3600_000);
+    await rig.pass();
+    if (server && healthy) server.handler = healthy;
+    rig.advance(3600_000);
+    await rig.pass();
+    expect(posts('CFLAKY')).toHaveLength(0);
+    if (server) server.handler = down as never;
+    rig.advance(3600_000);
+    await rig.pass();
+    expect(posts('CFLAKY')).toHaveLength(0);
+    rig.advance(3600_000);
+    await rig.pass();
+    expect(posts('CFLAKY')).toHaveLength(1);
+    expect(textOf(posts('CFLAKY')[0])).toContain('Policy could not be fetched');
+    // A day later it is still down: a reminder in the thread, broadcast to the channel.
+    rig.advance(25 * 3600_000);
+    await rig.pass();
+    expect(posts('CFLAKY')).toHaveLength(2);
+    expect(String(posts('CFLAKY')[1]?.body.text)).toContain('still');
+    expect(posts('CFLAKY')[1]?.body.reply_broadcast).toBe('true');
+    if (server && healthy) server.handler = healthy;
+    rig.advance(3600_000);
+    await rig.pass();
+    const recovered = posts('CFLAKY')[2];
+    expect(textOf(recovered)).toContain('recovered: Policy could not be fetched');
+    expect(textOf(recovered)).toContain('after 27 hours'); // first seen 27 h before the pass that saw it fixed
+    expect(recovered?.body.thread_ts).toBe(threadRootTs('CFLAKY'));
+    rig.runtime.close();
+  });
+
+  test('testing with no errors for 14 days: ready to enforce, with the records', async () => {
+    await lab.domain('ready.test', { mode: 'testing' });
+    const rig = new Rig();
+    rig.watch('ready.test', 'CREADY');
+    await rig.pass();
+    rig.advance(7 * DAY);
+    await rig.pass();
+    expect(posts('CREADY')).toHaveLength(0);
+    rig.advance(7 * DAY + 3600_000);
+    await rig.pass();
+    await rig.pass();
+    expect(posts('CREADY')).toHaveLength(1);
+    const text = textOf(posts('CREADY')[0]);
+    expect(text).toContain('Ready to move from testing to enforce');
+    expect(text).toContain('mode: enforce');
+    expect(text).toContain('_mta-sts.ready.test.');
+    rig.runtime.close();
+  });
+
+  test('muted channels hear nothing until unmuted', async () => {
+    await lab.domain('muted.test');
+    const rig = new Rig();
+    rig.watch('muted.test', 'CMUTED');
+    rig.watch('muted.test', 'CLOUD');
+    await rig.pass();
+    rig.runtime.subscriptions.setMute('T1', 'CMUTED', 'muted.test', new Date(rig.clock.getTime() + DAY));
+    lab.set('_mta-sts.muted.test', { TXT: ['v=STSv1; id=bad-id'] });
+    rig.advance(3600_000);
+    await rig.pass();
+    expect(posts('CLOUD')).toHaveLength(1);
+    expect(posts('CMUTED')).toHaveLength(0);
+    rig.runtime.close();
+  });
+});
+
+describe('delivery that loses nothing', () => {
+  test('429 and 500 for a while: retried later, each alert posted exactly once, in order', async () => {
+    await lab.domain('retry.test');
+    const rig = new Rig();
+    rig.watch('retry.test', 'CRETRY');
+    await rig.pass();
+    let failures = 0;
+    slack.handlers.set('chat.postMessage', (call) => {
+      if (call.body.channel !== 'CRETRY') return { json: { ok: true, ts: `${Date.now()}.1` } };
+      failures++;
+      return failures % 2 === 1
+        ? { status: 429, headers: { 'Retry-After': '30' }, json: { ok: false, error: 'ratelimited' } }
+        : { status: 500, json: { ok: false, error: 'internal_error' } };
+    });
+    lab.set('_mta-sts.retry.test', { TXT: ['v=STSv1; id=x-1'] });
+    delete lab.dns.zone['_smtp._tls.retry.test'];
+    rig.advance(3600_000);
+    const s = await rig.pass();
+    expect(s.alerts).toBe(2);
+    expect(s.delivery.retrying).toBe(1); // the first alert; the second waits behind it
+    for (let i = 0; i < 3; i++) {
+      rig.advance(2 * 3600_000);
+      await rig.runtime.monitor.deliver();
+    }
+    expect(rig.runtime.monitorStore.countByState()).toEqual({ pending: 2 });
+    slack.handlers.delete('chat.postMessage');
+    rig.advance(2 * 3600_000);
+    const d = await rig.runtime.monitor.deliver();
+    expect(d.sent).toBe(2);
+    const sent = posts('CRETRY').filter((c) => c.body.channel === 'CRETRY');
+    // Every attempt reached the API; exactly two succeeded, and none is posted again.
+    const delivered = sent.slice(-2).map((c) => String(c.body.text));
+    expect(delivered[0]).toContain('MTA-STS record is malformed');
+    expect(delivered[1]).toContain('No TLS-RPT record');
+    rig.advance(3600_000);
+    expect((await rig.runtime.monitor.deliver()).sent).toBe(0);
+    expect(rig.runtime.monitorStore.countByState()).toEqual({ sent: 2 });
+    rig.runtime.close();
+  });
+
+  test('a restart between writing and posting sends each alert once', async () => {
+    await lab.domain('crash.test');
+    const rig = new Rig();
+    rig.watch('crash.test', 'CCRASH');
+    await rig.runtime.monitor.checkOne('crash.test');
+    lab.set('_mta-sts.crash.test', { TXT: ['v=STSv1; id=no-good'] });
+    rig.advance(3600_000);
+    // The state change and its alert are committed, then the process "dies" before delivering.
+    await rig.runtime.monitor.checkOne('crash.test');
+    expect(posts('CCRASH')).toHaveLength(0);
+    rig.restart();
+    expect((await rig.runtime.monitor.deliver()).sent).toBe(1);
+    expect((await rig.runtime.monitor.deliver()).sent).toBe(0);
+    rig.advance(3600_000);
+    await rig.pass();
+    expect(posts('CCRASH')).toHaveLength(1);
+    rig.runtime.close();
+  });
+
+  test('a pass interrupted by a restart is resumed where it stopped', async () => {
+    const rig = new Rig();
+    await lab.domain('resume-a.test');
+    await lab.domain('resume-b.test');
+    rig.watch('resume-a.test', 'CRES');
+    rig.watch('resume-b.test', 'CRES');
+    const pass = rig.runtime.monitorStore.beginPass(rig.clock);
+    rig.runtime.monitorStore.advancePass(pass.id, 'resume-a.test', 1);
+    rig.restart();
+    const s = await rig.pass();
+    expect(s).toMatchObject({ passId: pass.id, resumed: true, domains: 1 });
+    expect(rig.runtime.checks.last('resume-b.test')).not.toBeNull();
+    expect(rig.runtime.checks.last('resume-a.test')).toBeNull();
+    const next = await rig.pass();
+    expect(next).toMatchObject({ resumed: false, domains: 2 });
+    rig.runtime.close();
+  });
+
+  test('a channel the bot was removed from: logged, its subscriptions paused, not retried', async () => {
+    await lab.domain('gone.test');
+    const rig = new Rig();
+    rig.watch('gone.test', 'CGONE');
+    await rig.pass();
+    slack.handlers.set('chat.postMessage', (call) =>
+      call.body.channel === 'CGONE'
+        ? { json: { ok: false, error: 'not_in_channel' } }
+        : { json: { ok: true, ts: '1.1' } },
+    );
+    lab.set('_mta-sts.gone.test', { TXT: [] });
+    rig.advance(3600_000);
+    const s = await rig.pass();
+    slack.handlers.delete('chat.postMessage');
+    expect(s.delivery.channelsPaused).toBe(1);
+    expect(logs.join('\n')).toContain('alerts to channel CGONE (team T1) stopped: not_in_channel');
+    expect(rig.runtime.subscriptions.get('T1', 'CGONE', 'gone.test')?.pausedAt).not.toBeNull();
+    const attempts = posts('CGONE').length;
+    rig.advance(3 * 3600_000);
+    await rig.pass();
+    expect(posts('CGONE')).toHaveLength(attempts);
+    rig.runtime.close();
+  });
+});
+
+test('mtasts sweep runs one pass and reports it', async () => {
+  await lab.domain('sweep.test');
+  const rig = new Rig();
+  rig.watch('sweep.test', 'CSWEEP');
+  rig.runtime.close();
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(['sweep'], {
+    env: {
+      SLACK_BOT_TOKEN: 'xoxb-test',
+      SLACK_API_URL: slack.apiUrl,
+      DATABASE_PATH: rig.dbPath,
+      MTASTS_DNS_SERVERS: lab.dns.address,
+      MTASTS_ALLOW_PRIVATE_NETWORKS: '1',
+    },
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    engine: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort },
+  });
+  expect(err.join('')).toBe('');
+  expect(code).toBe(0);
+  expect(out.join('')).toMatch(/^sweep: ran pass 1: 1 domain\(s\) checked, 0 could not be/);
+});
+
+/** The ts Slack gave the first message posted to a channel: the root of its alert thread. */
+function threadRootTs(channel: string): string | undefined {
+  return posts(channel)[0]?.ts;
+}
