@@ -7,6 +7,7 @@ import { recordsFor } from './generate/service.js';
 import { renderRecordsText } from './render/records-text.js';
 import { renderReportText, wrap } from './render/text.js';
 import { openRuntime, type RuntimeOverrides } from './runtime.js';
+import { ingestEmail } from './tlsrpt/intake.js';
 
 /** Where the CLI writes, and what a test may swap: the environment, the streams, the network settings. */
 export interface CliIo {
@@ -18,6 +19,8 @@ export interface CliIo {
   /** For tests: the port of Domain Connect's HTTPS requests (443 on the Internet). */
   domainConnectPort?: number;
   deps?: CheckDeps;
+  /** For tests: standard input, read up to a limit (null when over it). */
+  stdin?: (limit: number) => Promise<Buffer | null>;
   /** For tests: the monitor's clock, poster and settings in `sweep`. */
   sweep?: Pick<RuntimeOverrides, 'now' | 'poster' | 'monitor'>;
 }
@@ -27,6 +30,7 @@ const USAGE = `usage:
   mtasts records <domain> [--mode testing|enforce|none] [--max-age N] [--mx host ...] [--rua uri ...]
                  [--id ID] [--json]  copy-ready records, policy file, web-server snippets, Domain Connect
   mtasts sweep                       one monitoring pass over every watched domain now (needs SLACK_BOT_TOKEN)
+  mtasts ingest-email < message.eml  store a TLS-RPT report e-mail (exit 0 stored or duplicate, 2 not a report)
 `;
 
 /** Runs one command; returns the exit code. Never throws: bad input is one line on stderr and exit 2. */
@@ -40,6 +44,8 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
         return await runRecords(rest, io);
       case 'sweep':
         return await runSweep(rest, io);
+      case 'ingest-email':
+        return await runIngestEmail(rest, io);
       case undefined:
       case 'help':
       case '--help':
@@ -118,6 +124,43 @@ async function runSweep(args: string[], io: CliIo): Promise<number> {
   } finally {
     runtime.close();
   }
+}
+
+/** Reads a TLS-RPT report e-mail from standard input (an MTA alias or pipe) and stores the report. */
+async function runIngestEmail(args: string[], io: CliIo): Promise<number> {
+  parseArgs(args, {});
+  const config = loadAppConfig(io.env, 'ingest');
+  const raw = await (io.stdin ?? readStdin)(MAX_EMAIL_BYTES);
+  if (raw === null) throw new UsageError(`the message is larger than ${MAX_EMAIL_BYTES} bytes`);
+  const runtime = openRuntime(config, null, {
+    info: () => {},
+    warn: () => {},
+    error: (m) => io.stderr(`${m}\n`),
+  });
+  try {
+    const result = await ingestEmail(raw, { ...runtime.intake, onStored: () => {} });
+    if (result.status >= 400) {
+      io.stderr(`mtasts: ${result.message}\n`);
+      return 2;
+    }
+    io.stdout(`${result.message}\n`);
+    return 0;
+  } finally {
+    runtime.close();
+  }
+}
+
+const MAX_EMAIL_BYTES = 20 * 1024 * 1024;
+
+async function readStdin(limit: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return null;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
 }
 
 function processIo(): CliIo {

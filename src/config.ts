@@ -200,6 +200,23 @@ const appSchema = z.object({
   MTASTS_MAX_DOMAINS_PER_TEAM: int(1, 100000, 100),
   MTASTS_MONITOR_CONCURRENCY: int(1, 256, 8),
   MTASTS_REMINDER_HOURS: int(1, 720, 24),
+  MTASTS_TLSRPT_KEEP_UNWATCHED: flag(false),
+  MTASTS_TLSRPT_ALERT_PERCENT: int(1, 100, 5),
+  MTASTS_TLSRPT_ALERT_MIN_SESSIONS: int(1, 1000000, 20),
+  MTASTS_TLSRPT_DIGEST_SCHEDULE: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const expression = v === undefined || v.trim() === '' ? '0 9 * * *' : v.trim();
+      if (!validateCron(expression)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `is not a cron expression: "${expression}" (e.g. "0 9 * * *", daily at 09:00)`,
+        });
+        return z.NEVER;
+      }
+      return expression;
+    }),
 });
 
 export interface AppConfig {
@@ -213,15 +230,21 @@ export interface AppConfig {
   maxDomainsPerTeam: number;
   monitorConcurrency: number;
   reminderHours: number;
+  tlsrpt: { keepUnwatched: boolean; alertRate: number; alertMinSessions: number; digestSchedule: string };
   engine: EngineConfig;
 }
 
 /** The Slack app's settings; a missing or malformed one is one line naming the variable and where to get it. */
 export function loadAppConfig(
   env: NodeJS.ProcessEnv = process.env,
-  purpose: 'app' | 'sweep' = 'app',
+  purpose: 'app' | 'sweep' | 'ingest' = 'app',
 ): AppConfig {
-  const parsed = appSchema.safeParse(env);
+  // Taking in report e-mail needs no Slack token: the app posts the alerts it queues.
+  const schema =
+    purpose === 'ingest'
+      ? appSchema.extend({ SLACK_BOT_TOKEN: z.string().optional().default('') })
+      : appSchema;
+  const parsed = schema.safeParse(env);
   if (!parsed.success) throw explain(parsed.error);
   const c = parsed.data;
   const appToken = c.SLACK_APP_TOKEN?.trim() || null;
@@ -242,6 +265,12 @@ export function loadAppConfig(
     maxDomainsPerTeam: c.MTASTS_MAX_DOMAINS_PER_TEAM,
     monitorConcurrency: c.MTASTS_MONITOR_CONCURRENCY,
     reminderHours: c.MTASTS_REMINDER_HOURS,
+    tlsrpt: {
+      keepUnwatched: c.MTASTS_TLSRPT_KEEP_UNWATCHED,
+      alertRate: c.MTASTS_TLSRPT_ALERT_PERCENT / 100,
+      alertMinSessions: c.MTASTS_TLSRPT_ALERT_MIN_SESSIONS,
+      digestSchedule: c.MTASTS_TLSRPT_DIGEST_SCHEDULE,
+    },
     engine: loadEngineConfig(env),
   };
 }

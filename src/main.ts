@@ -1,7 +1,8 @@
+import { schedule as cronSchedule } from 'node-cron';
 import { ConfigError, loadAppConfig, loadDomainConnectKey } from './config.js';
 import { consoleLogger } from './log.js';
-import { openRuntime, type Runtime } from './runtime.js';
-import { createSlackApp } from './slack/app.js';
+import { buildSlackApp, openRuntime, type Runtime } from './runtime.js';
+import { queueDigests } from './tlsrpt/digest.js';
 
 /** npm start: settings -> store -> Slack app. A bad setting is one line naming it, and exit 2. */
 async function start(): Promise<void> {
@@ -27,13 +28,7 @@ async function start(): Promise<void> {
     );
     process.exit(2);
   }
-  const slack = createSlackApp(config, {
-    engine: runtime.engine,
-    subscriptions: runtime.subscriptions,
-    checks: runtime.checks,
-    maxDomainsPerTeam: config.maxDomainsPerTeam,
-    now: () => new Date(),
-  });
+  const slack = buildSlackApp(config, runtime);
   const port = await slack.start();
   process.stdout.write(
     `mtasts-bot: ${config.appToken ? 'Socket Mode' : 'HTTP mode, events at /slack/events'}; HTTP on port ${port}; database ${config.databasePath}\n`,
@@ -44,9 +39,17 @@ async function start(): Promise<void> {
     .catch((err: unknown) => logger.error(`monitor: delivery failed: ${String(err)}`));
   if (runtime.monitorStore.hasUnfinishedPass()) void runtime.monitor.runPass()?.catch(() => {});
   runtime.monitor.schedule(config.schedule);
+  // Daily TLS-RPT digests, and a regular look at the outbox for alerts queued outside a pass (report intake).
+  const digest = cronSchedule(config.tlsrpt.digestSchedule, () => {
+    const queued = queueDigests(runtime.tlsrpt, runtime.subscriptions, new Date());
+    if (queued > 0) void runtime.monitor.deliver().catch(() => {});
+  });
+  const tick = setInterval(() => void runtime.monitor.deliver().catch(() => {}), 60_000);
   process.stdout.write(`mtasts-bot: monitoring on schedule "${config.schedule}"\n`);
   const shutdown = async (signal: string) => {
     process.stdout.write(`mtasts-bot: ${signal}, stopping\n`);
+    clearInterval(tick);
+    await digest.stop();
     await runtime.monitor.stop().catch(() => {});
     await slack.stop().catch(() => {});
     runtime.close();

@@ -3,20 +3,27 @@ import { createEngine, type Engine, type EngineOverrides } from './engine.js';
 import type { SigningKey } from './generate/domain-connect.js';
 import type { Logger, Poster } from './monitor/deliver.js';
 import { Monitor, type MonitorSettings } from './monitor/monitor.js';
+import { createSlackApp, type SlackApp } from './slack/app.js';
 import { slackPoster } from './slack/poster.js';
 import { CheckStore } from './store/checks.js';
 import { type Db, openDatabase } from './store/db.js';
 import { MonitorStore } from './store/monitor.js';
 import { SubscriptionStore } from './store/subscriptions.js';
+import { TlsRptStore } from './store/tlsrpt.js';
+import { type IntakeDeps, tlsrptHandler } from './tlsrpt/intake.js';
 
 /** The long-lived parts shared by `npm start` and `mtasts sweep`: database, stores, engine, monitor. */
 export interface Runtime {
+  config: AppConfig;
   db: Db;
   engine: Engine;
   subscriptions: SubscriptionStore;
   checks: CheckStore;
   monitorStore: MonitorStore;
+  tlsrpt: TlsRptStore;
   monitor: Monitor;
+  /** What the TLS-RPT intake (HTTPS and e-mail) works with. */
+  intake: IntakeDeps;
   close(): void;
 }
 
@@ -42,7 +49,9 @@ export function openRuntime(
   const subscriptions = new SubscriptionStore(db);
   const checks = new CheckStore(db);
   const monitorStore = new MonitorStore(db);
+  const tlsrpt = new TlsRptStore(db);
   const monitor = new Monitor({
+    tlsrpt,
     engine,
     subscriptions,
     checks,
@@ -61,5 +70,43 @@ export function openRuntime(
       },
     },
   });
-  return { db, engine, subscriptions, checks, monitorStore, monitor, close: () => db.close() };
+  const intake: IntakeDeps = {
+    store: tlsrpt,
+    subscriptions,
+    settings: config.tlsrpt,
+    now,
+    onStored: () => {
+      void monitor
+        .deliver()
+        .catch((err: unknown) => logger.error(`tlsrpt: delivering alerts failed: ${String(err)}`));
+    },
+  };
+  return {
+    config,
+    db,
+    engine,
+    subscriptions,
+    checks,
+    monitorStore,
+    tlsrpt,
+    monitor,
+    intake,
+    close: () => db.close(),
+  };
+}
+
+/** The Slack app over a runtime: commands, events, health, and the TLS-RPT intake at POST /tlsrpt. */
+export function buildSlackApp(config: AppConfig, runtime: Runtime): SlackApp {
+  return createSlackApp(
+    config,
+    {
+      engine: runtime.engine,
+      subscriptions: runtime.subscriptions,
+      checks: runtime.checks,
+      tlsrpt: runtime.tlsrpt,
+      maxDomainsPerTeam: config.maxDomainsPerTeam,
+      now: runtime.intake.now,
+    },
+    [{ path: '/tlsrpt', method: ['POST'], handler: tlsrptHandler(runtime.intake) }],
+  );
 }

@@ -1,6 +1,5 @@
 import type { Report } from '../core/check.js';
 import { CATALOG, type Finding, type FindingCode, finding, type Severity } from '../core/findings.js';
-import type { PolicyMode } from '../core/policy.js';
 import type { CertSeen, Snapshot } from './snapshot.js';
 
 /**
@@ -55,16 +54,6 @@ export interface MonitorEvent {
   resolution?: string;
   /** changed: MX hosts added and removed. */
   mxChange?: { added: string[]; removed: string[] };
-}
-
-/** What the outbox keeps of an alert: enough to render it at send time, whatever the adapter. */
-export interface AlertPayload {
-  domain: string;
-  domainUnicode: string;
-  mode: PolicyMode | null;
-  event: MonitorEvent;
-  /** ready: the records to publish for enforce. */
-  ready?: { id: string; bind: string; policyText: string };
 }
 
 export interface DiffSettings {
@@ -136,12 +125,18 @@ export interface DiffResult {
   extraFindings: Finding[];
 }
 
+export interface DiffInputs {
+  /** The end of the latest TLS-RPT period with failed sessions: "ready to enforce" counts from after it. */
+  lastReportedFailureAt?: string | null;
+}
+
 export function diff(
   prev: DomainState,
   snap: Snapshot,
   report: Report,
   now: Date,
   settings: DiffSettings = DEFAULT_DIFF_SETTINGS,
+  inputs: DiffInputs = {},
 ): DiffResult {
   const nowIso = now.toISOString();
   const baseline = prev.snapshot === null;
@@ -339,14 +334,16 @@ export function diff(
   const errors = report.findings.some((f) => f.severity === 'error');
   const cleanSince = snap.mode === 'testing' && !errors ? (prev.cleanSince ?? nowIso) : null;
   let readyAnnounced = prev.readyAnnounced;
+  const failure = inputs.lastReportedFailureAt ?? null;
+  const readySince = cleanSince && failure && failure > cleanSince ? failure : cleanSince;
   if (
-    cleanSince &&
-    now.getTime() - Date.parse(cleanSince) >= settings.readyAfterMs &&
-    readyAnnounced !== cleanSince
+    readySince &&
+    now.getTime() - Date.parse(readySince) >= settings.readyAfterMs &&
+    readyAnnounced !== readySince
   ) {
-    readyAnnounced = cleanSince;
+    readyAnnounced = readySince;
     events.push({
-      key: `ready@${cleanSince}`,
+      key: `ready@${readySince}`,
       kind: 'ready',
       threadKey: null,
       info: {
@@ -354,7 +351,7 @@ export function diff(
         title: 'Ready to move from testing to enforce',
         subject: snap.domain,
         severity: 'info',
-        message: `${snap.domain} has been in testing mode with no errors since ${cleanSince.slice(0, 10)}.`,
+        message: `${snap.domain} has been in testing mode with no errors${failure ? ' and no reported TLS failures' : ''} since ${readySince.slice(0, 10)}.`,
         fix: 'Publish the policy with mode: enforce and a new id (records below).',
       },
     });

@@ -6,7 +6,8 @@ import type { Engine } from '../engine.js';
 import { bindFragment, planRecords } from '../generate/records.js';
 import type { CheckStore } from '../store/checks.js';
 import type { MonitorStore, NewAlert } from '../store/monitor.js';
-import type { Subscription, SubscriptionStore } from '../store/subscriptions.js';
+import { isActive, type SubscriptionStore } from '../store/subscriptions.js';
+import type { TlsRptStore } from '../store/tlsrpt.js';
 import {
   DEFAULT_DELIVERY,
   type DeliverySettings,
@@ -15,13 +16,8 @@ import {
   type Logger,
   type Poster,
 } from './deliver.js';
-import {
-  type AlertPayload,
-  DEFAULT_DIFF_SETTINGS,
-  type DiffSettings,
-  diff,
-  type MonitorEvent,
-} from './diff.js';
+import { DEFAULT_DIFF_SETTINGS, type DiffSettings, diff, type MonitorEvent } from './diff.js';
+import type { AlertPayload } from './payload.js';
 import { snapshotOf } from './snapshot.js';
 
 export interface MonitorSettings {
@@ -45,6 +41,8 @@ export const DEFAULT_MONITOR: MonitorSettings = {
 
 export interface MonitorDeps {
   engine: Engine;
+  /** Reported TLS failures hold back "ready to enforce". */
+  tlsrpt?: Pick<TlsRptStore, 'lastFailureAt'>;
   subscriptions: SubscriptionStore;
   checks: CheckStore;
   store: MonitorStore;
@@ -173,6 +171,7 @@ export class Monitor {
       report,
       at,
       this.settings.diff,
+      { lastReportedFailureAt: this.deps.tlsrpt?.lastFailureAt(domain) ?? null },
     );
     if (extraFindings.length > 0) {
       report.findings = [...report.findings, ...extraFindings].sort(
@@ -199,10 +198,6 @@ export class Monitor {
     store.commit(domain, state, alerts, at);
     return { events: events.length, alerts: alerts.length };
   }
-}
-
-function isActive(s: Subscription, now: Date): boolean {
-  return s.pausedAt === null && (s.mutedUntil === null || Date.parse(s.mutedUntil) <= now.getTime());
 }
 
 function payloadOf(event: MonitorEvent, report: Report, now: Date): AlertPayload {

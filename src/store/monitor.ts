@@ -1,6 +1,8 @@
-import type { AlertPayload, Condition, DomainState } from '../monitor/diff.js';
+import type { Condition, DomainState } from '../monitor/diff.js';
+import type { AlertPayload } from '../monitor/payload.js';
 import type { Snapshot } from '../monitor/snapshot.js';
 import type { Db } from './db.js';
+import { enqueue } from './outbox.js';
 
 export interface OutboxRow {
   id: number;
@@ -112,23 +114,7 @@ export class MonitorStore {
           JSON.stringify(c.info),
         );
       }
-      const outbox = this.db.prepare(
-        `INSERT INTO outbox (domain, event_key, team_id, channel_id, thread_event_key, broadcast, payload_json, next_attempt_at, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain, event_key, team_id, channel_id) DO NOTHING`,
-      );
-      for (const a of alerts) {
-        outbox.run(
-          domain,
-          a.eventKey,
-          a.teamId,
-          a.channelId,
-          a.threadEventKey,
-          a.broadcast ? 1 : 0,
-          JSON.stringify(a.payload),
-          nowIso,
-          nowIso,
-        );
-      }
+      enqueue(this.db, domain, alerts, now);
     })();
   }
 

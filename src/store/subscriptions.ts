@@ -12,6 +12,11 @@ export interface Subscription {
   mutedUntil: string | null;
 }
 
+/** Whether a subscription receives alerts now: not paused, and not muted. */
+export function isActive(s: Subscription, now: Date): boolean {
+  return s.pausedAt === null && (s.mutedUntil === null || Date.parse(s.mutedUntil) <= now.getTime());
+}
+
 export interface ChannelDomain extends Subscription {
   lastStatus: 'pass' | 'warn' | 'fail' | null;
   lastCheckedAt: string | null;

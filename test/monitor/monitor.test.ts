@@ -39,6 +39,7 @@ function config(databasePath: string): AppConfig {
     maxDomainsPerTeam: 100,
     monitorConcurrency: 4,
     reminderHours: 24,
+    tlsrpt: { keepUnwatched: false, alertRate: 0.05, alertMinSessions: 20, digestSchedule: '0 9 * * *' },
     engine: {
       dnsServers: [lab.dns.address],
       allowPrivateNetworks: true,

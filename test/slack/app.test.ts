@@ -3,11 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { createEngine } from '../../src/engine.js';
-import { createSlackApp, type SlackApp } from '../../src/slack/app.js';
-import { CheckStore } from '../../src/store/checks.js';
-import { openDatabase } from '../../src/store/db.js';
-import { SubscriptionStore } from '../../src/store/subscriptions.js';
+import { buildSlackApp, openRuntime, type Runtime } from '../../src/runtime.js';
+import type { SlackApp } from '../../src/slack/app.js';
 import { FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
 import { barrier, Lab } from '../support/lab.js';
 
@@ -20,41 +17,47 @@ let holdPolicy: (() => Promise<void>) | null = null;
 
 interface Running {
   app: SlackApp;
+  runtime: Runtime;
   url: string;
   close: () => Promise<void>;
 }
 
 async function startApp(maxDomainsPerTeam = 100): Promise<Running> {
-  const db = openDatabase(dbPath);
-  const engine = createEngine(
+  const runtime = openRuntime(
     {
-      dnsServers: [lab.dns.address],
-      allowPrivateNetworks: true,
-      timeoutMs: 3000,
-      certWarnDays: 14,
-      smtpProbe: true,
-      ehloName: 'checker.test',
+      botToken: 'xoxb-test',
+      appToken: null,
+      signingSecret: SECRET,
+      apiUrl: slack.apiUrl,
+      port: 0,
+      databasePath: dbPath,
+      schedule: '0 * * * *',
+      maxDomainsPerTeam,
+      monitorConcurrency: 4,
+      reminderHours: 24,
+      tlsrpt: { keepUnwatched: false, alertRate: 0.05, alertMinSessions: 20, digestSchedule: '0 9 * * *' },
+      engine: {
+        dnsServers: [lab.dns.address],
+        allowPrivateNetworks: true,
+        timeoutMs: 3000,
+        certWarnDays: 14,
+        smtpProbe: true,
+        ehloName: 'checker.test',
+      },
     },
     null,
-    { options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort } },
+    { info: () => {}, warn: () => {}, error: () => {} },
+    { engine: { options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort } } },
   );
-  const app = createSlackApp(
-    { botToken: 'xoxb-test', appToken: null, signingSecret: SECRET, apiUrl: slack.apiUrl, port: 0 },
-    {
-      engine,
-      subscriptions: new SubscriptionStore(db),
-      checks: new CheckStore(db),
-      maxDomainsPerTeam,
-      now: () => new Date(),
-    },
-  );
+  const app = buildSlackApp(runtime.config, runtime);
   const port = await app.start();
   return {
     app,
+    runtime,
     url: `http://127.0.0.1:${port}`,
     close: async () => {
       await app.stop();
-      db.close();
+      runtime.close();
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { PolicyMode } from '../../core/policy.js';
-import type { AlertPayload } from '../../monitor/diff.js';
+import type { AlertPayload, EventPayload } from '../../monitor/payload.js';
 import { clip, code, context, esc, type Message, preformatted, section } from './common.js';
+import { digestMessage, failureRateMessage } from './tlsrpt.js';
 
 const ICON = {
   opened: ':rotating_light:',
@@ -37,6 +38,12 @@ export function humanDuration(ms: number): string {
  * servers is escaped and no link is built from it, so DNS content cannot spoof the alert.
  */
 export function alertMessage(payload: AlertPayload): Message {
+  if (payload.kind === 'tlsrpt-digest') return digestMessage(payload);
+  if (payload.kind === 'tlsrpt-rate') return failureRateMessage(payload);
+  return eventMessage(payload);
+}
+
+function eventMessage(payload: EventPayload): Message {
   const { event, domain, mode } = payload;
   const i = event.info;
   const subject = i.subject !== domain ? ` · ${code(i.subject)}` : '';

@@ -6,6 +6,7 @@ import { recordsFor } from '../../generate/service.js';
 import { helpMessage, listMessage } from '../blocks/help.js';
 import { recordsMessage } from '../blocks/records.js';
 import { reportMessage } from '../blocks/report.js';
+import { reportsMessage } from '../blocks/tlsrpt.js';
 import type { SlackContext } from '../context.js';
 
 type CommandArgs = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
@@ -140,6 +141,30 @@ export function mtastsCommand(ctx: SlackContext) {
             text: until
               ? `<@${scope.user}> muted alerts about ${d} in this channel until ${until.toISOString().replace(/\.\d{3}Z$/, 'Z')}.`
               : `<@${scope.user}> unmuted alerts about ${d} in this channel.`,
+          });
+        }
+        case 'reports': {
+          const [name, daysText, ...extra] = rest;
+          const parsedDomain = parseDomain(name ?? '');
+          const days =
+            daysText === undefined ? 7 : /^\d{1,3}$/.test(daysText) ? Number(daysText) : Number.NaN;
+          if (!parsedDomain.ok || extra.length > 0 || !(days >= 1 && days <= 365)) {
+            const why = parsedDomain.ok ? 'give the number of days, 1 to 365' : parsedDomain.error;
+            return await ack(ephemeral(`:warning: ${why}: \`/mtasts reports example.com 7\``));
+          }
+          const d = parsedDomain.domain.ascii;
+          // Reports name sending servers and addresses: only channels that watch the domain see them.
+          if (!ctx.subscriptions.get(scope.team, scope.channel, d)) {
+            return await ack(
+              ephemeral(
+                `Watch ${d} in this channel first (\`/mtasts watch ${d}\`) to see its TLS reports here.`,
+              ),
+            );
+          }
+          const since = new Date(ctx.now().getTime() - days * 86_400_000).toISOString();
+          return await ack({
+            response_type: 'ephemeral',
+            ...reportsMessage(ctx.tlsrpt.summary(d, since), days),
           });
         }
         case 'list':

@@ -1,0 +1,27 @@
+import type { Db } from './db.js';
+import type { NewAlert } from './monitor.js';
+
+/**
+ * Adds alerts to the outbox; call it inside the transaction that makes the change they report. An alert already
+ * queued (same domain, event key and channel) is not added again.
+ */
+export function enqueue(db: Db, domain: string, alerts: readonly NewAlert[], now: Date): void {
+  const insert = db.prepare(
+    `INSERT INTO outbox (domain, event_key, team_id, channel_id, thread_event_key, broadcast, payload_json, next_attempt_at, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain, event_key, team_id, channel_id) DO NOTHING`,
+  );
+  const at = now.toISOString();
+  for (const a of alerts) {
+    insert.run(
+      domain,
+      a.eventKey,
+      a.teamId,
+      a.channelId,
+      a.threadEventKey,
+      a.broadcast ? 1 : 0,
+      JSON.stringify(a.payload),
+      at,
+      at,
+    );
+  }
+}
