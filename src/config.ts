@@ -198,7 +198,9 @@ const appSchema = z.object({
       return expression;
     }),
   MTASTS_MAX_DOMAINS_PER_TEAM: int(1, 100000, 100),
-  MTASTS_MONITOR_CONCURRENCY: int(1, 256, 8),
+  MTASTS_MONITOR_CONCURRENCY: int(1, 1024, 32),
+  MTASTS_SMTP_PER_ADDRESS: int(1, 64, 2),
+  MTASTS_SMTP_CONCURRENCY: int(1, 1024, 64),
   MTASTS_REMINDER_HOURS: int(1, 720, 24),
   MTASTS_TLSRPT_KEEP_UNWATCHED: flag(false),
   MTASTS_TLSRPT_ALERT_PERCENT: int(1, 100, 5),
@@ -229,6 +231,9 @@ export interface AppConfig {
   schedule: string;
   maxDomainsPerTeam: number;
   monitorConcurrency: number;
+  /** SMTP connections at once to one address, and in all, during a pass. */
+  smtpPerAddress: number;
+  smtpConcurrency: number;
   reminderHours: number;
   tlsrpt: { keepUnwatched: boolean; alertRate: number; alertMinSessions: number; digestSchedule: string };
   engine: EngineConfig;
@@ -264,6 +269,8 @@ export function loadAppConfig(
     schedule: c.MTASTS_SCHEDULE,
     maxDomainsPerTeam: c.MTASTS_MAX_DOMAINS_PER_TEAM,
     monitorConcurrency: c.MTASTS_MONITOR_CONCURRENCY,
+    smtpPerAddress: c.MTASTS_SMTP_PER_ADDRESS,
+    smtpConcurrency: c.MTASTS_SMTP_CONCURRENCY,
     reminderHours: c.MTASTS_REMINDER_HOURS,
     tlsrpt: {
       keepUnwatched: c.MTASTS_TLSRPT_KEEP_UNWATCHED,

@@ -11,6 +11,8 @@ export interface Engine {
   domainConnectPort?: number;
   domainConnectKey: SigningKey | null;
   check(domain: Domain): Promise<Report>;
+  /** The same check over another network (the monitor's per-pass caches). */
+  checkWith(domain: Domain, deps: CheckDeps): Promise<Report>;
 }
 
 export interface EngineOverrides {
@@ -40,5 +42,6 @@ export function createEngine(
     ...(overrides.domainConnectPort ? { domainConnectPort: overrides.domainConnectPort } : {}),
     domainConnectKey,
     check: (domain) => checkDomain(domain, options, deps),
+    checkWith: (domain, other) => checkDomain(domain, options, other),
   };
 }

@@ -61,6 +61,11 @@ export function openRuntime(
     logger,
     settings: {
       concurrency: config.monitorConcurrency,
+      cache: {
+        perAddressSmtp: config.smtpPerAddress,
+        globalSmtp: config.smtpConcurrency,
+        defaultTtlMs: 300_000,
+      },
       ...overrides.monitor,
       diff: {
         debouncePasses: 2,

@@ -1,5 +1,5 @@
 import { schedule as cronSchedule, type ScheduledTask } from 'node-cron';
-import type { Report } from '../core/check.js';
+import type { CheckDeps, Report } from '../core/check.js';
 import { parseDomain } from '../core/domain.js';
 import { SEVERITY_ORDER, statusOf } from '../core/findings.js';
 import type { Engine } from '../engine.js';
@@ -17,6 +17,7 @@ import {
   type Poster,
 } from './deliver.js';
 import { DEFAULT_DIFF_SETTINGS, type DiffSettings, diff, type MonitorEvent } from './diff.js';
+import { DEFAULT_PASS_CACHE, type PassCacheSettings, type PassCacheStats, passDeps } from './pass-cache.js';
 import type { AlertPayload } from './payload.js';
 import { snapshotOf } from './snapshot.js';
 
@@ -29,6 +30,7 @@ export interface MonitorSettings {
   pageSize: number;
   diff: DiffSettings;
   delivery: DeliverySettings;
+  cache: PassCacheSettings;
 }
 
 export const DEFAULT_MONITOR: MonitorSettings = {
@@ -37,6 +39,7 @@ export const DEFAULT_MONITOR: MonitorSettings = {
   pageSize: 100,
   diff: DEFAULT_DIFF_SETTINGS,
   delivery: DEFAULT_DELIVERY,
+  cache: DEFAULT_PASS_CACHE,
 };
 
 export interface MonitorDeps {
@@ -59,6 +62,10 @@ export interface PassSummary {
   events: number;
   alerts: number;
   failures: number;
+  /** Distinct MX endpoints probed, probe results reused, DNS questions asked and answered from the pass cache. */
+  network: PassCacheStats;
+  /** Milliseconds spent in SQLite (state, reports, outbox) during the pass. */
+  sqliteMs: number;
   delivery: DeliverySummary;
 }
 
@@ -129,17 +136,22 @@ export class Monitor {
       events: 0,
       alerts: 0,
       failures: 0,
+      network: { dnsQueries: 0, dnsHits: 0, probes: 0, probeHits: 0 },
+      sqliteMs: 0,
       delivery: { sent: 0, retrying: 0, dead: 0, channelsPaused: 0 },
     };
+    const network = passDeps(this.deps.engine.deps, this.settings.cache);
+    summary.network = network.stats;
     let cursor = pass.cursor;
     for (;;) {
       const page = subscriptions.domainsAfter(cursor, this.settings.pageSize);
       if (page.length === 0) break;
       await pool(page, this.settings.concurrency, async (domain) => {
         try {
-          const { events, alerts } = await this.checkOne(domain);
+          const { events, alerts, sqliteMs } = await this.checkOne(domain, network.deps);
           summary.events += events;
           summary.alerts += alerts;
+          summary.sqliteMs += sqliteMs;
         } catch (err) {
           summary.failures++;
           this.deps.logger.error(
@@ -148,7 +160,9 @@ export class Monitor {
         }
       });
       cursor = page[page.length - 1] ?? cursor;
+      const t = performance.now();
       store.advancePass(pass.id, cursor, page.length);
+      summary.sqliteMs += performance.now() - t;
       summary.domains += page.length;
     }
     store.finishPass(pass.id, now());
@@ -157,21 +171,29 @@ export class Monitor {
   }
 
   /** Checks one domain, compares, and commits the new state with its alerts. */
-  async checkOne(domain: string): Promise<{ events: number; alerts: number }> {
+  async checkOne(
+    domain: string,
+    deps?: CheckDeps,
+  ): Promise<{ events: number; alerts: number; sqliteMs: number }> {
     const { engine, checks, store, subscriptions, now } = this.deps;
     const parsed = parseDomain(domain);
     if (!parsed.ok) throw new Error(`stored domain "${domain}" is not valid: ${parsed.error}`);
     if (this.settings.jitterMs > 0)
       await new Promise((r) => setTimeout(r, Math.random() * this.settings.jitterMs));
-    const report = await engine.check(parsed.domain);
+    const report = deps ? await engine.checkWith(parsed.domain, deps) : await engine.check(parsed.domain);
     const at = now();
+    const t0 = performance.now();
+    const previous = store.loadState(domain);
+    const audience = subscriptions.forDomain(domain).filter((s) => isActive(s, at));
+    const lastFailure = this.deps.tlsrpt?.lastFailureAt(domain) ?? null;
+    let sqliteMs = performance.now() - t0;
     const { state, events, extraFindings } = diff(
-      store.loadState(domain),
+      previous,
       snapshotOf(report),
       report,
       at,
       this.settings.diff,
-      { lastReportedFailureAt: this.deps.tlsrpt?.lastFailureAt(domain) ?? null },
+      { lastReportedFailureAt: lastFailure },
     );
     if (extraFindings.length > 0) {
       report.findings = [...report.findings, ...extraFindings].sort(
@@ -179,7 +201,6 @@ export class Monitor {
       );
       report.status = statusOf(report.findings);
     }
-    const audience = subscriptions.forDomain(domain).filter((s) => isActive(s, at));
     const alerts: NewAlert[] = [];
     for (const event of events) {
       const payload = payloadOf(event, report, at);
@@ -194,9 +215,13 @@ export class Monitor {
         });
       }
     }
-    checks.save(report);
-    store.commit(domain, state, alerts, at);
-    return { events: events.length, alerts: alerts.length };
+    const t1 = performance.now();
+    store.atomically(() => {
+      checks.save(report);
+      store.commit(domain, state, alerts, at);
+    });
+    sqliteMs += performance.now() - t1;
+    return { events: events.length, alerts: alerts.length, sqliteMs };
   }
 }
 

@@ -31,6 +31,11 @@ const HISTORY_DAYS = 30;
 export class MonitorStore {
   constructor(private readonly db: Db) {}
 
+  /** Runs `work` in one transaction (nested calls become savepoints). */
+  atomically(work: () => void): void {
+    this.db.transaction(work)();
+  }
+
   loadState(domain: string): DomainState {
     const row = this.db
       .prepare('SELECT snapshot_json, clean_since, ready_announced FROM domain_state WHERE domain = ?')

@@ -6,6 +6,7 @@ import { main } from '../../src/cli.js';
 import type { AppConfig } from '../../src/config.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { slackPoster } from '../../src/slack/poster.js';
+import { testConfig } from '../support/config.js';
 import type { ApiCall } from '../support/fake-slack.js';
 import { FakeSlack } from '../support/fake-slack.js';
 import { Lab } from '../support/lab.js';
@@ -28,27 +29,13 @@ afterAll(async () => {
 });
 
 function config(databasePath: string): AppConfig {
-  return {
-    botToken: 'xoxb-test',
-    appToken: null,
-    signingSecret: 's',
-    apiUrl: slack.apiUrl,
-    port: 0,
-    databasePath,
-    schedule: '0 * * * *',
-    maxDomainsPerTeam: 100,
-    monitorConcurrency: 4,
-    reminderHours: 24,
-    tlsrpt: { keepUnwatched: false, alertRate: 0.05, alertMinSessions: 20, digestSchedule: '0 9 * * *' },
-    engine: {
-      dnsServers: [lab.dns.address],
-      allowPrivateNetworks: true,
-      timeoutMs: 2000,
-      certWarnDays: 14,
-      smtpProbe: true,
-      ehloName: 'checker.test',
-    },
-  };
+  return testConfig({
+    SLACK_API_URL: slack.apiUrl,
+    DATABASE_PATH: databasePath,
+    MTASTS_DNS_SERVERS: lab.dns.address,
+    MTASTS_TIMEOUT_MS: '2000',
+    MTASTS_MONITOR_CONCURRENCY: '4',
+  });
 }
 
 /** A monitor with its own database and a clock the test moves. */
@@ -424,3 +411,71 @@ test('mtasts sweep runs one pass and reports it', async () => {
 function threadRootTs(channel: string): string | undefined {
   return posts(channel)[0]?.ts;
 }
+
+describe('a pass at scale', () => {
+  test('each distinct MX endpoint is probed once per pass, and DNS answers are reused', async () => {
+    const rig = new Rig();
+    await lab.mxHost('mx1.shared-provider.test');
+    await lab.mxHost('mx2.shared-provider.test');
+    for (const d of ['s1.test', 's2.test', 's3.test']) {
+      await lab.domain(d, {
+        mxHosts: [],
+        policy: 'version: STSv1\nmode: enforce\nmx: *.shared-provider.test\nmax_age: 1209600\n',
+      });
+    }
+    for (const d of ['s1.test', 's2.test', 's3.test']) {
+      lab.set(d, {
+        MX: [
+          { preference: 10, exchange: 'mx1.shared-provider.test' },
+          { preference: 20, exchange: 'mx2.shared-provider.test' },
+        ],
+      });
+      rig.watch(d, 'CSCALE');
+    }
+    const s = await rig.pass();
+    expect(s.domains).toBe(3);
+    expect(s.network.probes).toBe(2);
+    expect(s.network.probeHits).toBe(4);
+    // Each MX host's address was asked once, and reused for the other domains.
+    expect(s.network.dnsHits).toBeGreaterThanOrEqual(4);
+    expect(s.sqliteMs).toBeGreaterThan(0);
+    expect(rig.runtime.checks.last('s1.test')?.findings).toEqual([]);
+    rig.runtime.close();
+  });
+
+  test('at most the configured number of SMTP connections to one address at a time', async () => {
+    let open = 0;
+    let most = 0;
+    const slowGreeting = async () => {
+      open++;
+      most = Math.max(most, open);
+      await new Promise((r) => setTimeout(r, 50));
+      open--;
+    };
+    await lab.mxHost('pool.busy-provider.test', { onConnect: slowGreeting });
+    const address = lab.dns.zone['pool.busy-provider.test']?.A ?? [];
+    const rig = new Rig();
+    rig.runtime.close();
+    rig.runtime = openRuntime(config(rig.dbPath), null, logger, {
+      engine: { options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort } },
+      poster: slackPoster('xoxb-test', slack.apiUrl),
+      now: () => rig.clock,
+      monitor: {
+        jitterMs: 0,
+        concurrency: 16,
+        cache: { perAddressSmtp: 2, globalSmtp: 64, defaultTtlMs: 60_000 },
+      },
+    });
+    // Eight domains, each with its own MX name, all on the one address of a busy provider.
+    for (let i = 0; i < 8; i++) {
+      const d = `busy${i}.test`;
+      lab.set(d, { MX: [{ preference: 10, exchange: `mx.busy${i}.test` }] });
+      lab.set(`mx.busy${i}.test`, { A: address });
+      rig.watch(d, 'CBUSY');
+    }
+    const s = await rig.pass();
+    expect(s.network.probes).toBe(8);
+    expect(most).toBe(2);
+    rig.runtime.close();
+  });
+});

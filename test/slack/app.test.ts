@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { buildSlackApp, openRuntime, type Runtime } from '../../src/runtime.js';
 import type { SlackApp } from '../../src/slack/app.js';
+import { testConfig } from '../support/config.js';
 import { FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
 import { barrier, Lab } from '../support/lab.js';
 
@@ -24,27 +25,13 @@ interface Running {
 
 async function startApp(maxDomainsPerTeam = 100): Promise<Running> {
   const runtime = openRuntime(
-    {
-      botToken: 'xoxb-test',
-      appToken: null,
-      signingSecret: SECRET,
-      apiUrl: slack.apiUrl,
-      port: 0,
-      databasePath: dbPath,
-      schedule: '0 * * * *',
-      maxDomainsPerTeam,
-      monitorConcurrency: 4,
-      reminderHours: 24,
-      tlsrpt: { keepUnwatched: false, alertRate: 0.05, alertMinSessions: 20, digestSchedule: '0 9 * * *' },
-      engine: {
-        dnsServers: [lab.dns.address],
-        allowPrivateNetworks: true,
-        timeoutMs: 3000,
-        certWarnDays: 14,
-        smtpProbe: true,
-        ehloName: 'checker.test',
-      },
-    },
+    testConfig({
+      SLACK_SIGNING_SECRET: SECRET,
+      SLACK_API_URL: slack.apiUrl,
+      DATABASE_PATH: dbPath,
+      MTASTS_DNS_SERVERS: lab.dns.address,
+      MTASTS_MAX_DOMAINS_PER_TEAM: String(maxDomainsPerTeam),
+    }),
     null,
     { info: () => {}, warn: () => {}, error: () => {} },
     { engine: { options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort } } },

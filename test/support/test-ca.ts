@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
 import forge from 'node-forge';
 
 /** A certificate authority made at test start: a root, an intermediate, and leaf certificates on demand. */
@@ -22,11 +22,7 @@ export interface LeafOptions {
 
 const DAY = 86_400_000;
 
-function keyPair(): {
-  privatePem: string;
-  forgePrivate: forge.pki.rsa.PrivateKey;
-  forgePublic: forge.pki.rsa.PublicKey;
-} {
+function keyPair(): { privatePem: string; forgePublic: forge.pki.rsa.PublicKey } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', {
     modulusLength: 2048,
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
@@ -34,9 +30,24 @@ function keyPair(): {
   });
   return {
     privatePem: privateKey,
-    forgePrivate: forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey,
     forgePublic: forge.pki.publicKeyFromPem(publicKey) as forge.pki.rsa.PublicKey,
   };
+}
+
+/**
+ * Signs a certificate with Node's native RSA (forge builds the structure; its pure-JS RSA is a hundred times slower,
+ * which matters when a benchmark needs thousands of certificates).
+ */
+function signNative(cert: forge.pki.Certificate, keyPem: string): void {
+  const oid = forge.pki.oids.sha256WithRSAEncryption as string;
+  cert.signatureOid = oid;
+  cert.siginfo.algorithmOid = oid;
+  // getTBSCertificate is in node-forge but missing from its type definitions.
+  const pki = forge.pki as typeof forge.pki & {
+    getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1;
+  };
+  const tbs = forge.asn1.toDer(pki.getTBSCertificate(cert)).getBytes();
+  cert.signature = createSign('sha256').update(Buffer.from(tbs, 'binary')).sign(keyPem).toString('binary');
 }
 
 function serial(): string {
@@ -48,7 +59,7 @@ function serial(): string {
 
 interface Authority {
   cert: forge.pki.Certificate;
-  key: forge.pki.rsa.PrivateKey;
+  keyPem: string;
 }
 
 export class TestCa {
@@ -76,8 +87,8 @@ export class TestCa {
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
       { name: 'subjectKeyIdentifier' },
     ]);
-    root.sign(rootKey.forgePrivate, forge.md.sha256.create());
-    this.root = { cert: root, key: rootKey.forgePrivate };
+    signNative(root, rootKey.privatePem);
+    this.root = { cert: root, keyPem: rootKey.privatePem };
     this.rootPem = forge.pki.certificateToPem(root);
 
     const interKey = keyPair();
@@ -97,8 +108,8 @@ export class TestCa {
       { name: 'subjectKeyIdentifier' },
       { name: 'authorityKeyIdentifier', keyIdentifier: root.generateSubjectKeyIdentifier().getBytes() },
     ]);
-    inter.sign(rootKey.forgePrivate, forge.md.sha256.create());
-    this.intermediate = { cert: inter, key: interKey.forgePrivate };
+    signNative(inter, rootKey.privatePem);
+    this.intermediate = { cert: inter, keyPem: interKey.privatePem };
     this.intermediatePem = forge.pki.certificateToPem(inter);
   }
 
@@ -118,7 +129,7 @@ export class TestCa {
       { name: 'extKeyUsage', serverAuth: true },
       { name: 'subjectAltName', altNames: options.names.map((value) => ({ type: 2, value })) },
     ]);
-    cert.sign(signer ? signer.key : this.leafKey.forgePrivate, forge.md.sha256.create());
+    signNative(cert, signer ? signer.keyPem : this.leafKey.privatePem);
     let pem = forge.pki.certificateToPem(cert);
     if (options.viaIntermediate && options.chain !== false) pem += this.intermediatePem;
     return { cert: pem, key: this.leafKey.privatePem };

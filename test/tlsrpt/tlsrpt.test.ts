@@ -12,6 +12,7 @@ import type { SlackApp } from '../../src/slack/app.js';
 import { slackPoster } from '../../src/slack/poster.js';
 import { queueDigests } from '../../src/tlsrpt/digest.js';
 import { decodeReport } from '../../src/tlsrpt/report.js';
+import { testConfig } from '../support/config.js';
 import { FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
 
 const FIXTURES = new URL('../../../shared/fixtures/tlsrpt/', import.meta.url);
@@ -25,34 +26,15 @@ beforeAll(async () => {
 });
 afterAll(() => slack.stop());
 
-function config(dir: string, overrides: Partial<AppConfig['tlsrpt']> = {}): AppConfig {
-  return {
-    botToken: 'xoxb-test',
-    appToken: null,
-    signingSecret: SECRET,
-    apiUrl: slack.apiUrl,
-    port: 0,
-    databasePath: join(dir, 'bot.sqlite'),
-    schedule: '0 * * * *',
-    maxDomainsPerTeam: 100,
-    monitorConcurrency: 4,
-    reminderHours: 24,
-    tlsrpt: {
-      keepUnwatched: false,
-      alertRate: 0.05,
-      alertMinSessions: 20,
-      digestSchedule: '0 9 * * *',
-      ...overrides,
-    },
-    engine: {
-      dnsServers: ['127.0.0.1:9'],
-      allowPrivateNetworks: true,
-      timeoutMs: 500,
-      certWarnDays: 14,
-      smtpProbe: false,
-      ehloName: 'x.test',
-    },
-  };
+function config(dir: string, env: Record<string, string> = {}): AppConfig {
+  return testConfig({
+    SLACK_SIGNING_SECRET: SECRET,
+    SLACK_API_URL: slack.apiUrl,
+    DATABASE_PATH: join(dir, 'bot.sqlite'),
+    MTASTS_DNS_SERVERS: '127.0.0.1:9',
+    MTASTS_SMTP_PROBE: 'off',
+    ...env,
+  });
 }
 
 class Bot {
@@ -61,9 +43,9 @@ class Bot {
   app: SlackApp;
   url = '';
   clock = new Date('2026-11-29T12:00:00Z');
-  constructor(overrides: Partial<AppConfig['tlsrpt']> = {}) {
+  constructor(env: Record<string, string> = {}) {
     this.runtime = openRuntime(
-      config(this.dir, overrides),
+      config(this.dir, env),
       null,
       { info() {}, warn() {}, error() {} },
       {
@@ -264,7 +246,7 @@ describe('what is refused or ignored is never stored twice or half', () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toContain('ignored');
     expect(counts().reports).toBe(1);
-    const keeper = await new Bot({ keepUnwatched: true }).start();
+    const keeper = await new Bot({ MTASTS_TLSRPT_KEEP_UNWATCHED: '1' }).start();
     try {
       expect((await keeper.post(body, 'application/tlsrpt+json')).status).toBe(201);
       expect(keeper.runtime.tlsrpt.counts().reports).toBe(1);

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 
 /** The answer to one DNS question: records, "no such record" (NXDOMAIN or NODATA), or a failure. */
 export type DnsAnswer<T> =
-  | { ok: true; records: T[] }
+  | { ok: true; records: T[] /** seconds, where the resolver tells it (A and AAAA) */; ttl?: number }
   | { ok: false; kind: 'nodata' | 'nxdomain'; message: string }
   | { ok: false; kind: 'error'; code: string; message: string };
 
@@ -75,11 +75,13 @@ export function createDns(options: DnsOptions): DnsLookups {
     async addresses(name) {
       if (isIP(name)) return { ok: true, records: [name] };
       const [a, aaaa] = await Promise.all([
-        ask(name, 'A', () => resolver.resolve4(name)),
-        ask(name, 'AAAA', () => resolver.resolve6(name)),
+        ask(name, 'A', () => resolver.resolve4(name, { ttl: true })),
+        ask(name, 'AAAA', () => resolver.resolve6(name, { ttl: true })),
       ]);
-      const records = [...(a.ok ? a.records : []), ...(aaaa.ok ? aaaa.records : [])];
-      if (records.length > 0) return { ok: true, records };
+      const found = [...(a.ok ? a.records : []), ...(aaaa.ok ? aaaa.records : [])];
+      if (found.length > 0) {
+        return { ok: true, records: found.map((r) => r.address), ttl: Math.min(...found.map((r) => r.ttl)) };
+      }
       // Neither has records: a failure of either is the answer, else "no such record".
       if (!a.ok && a.kind === 'error') return a;
       if (!aaaa.ok && aaaa.kind === 'error') return aaaa;
