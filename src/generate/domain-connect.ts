@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { nonPublicReason } from '../core/net/address-guard.js';
 import type { DnsLookups } from '../core/net/dns.js';
 import type { HttpsGetEvidence, HttpsGetOptions } from '../core/net/https-get.js';
+import { projectFile } from '../paths.js';
 
 /**
  * Domain Connect (the protocol DNS providers implement for one-click setup), as a service provider uses it in the
@@ -74,7 +75,7 @@ export const templateSchema = z
 
 export type Template = z.infer<typeof templateSchema>;
 
-export const TEMPLATE_FILE = new URL('../../domainconnect/mtasts-bot.app.mtasts.json', import.meta.url);
+export const TEMPLATE_FILE = projectFile('domainconnect/mtasts-bot.app.mtasts.json');
 
 /** Reads and validates the template shipped in the repository. */
 export function loadTemplate(file: URL | string = TEMPLATE_FILE): Template {

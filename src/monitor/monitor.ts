@@ -19,6 +19,7 @@ import {
 import { DEFAULT_DIFF_SETTINGS, type DiffSettings, diff, type MonitorEvent } from './diff.js';
 import { DEFAULT_PASS_CACHE, type PassCacheSettings, type PassCacheStats, passDeps } from './pass-cache.js';
 import type { AlertPayload } from './payload.js';
+import { pool } from './pool.js';
 import { snapshotOf } from './snapshot.js';
 
 export interface MonitorSettings {
@@ -35,7 +36,7 @@ export interface MonitorSettings {
 
 export const DEFAULT_MONITOR: MonitorSettings = {
   concurrency: 8,
-  jitterMs: 2000,
+  jitterMs: 100,
   pageSize: 100,
   diff: DEFAULT_DIFF_SETTINGS,
   delivery: DEFAULT_DELIVERY,
@@ -239,20 +240,4 @@ function payloadOf(event: MonitorEvent, report: Report, now: Date): AlertPayload
     payload.ready = { id: plan.id, bind: bindFragment(plan), policyText: plan.policyText };
   }
   return payload;
-}
-
-/** Runs `work` over `items` with at most `limit` at once. */
-export async function pool<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  });
-  await Promise.all(workers);
 }

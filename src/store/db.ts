@@ -1,16 +1,17 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
+import { projectFile } from '../paths.js';
 
 export type Db = Database.Database;
 
-export const MIGRATIONS_DIR = new URL('../../db/migrations/', import.meta.url);
+export const MIGRATIONS_DIR = projectFile('db/migrations');
 
 /**
  * Opens the SQLite database (creating its folder and file on first start), with WAL and foreign keys on, and applies
  * the numbered migrations in db/migrations that it has not applied yet, each in its own transaction, recording them.
  */
-export function openDatabase(path: string, migrationsDir: URL = MIGRATIONS_DIR): Db {
+export function openDatabase(path: string, migrationsDir: string = MIGRATIONS_DIR): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
@@ -22,7 +23,7 @@ export function openDatabase(path: string, migrationsDir: URL = MIGRATIONS_DIR):
   return db;
 }
 
-export function migrate(db: Db, migrationsDir: URL = MIGRATIONS_DIR): string[] {
+export function migrate(db: Db, migrationsDir: string = MIGRATIONS_DIR): string[] {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
   const applied = new Set(
@@ -39,7 +40,7 @@ export function migrate(db: Db, migrationsDir: URL = MIGRATIONS_DIR): string[] {
   const done: string[] = [];
   for (const file of files) {
     if (applied.has(file.version)) continue;
-    const sql = readFileSync(new URL(file.name, migrationsDir), 'utf8');
+    const sql = readFileSync(join(migrationsDir, file.name), 'utf8');
     db.transaction(() => {
       db.exec(sql);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(

@@ -27,6 +27,11 @@ export interface NewAlert {
 
 const HISTORY_DAYS = 30;
 
+/** A snapshot's JSON without the moment it was taken, to tell whether anything changed. */
+function withoutTime(json: string): string {
+  return json.replace(/"takenAt":"[^"]*"/, '');
+}
+
 /** The monitor's tables: per-domain state and conditions, snapshot history, the alert outbox, pass progress. */
 export class MonitorStore {
   constructor(private readonly db: Db) {}
@@ -87,6 +92,9 @@ export class MonitorStore {
     const nowIso = now.toISOString();
     this.db.transaction(() => {
       const snapshotJson = JSON.stringify(state.snapshot);
+      const before = this.db.prepare('SELECT snapshot_json FROM domain_state WHERE domain = ?').get(domain) as
+        | { snapshot_json: string }
+        | undefined;
       this.db
         .prepare(
           `INSERT INTO domain_state (domain, snapshot_json, clean_since, ready_announced, updated_at) VALUES (?, ?, ?, ?, ?)
@@ -94,7 +102,8 @@ export class MonitorStore {
              ready_announced = excluded.ready_announced, updated_at = excluded.updated_at`,
         )
         .run(domain, snapshotJson, state.cleanSince, state.readyAnnounced, nowIso);
-      if (state.snapshot) {
+      // History keeps the snapshots that differ from the one before (an hourly pass over an unchanged domain adds none).
+      if (state.snapshot && (!before || withoutTime(before.snapshot_json) !== withoutTime(snapshotJson))) {
         this.db
           .prepare('INSERT INTO snapshots (domain, taken_at, snapshot_json) VALUES (?, ?, ?)')
           .run(domain, state.snapshot.takenAt, snapshotJson);

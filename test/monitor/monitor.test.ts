@@ -53,7 +53,13 @@ class Rig {
       now: () => this.clock,
       monitor: {
         jitterMs: 0,
-        delivery: { channelPacingMs: 0, maxAttempts: 12, backoffMs: 60_000, maxBackoffMs: 3_600_000 },
+        delivery: {
+          channelPacingMs: 0,
+          maxAttempts: 12,
+          backoffMs: 60_000,
+          maxBackoffMs: 3_600_000,
+          parallelChannels: 8,
+        },
       },
     });
   }

@@ -35,6 +35,8 @@ export class TestDnsServer {
   private tcp!: Server;
   private readonly tcpClients = new Set<Socket>();
   port = 0;
+  /** Milliseconds every answer waits, standing in for a network round trip. */
+  delayMs = 0;
 
   static async start(zone: Zone = {}): Promise<TestDnsServer> {
     const server = new TestDnsServer();
@@ -63,7 +65,9 @@ export class TestDnsServer {
     }
     this.udp.on('message', (msg, rinfo) => {
       const reply = this.answer(msg, true);
-      if (reply) this.udp.send(reply, rinfo.port, rinfo.address);
+      if (!reply) return;
+      if (this.delayMs > 0) setTimeout(() => this.udp.send(reply, rinfo.port, rinfo.address), this.delayMs);
+      else this.udp.send(reply, rinfo.port, rinfo.address);
     });
   }
 

@@ -53,7 +53,8 @@ function signNative(cert: forge.pki.Certificate, keyPem: string): void {
 function serial(): string {
   // Positive, 16 bytes.
   const bytes = randomBytes(16);
-  bytes[0] = (bytes[0] ?? 0) & 0x7f;
+  // Positive and minimal in DER: the first byte is neither 0x00 (padding) nor above 0x7f (negative).
+  bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x01;
   return bytes.toString('hex');
 }
 

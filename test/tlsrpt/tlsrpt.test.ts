@@ -53,7 +53,13 @@ class Bot {
         now: () => this.clock,
         monitor: {
           jitterMs: 0,
-          delivery: { channelPacingMs: 0, maxAttempts: 5, backoffMs: 1000, maxBackoffMs: 10_000 },
+          delivery: {
+            channelPacingMs: 0,
+            maxAttempts: 5,
+            backoffMs: 1000,
+            maxBackoffMs: 10_000,
+            parallelChannels: 8,
+          },
         },
       },
     );
