@@ -1,9 +1,11 @@
 import type { Server } from 'node:http';
 import { App, type CustomRoute, LogLevel } from '@slack/bolt';
 import type { AppConfig } from '../config.js';
+import { registerButtons } from './actions/buttons.js';
 import { mtastsCommand } from './commands/mtasts.js';
 import type { SlackContext } from './context.js';
-import { appHomeOpened } from './events/app-home.js';
+import { registerHome } from './events/app-home.js';
+import { registerSetup } from './views/setup.js';
 
 export interface SlackApp {
   app: App;
@@ -48,7 +50,9 @@ export function createSlackApp(
     : new App({ ...common, signingSecret: config.signingSecret ?? '' });
 
   app.command('/mtasts', mtastsCommand(ctx));
-  app.event('app_home_opened', appHomeOpened(ctx));
+  registerButtons(app, ctx);
+  registerSetup(app, ctx);
+  registerHome(app, ctx);
   app.error(async (error) => {
     app.logger.error(`unhandled Slack listener error: ${error.message}`);
   });

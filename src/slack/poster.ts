@@ -36,7 +36,7 @@ export function slackPoster(token: string, apiUrl: string | null): Poster {
   });
   return {
     async post(row: OutboxRow, threadTs: string | null): Promise<PostResult> {
-      const message = alertMessage(row.payload);
+      const message = alertMessage(row.payload, { team: row.teamId, channel: row.channelId });
       try {
         const base = {
           channel: row.channelId,

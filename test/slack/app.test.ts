@@ -247,9 +247,18 @@ describe('slash commands over HTTP, signed as Slack signs them', () => {
     expect(bad.text).toContain('--mode must be testing, enforce or none');
   });
 
-  test('app_home_opened publishes the workspace overview, within the view limits', async () => {
+  test("app_home_opened publishes the domains of the user's channels, within the view limits", async () => {
     await watchAndWait('bad.test', { team: 'TH', channel: 'CH1' });
     await watchAndWait('good.test', { team: 'TH', channel: 'CH2' });
+    await watchAndWait('held.test', { team: 'TH', channel: 'CH3' });
+    // The user is in CH1 and CH2, not in CH3.
+    slack.handlers.set('users.conversations', (call) => ({
+      json: {
+        ok: true,
+        channels: call.body.user === 'UH' ? [{ id: 'CH1' }, { id: 'CH2' }] : [],
+        response_metadata: { next_cursor: '' },
+      },
+    }));
     const event = {
       token: 'legacy',
       team_id: 'TH',
@@ -279,7 +288,10 @@ describe('slash commands over HTTP, signed as Slack signs them', () => {
     const text = JSON.stringify(view);
     expect(text.indexOf('Failing')).toBeLessThan(text.indexOf('Healthy'));
     expect(text).toContain('<#CH1>');
-    expect(text).not.toContain('held.test'); // another workspace's domain
+    expect(text).toContain('mode enforce');
+    expect(text).toContain('next certificate expiry');
+    expect(text).not.toContain('held.test'); // watched only by a channel the user is not in
+    slack.handlers.delete('users.conversations');
   });
 
   test("mute and unmute this channel's alerts", async () => {
@@ -336,9 +348,239 @@ describe('manifest.yml', () => {
     const source = readFileSync(new URL('../../src/slack/app.ts', import.meta.url), 'utf8');
     expect(source).toContain("app.command('/mtasts'");
     expect(manifest.features.slash_commands[0]?.usage_hint).toContain('check');
-    expect([...manifest.oauth_config.scopes.bot].sort()).toEqual(['chat:write', 'commands']);
+    expect([...manifest.oauth_config.scopes.bot].sort()).toEqual([
+      'channels:read',
+      'chat:write',
+      'commands',
+      'groups:read',
+    ]);
     expect(manifest.settings.socket_mode_enabled).toBe(true);
     expect(manifest.settings.interactivity.is_enabled).toBe(true);
     expect(manifest.settings.event_subscriptions.bot_events).toContain('app_home_opened');
+  });
+});
+
+describe('buttons, the setup form and their scoping', () => {
+  const click = (
+    action: { action_id: string; value: string; block_id?: string },
+    where: { team: string; channel: string; user?: string },
+    message?: unknown,
+  ) => {
+    const responseUrl = nextResponseUrl();
+    const id = responseUrl.split('/').pop() ?? '';
+    const payload = {
+      type: 'block_actions',
+      api_app_id: 'A1',
+      token: 'legacy',
+      team: { id: where.team, domain: 'test' },
+      user: { id: where.user ?? 'U1', team_id: where.team },
+      channel: { id: where.channel, name: 'mail-ops' },
+      container: {
+        type: 'message',
+        message_ts: '1700000000.000100',
+        channel_id: where.channel,
+        is_ephemeral: false,
+      },
+      message: message ?? {
+        ts: '1700000000.000100',
+        blocks: [{ type: 'header', text: { type: 'plain_text', text: 'old verdict' } }],
+      },
+      response_url: responseUrl,
+      trigger_id: '123.456.abc',
+      actions: [
+        { type: 'button', block_id: action.block_id ?? 'mtasts_report_actions', action_ts: '1', ...action },
+      ],
+    };
+    const sent = sendSigned(`${running.url}/slack/events`, SECRET, { payload: JSON.stringify(payload) });
+    return { sent, responses: () => slack.responses.filter((r) => r.id === id) };
+  };
+  const value = (domain: string, team: string, channel: string) =>
+    JSON.stringify({ d: domain, t: team, c: channel });
+
+  test('a check report carries Re-check, Watch and Show records, scoped to where it was posted', async () => {
+    const c = command('check good.test', { team: 'TB1', channel: 'CB1' });
+    await c.sent;
+    await slack.waitFor(() => c.responses().length === 1);
+    const blocks = c.responses()[0]?.body.blocks as {
+      type: string;
+      elements?: { action_id: string; value: string }[];
+    }[];
+    const actions = blocks.find((b) => b.type === 'actions');
+    expect(actions?.elements?.map((e) => e.action_id)).toEqual([
+      'mtasts_recheck',
+      'mtasts_watch',
+      'mtasts_records',
+    ]);
+    expect(JSON.parse(actions?.elements?.[0]?.value ?? '{}')).toEqual({ d: 'good.test', t: 'TB1', c: 'CB1' });
+  });
+
+  test('Re-check replaces the report and keeps the old verdict in the thread', async () => {
+    const before = slack.callsTo('chat.postMessage').length;
+    const c = click(
+      { action_id: 'mtasts_recheck', value: value('good.test', 'TB1', 'CB1') },
+      { team: 'TB1', channel: 'CB1' },
+    );
+    expect((await c.sent).status).toBe(200);
+    await slack.waitFor(() => c.responses().length === 1);
+    expect(c.responses()[0]?.body).toMatchObject({ replace_original: true });
+    expect(JSON.stringify(c.responses()[0]?.body)).toContain('good.test: all good');
+    await slack.waitFor(() => slack.callsTo('chat.postMessage').length === before + 1);
+    const thread = slack.callsTo('chat.postMessage').at(-1);
+    expect(thread?.body).toMatchObject({
+      channel: 'CB1',
+      thread_ts: '1700000000.000100',
+      text: 'Before the re-check: old verdict',
+    });
+  });
+
+  test('Watch and Unwatch act on the channel the button was clicked in', async () => {
+    const w = click(
+      { action_id: 'mtasts_watch', value: value('good.test', 'TB1', 'CB1') },
+      { team: 'TB1', channel: 'CB1' },
+    );
+    await w.sent;
+    await slack.waitFor(() => w.responses().length === 2);
+    expect(running.runtime.subscriptions.get('TB1', 'CB1', 'good.test')).toBeDefined();
+    const u = click(
+      { action_id: 'mtasts_unwatch', value: value('good.test', 'TB1', 'CB1') },
+      { team: 'TB1', channel: 'CB1' },
+    );
+    await u.sent;
+    await slack.waitFor(() => u.responses().length === 2);
+    expect(running.runtime.subscriptions.get('TB1', 'CB1', 'good.test')).toBeUndefined();
+  });
+
+  test("a crafted button naming another workspace's domain is refused, and nothing changes", async () => {
+    await watchAndWait('good.test', { team: 'TVICTIM', channel: 'CV' });
+    for (const action_id of ['mtasts_unwatch', 'mtasts_mute', 'mtasts_recheck']) {
+      const c = click(
+        { action_id, value: value('good.test', 'TVICTIM', 'CV') },
+        { team: 'TATTACK', channel: 'CV' },
+      );
+      await c.sent;
+      await slack.waitFor(() => c.responses().length === 1);
+      expect(c.responses()[0]?.body.text).toContain('belongs to another workspace or channel');
+    }
+    const sub = running.runtime.subscriptions.get('TVICTIM', 'CV', 'good.test');
+    expect(sub).toMatchObject({ mutedUntil: null, pausedAt: null });
+    // Nor does a button from another channel of the same workspace act here.
+    const other = click(
+      { action_id: 'mtasts_unwatch', value: value('good.test', 'TVICTIM', 'CV') },
+      { team: 'TVICTIM', channel: 'COTHER' },
+    );
+    await other.sent;
+    await slack.waitFor(() => other.responses().length === 1);
+    expect(running.runtime.subscriptions.get('TVICTIM', 'CV', 'good.test')).toBeDefined();
+  });
+
+  test('an alert button mutes the channel for 24 hours', async () => {
+    await watchAndWait('bad.test', { team: 'TAL', channel: 'CAL' });
+    const c = click(
+      { action_id: 'mtasts_mute', value: value('bad.test', 'TAL', 'CAL'), block_id: 'mtasts_alert_actions' },
+      { team: 'TAL', channel: 'CAL' },
+    );
+    await c.sent;
+    await slack.waitFor(() => c.responses().length === 1);
+    expect(c.responses()[0]?.body.text).toContain('muted alerts about bad.test here until');
+    expect(running.runtime.subscriptions.get('TAL', 'CAL', 'bad.test')?.mutedUntil).not.toBeNull();
+  });
+
+  test('Show records on a domain without a policy opens the setup form, pre-filled from DNS', async () => {
+    lab.set('nopolicy.test', {
+      MX: [
+        { preference: 10, exchange: 'mx1.nopolicy.test' },
+        { preference: 20, exchange: 'mx2.nopolicy.test' },
+      ],
+    });
+    const before = slack.callsTo('views.open').length;
+    const c = click(
+      { action_id: 'mtasts_records', value: value('nopolicy.test', 'TS', 'CS') },
+      { team: 'TS', channel: 'CS' },
+    );
+    await c.sent;
+    await slack.waitFor(() => slack.callsTo('views.open').length === before + 1);
+    const call = slack.callsTo('views.open').at(-1);
+    expect(call?.body.trigger_id).toBe('123.456.abc');
+    const view = JSON.parse(String(call?.body.view)) as {
+      callback_id: string;
+      private_metadata: string;
+      blocks: { block_id?: string; element?: { initial_value?: string } }[];
+    };
+    expect(view.callback_id).toBe('mtasts_setup');
+    expect(JSON.parse(view.private_metadata)).toEqual({ d: 'nopolicy.test', t: 'TS', c: 'CS' });
+    expect(view.blocks.find((b) => b.block_id === 'mx')?.element?.initial_value).toBe(
+      'mx1.nopolicy.test\nmx2.nopolicy.test',
+    );
+  });
+
+  test('/mtasts setup opens the form too', async () => {
+    const before = slack.callsTo('views.open').length;
+    await command('setup good.test', { team: 'TS', channel: 'CS' }).sent;
+    await slack.waitFor(() => slack.callsTo('views.open').length === before + 1);
+    const view = JSON.parse(String(slack.callsTo('views.open').at(-1)?.body.view)) as {
+      blocks: { block_id?: string; element?: { initial_value?: string } }[];
+    };
+    expect(view.blocks.find((b) => b.block_id === 'max_age')?.element?.initial_value).toBe('1209600');
+  });
+
+  const submit = async (values: { mode: string; max_age: string; mx: string; rua: string }, team = 'TS') => {
+    const payload = {
+      type: 'view_submission',
+      team: { id: team, domain: 'test' },
+      user: { id: 'U9', team_id: team },
+      api_app_id: 'A1',
+      token: 'legacy',
+      trigger_id: '1.2.3',
+      view: {
+        id: 'V1',
+        type: 'modal',
+        callback_id: 'mtasts_setup',
+        private_metadata: value('good.test', 'TS', 'CS'),
+        state: {
+          values: {
+            mode: { value: { type: 'static_select', selected_option: { value: values.mode } } },
+            max_age: { value: { type: 'plain_text_input', value: values.max_age } },
+            mx: { value: { type: 'plain_text_input', value: values.mx } },
+            rua: { value: { type: 'plain_text_input', value: values.rua } },
+          },
+        },
+      },
+    };
+    return sendSigned(`${running.url}/slack/events`, SECRET, { payload: JSON.stringify(payload) });
+  };
+
+  test('the form shows errors under their fields', async () => {
+    const res = await submit({
+      mode: 'enforce',
+      max_age: 'a week',
+      mx: 'mx1.good.test\nmx2.good.test:25',
+      rua: 'http://x.test/r',
+    });
+    expect(res.status).toBe(200);
+    const body = res.json() as { response_action: string; errors: Record<string, string> };
+    expect(body.response_action).toBe('errors');
+    expect(Object.keys(body.errors).sort()).toEqual(['max_age', 'mx', 'rua']);
+    expect(body.errors.mx).toContain('mx2.good.test:25');
+  });
+
+  test('a valid form posts the records to the user, only to them', async () => {
+    const before = slack.callsTo('chat.postEphemeral').length;
+    const res = await submit({
+      mode: 'enforce',
+      max_age: '1209600',
+      mx: 'mx1.good.test\nmx2.good.test',
+      rua: 'mailto:tls@good.test',
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toBe('');
+    await slack.waitFor(() => slack.callsTo('chat.postEphemeral').length === before + 1);
+    const call = slack.callsTo('chat.postEphemeral').at(-1);
+    expect(call?.body).toMatchObject({ channel: 'CS', user: 'U9' });
+    expect(JSON.stringify(call?.body)).toContain('v=TLSRPTv1; rua=mailto:tls@good.test');
+  });
+
+  test('a form submitted in another workspace than its own is refused', async () => {
+    const res = await submit({ mode: 'testing', max_age: '86400', mx: 'mx1.good.test', rua: '' }, 'TOTHER');
+    expect(res.json()).toMatchObject({ response_action: 'errors' });
   });
 });

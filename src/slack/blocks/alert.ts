@@ -1,5 +1,6 @@
 import type { PolicyMode } from '../../core/policy.js';
 import type { AlertPayload, EventPayload } from '../../monitor/payload.js';
+import { alertActions } from './actions.js';
 import { clip, code, context, esc, type Message, preformatted, section } from './common.js';
 import { digestMessage, failureRateMessage } from './tlsrpt.js';
 
@@ -37,10 +38,21 @@ export function humanDuration(ms: number): string {
  * One alert as a Slack message: what happened, its impact in the current mode, what to do. Text from DNS and web
  * servers is escaped and no link is built from it, so DNS content cannot spoof the alert.
  */
-export function alertMessage(payload: AlertPayload): Message {
-  if (payload.kind === 'tlsrpt-digest') return digestMessage(payload);
-  if (payload.kind === 'tlsrpt-rate') return failureRateMessage(payload);
-  return eventMessage(payload);
+export function alertMessage(payload: AlertPayload, where?: { team: string; channel: string }): Message {
+  const message =
+    payload.kind === 'tlsrpt-digest'
+      ? digestMessage(payload)
+      : payload.kind === 'tlsrpt-rate'
+        ? failureRateMessage(payload)
+        : eventMessage(payload);
+  const closing =
+    payload.kind !== 'tlsrpt-digest' &&
+    !(payload.kind !== 'tlsrpt-rate' && ['recovered', 'ready'].includes(payload.event.kind));
+  if (where && closing)
+    message.blocks.push(
+      alertActions({ domain: payload.domain, team: where.team, channel: where.channel }, false),
+    );
+  return message;
 }
 
 function eventMessage(payload: EventPayload): Message {

@@ -8,6 +8,7 @@ export const USAGE = [
   '`/mtasts list` — the domains this channel watches, with their last status',
   '`/mtasts mute example.com 24h` / `/mtasts unmute example.com` — silence alerts in this channel for a while',
   '`/mtasts records example.com [--mode testing|enforce] [--mx host] [--rua uri]` — copy-ready DNS records and policy',
+  '`/mtasts setup example.com` — the same, guided, in a form',
   '`/mtasts reports example.com [days]` — what senders reported about TLS to this domain (TLS-RPT)',
   '`/mtasts help` — this list',
 ].join('\n');

@@ -1,3 +1,4 @@
+import type { PolicyMode } from '../../core/policy.js';
 import { type Block, code, context, divider, esc, header, LIMITS, STATUS_EMOJI, section } from './common.js';
 import { USAGE } from './help.js';
 
@@ -6,17 +7,29 @@ export interface HomeRow {
   channels: string[];
   lastStatus: 'pass' | 'warn' | 'fail' | null;
   lastCheckedAt: string | null;
+  mode?: PolicyMode | null;
+  /** The soonest certificate expiry among the policy host and the MX hosts. */
+  nextExpiry?: string | null;
 }
 
-/** The App Home tab: usage, then the workspace's watched domains grouped by status (failing first), within 100 blocks. */
-export function homeView(rows: HomeRow[]): { type: 'home'; blocks: Block[] } {
+const MENU = 'mtasts_home_menu';
+
+/**
+ * The App Home tab: usage, then the domains watched by the user's channels grouped by status (failing first), one
+ * block each with its mode, next certificate expiry, last check and a menu (Re-check, Show records), within 100 blocks.
+ */
+export function homeView(
+  rows: HomeRow[],
+  team = '',
+  notice: string | null = null,
+): { type: 'home'; blocks: Block[] } {
   const blocks: Block[] = [header('mtasts-bot'), section(USAGE), divider];
+  if (notice) blocks.push(section(`:information_source: ${esc(notice)}`));
   if (rows.length === 0) {
-    blocks.push(
-      section(
-        'No channel in this workspace watches a domain yet. Try `/mtasts watch example.com` in a channel.',
-      ),
-    );
+    if (!notice)
+      blocks.push(
+        section('No channel you are in watches a domain yet. Try `/mtasts watch example.com` in a channel.'),
+      );
     return { type: 'home', blocks };
   }
   const groups: [string, (r: HomeRow) => boolean][] = [
@@ -32,21 +45,44 @@ export function homeView(rows: HomeRow[]): { type: 'home'; blocks: Block[] } {
     const members = rows.filter(match);
     if (members.length === 0) continue;
     blocks.push(section(`${title} (${members.length})`));
-    for (let i = 0; i < members.length; i += 15) {
+    for (const r of members) {
       if (used >= room) {
-        left += members.length - i;
+        left++;
         continue;
       }
-      const lines = members.slice(i, i + 15).map((r) => {
-        const when = r.lastCheckedAt ? ` · checked ${esc(r.lastCheckedAt.replace(/\.\d{3}Z$/, 'Z'))}` : '';
-        const status = r.lastStatus ? STATUS_EMOJI[r.lastStatus] : ':hourglass:';
-        return `${status} ${code(r.domain)} · ${r.channels.map((c) => `<#${esc(c)}>`).join(' ')}${when}`;
-      });
-      blocks.push(section(lines.join('\n')));
+      blocks.push(domainBlock(r, team));
       used++;
     }
   }
   if (left > 0)
     blocks.push(context(`…and ${left} more domains; \`/mtasts list\` in a channel shows its own.`));
   return { type: 'home', blocks };
+}
+
+function domainBlock(r: HomeRow, team: string): Block {
+  const facts = [
+    r.mode ? `mode ${r.mode}` : 'no valid policy',
+    r.nextExpiry ? `next certificate expiry ${esc(r.nextExpiry.slice(0, 10))}` : null,
+    r.lastCheckedAt ? `checked ${esc(r.lastCheckedAt.replace(/\.\d{3}Z$/, 'Z'))}` : 'not checked yet',
+  ].filter(Boolean);
+  const status = r.lastStatus ? STATUS_EMOJI[r.lastStatus] : ':hourglass:';
+  const option = (a: string, text: string) => ({
+    text: { type: 'plain_text', text },
+    value: JSON.stringify({ a, d: r.domain, t: team }),
+  });
+  return {
+    type: 'section',
+    text: {
+      type: 'mrkdwn',
+      text: `${status} ${code(r.domain)} · ${r.channels.map((c) => `<#${esc(c)}>`).join(' ')}\n${facts.join(' · ')}`.slice(
+        0,
+        LIMITS.sectionText,
+      ),
+    },
+    accessory: {
+      type: 'overflow',
+      action_id: MENU,
+      options: [option('recheck', 'Re-check'), option('records', 'Show records')],
+    },
+  };
 }

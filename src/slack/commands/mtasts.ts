@@ -1,13 +1,16 @@
 import type { AllMiddlewareArgs, RespondArguments, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import { domainArgument, recordsRequest, UsageError } from '../../args.js';
+import type { Report } from '../../core/check.js';
 import { type Domain, parseDomain } from '../../core/domain.js';
 import { RecordsInputError } from '../../generate/records.js';
 import { recordsFor } from '../../generate/service.js';
+import { reportActions } from '../blocks/actions.js';
 import { helpMessage, listMessage } from '../blocks/help.js';
 import { recordsMessage } from '../blocks/records.js';
 import { reportMessage } from '../blocks/report.js';
 import { reportsMessage } from '../blocks/tlsrpt.js';
 import type { SlackContext } from '../context.js';
+import { openSetupModal } from '../views/setup.js';
 
 type CommandArgs = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
 
@@ -36,6 +39,15 @@ export function mtastsCommand(ctx: SlackContext) {
     const { command, ack, respond, logger } = args;
     const [sub = 'help', ...rest] = words(command.text ?? '');
     const scope = { team: command.team_id, channel: command.channel_id, user: command.user_id };
+    const withActions = (report: Report) =>
+      reportMessage(report, {
+        extraBlocks: [
+          reportActions(
+            { domain: report.domain, team: scope.team, channel: scope.channel },
+            ctx.subscriptions.get(scope.team, scope.channel, report.domain) !== undefined,
+          ),
+        ],
+      });
     const parseOne = (): Domain | null => {
       try {
         return domainArgument(rest);
@@ -64,7 +76,22 @@ export function mtastsCommand(ctx: SlackContext) {
           );
           const report = await ctx.engine.check(domain);
           ctx.checks.save(report);
-          await respond({ response_type: 'in_channel', replace_original: false, ...reportMessage(report) });
+          await respond({ response_type: 'in_channel', replace_original: false, ...withActions(report) });
+          return;
+        }
+        case 'setup': {
+          const domain = parseOne();
+          if (!domain) return await badDomain();
+          await ack();
+          const target = { domain: domain.ascii, team: scope.team, channel: scope.channel };
+          await openSetupModal(
+            args.client,
+            ctx,
+            command.trigger_id,
+            domain,
+            target,
+            ctx.checks.last(domain.ascii),
+          );
           return;
         }
         case 'watch': {
@@ -93,7 +120,7 @@ export function mtastsCommand(ctx: SlackContext) {
           });
           const report = await ctx.engine.check(domain);
           ctx.checks.save(report);
-          await respond({ response_type: 'in_channel', replace_original: false, ...reportMessage(report) });
+          await respond({ response_type: 'in_channel', replace_original: false, ...withActions(report) });
           return;
         }
         case 'unwatch': {

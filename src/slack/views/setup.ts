@@ -1,0 +1,190 @@
+import type { AllMiddlewareArgs, App, SlackViewMiddlewareArgs, ViewSubmitAction, webApi } from '@slack/bolt';
+import type { Report } from '../../core/check.js';
+import { type Domain, parseDomain } from '../../core/domain.js';
+import { MAX_AGE_LIMIT, mxPatternProblem, type PolicyMode } from '../../core/policy.js';
+import { ruaProblem } from '../../core/tlsrpt-record.js';
+import { RecordsInputError, type RecordsRequest } from '../../generate/records.js';
+import { recordsFor } from '../../generate/service.js';
+import { type ButtonScope, buttonValue, readButtonValue } from '../blocks/actions.js';
+import { code, esc } from '../blocks/common.js';
+import { recordsMessage } from '../blocks/records.js';
+import type { SlackContext } from '../context.js';
+
+export const SETUP_CALLBACK = 'mtasts_setup';
+
+/** The values a user typed into the setup modal, checked field by field (each error under its own field). */
+export function validateSetup(values: { mode?: string; maxAge?: string; mx?: string; rua?: string }): {
+  request: RecordsRequest;
+  errors: Record<string, string>;
+} {
+  const errors: Record<string, string> = {};
+  const request: RecordsRequest = {};
+  const mode = values.mode ?? 'testing';
+  if (!['testing', 'enforce', 'none'].includes(mode)) errors.mode = 'Choose testing, enforce or none.';
+  else request.mode = mode as PolicyMode;
+  const maxAge = (values.maxAge ?? '').trim();
+  if (!/^\d{1,10}$/.test(maxAge) || Number(maxAge) < 1 || Number(maxAge) > MAX_AGE_LIMIT) {
+    errors.max_age = `Seconds, from 1 to ${MAX_AGE_LIMIT} (86400 is a day, 604800 a week).`;
+  } else request.maxAge = Number(maxAge);
+  const mx = (values.mx ?? '')
+    .split(/[\s,]+/)
+    .map((m) => m.trim().replace(/\.$/, ''))
+    .filter(Boolean);
+  const badMx = mx.map((m) => [m, mxPatternProblem(m)] as const).find(([, p]) => p !== null);
+  if (mode !== 'none' && mx.length === 0) errors.mx = 'List your MX hosts, one per line.';
+  else if (badMx) errors.mx = `"${badMx[0].slice(0, 60)}" ${badMx[1]}.`.slice(0, 150);
+  else if (mx.length > 0) request.mx = mx;
+  const rua = (values.rua ?? '').split(/[\s,]+/).filter(Boolean);
+  const badRua = rua.map((r) => [r, ruaProblem(r)] as const).find(([, p]) => p !== null);
+  if (badRua) errors.rua = `"${badRua[0].slice(0, 60)}" ${badRua[1]}.`.slice(0, 150);
+  else if (rua.length > 0) request.rua = rua;
+  return { request, errors };
+}
+
+/** Opens the guided setup, pre-filled from the last check (or a quick MX lookup). */
+export async function openSetupModal(
+  client: webApi.WebClient,
+  ctx: SlackContext,
+  triggerId: string,
+  domain: Domain,
+  scope: ButtonScope,
+  last: Report | null,
+): Promise<void> {
+  let mx = last?.evidence.mx.hosts.map((h) => h.host) ?? [];
+  if (mx.length === 0) {
+    // The trigger expires after 3 s: the lookup gets 1.5 s at most.
+    const answer = await Promise.race([
+      ctx.engine.deps.dns.mx(domain.ascii),
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 1500)),
+    ]);
+    if (answer?.ok)
+      mx = answer.records.map((r) => r.exchange.replace(/\.$/, '').toLowerCase()).filter(Boolean);
+  }
+  const policy = last?.evidence.policy.valid ? last.evidence.policy.policy : null;
+  const rua = last?.evidence.tlsrpt.rua?.join(', ') ?? `mailto:tls-reports@${domain.ascii}`;
+  const view = setupView(domain, scope, {
+    mode: policy?.mode ?? 'testing',
+    maxAge: policy?.maxAge ?? 86400,
+    mx,
+    rua,
+  });
+  await client.views.open({ trigger_id: triggerId, view: view as never });
+}
+
+export function setupView(
+  domain: Domain,
+  scope: ButtonScope,
+  initial: { mode: PolicyMode; maxAge: number; mx: string[]; rua: string },
+) {
+  const option = (value: PolicyMode, text: string) => ({ text: { type: 'plain_text', text }, value });
+  const options = [
+    option('testing', 'testing: report failures, deliver anyway'),
+    option('enforce', 'enforce: refuse delivery without verified TLS'),
+    option('none', 'none: switch MTA-STS off'),
+  ];
+  return {
+    type: 'modal',
+    callback_id: SETUP_CALLBACK,
+    private_metadata: buttonValue(scope),
+    title: { type: 'plain_text', text: 'MTA-STS setup' },
+    submit: { type: 'plain_text', text: 'Get the records' },
+    close: { type: 'plain_text', text: 'Cancel' },
+    blocks: [
+      {
+        type: 'section',
+        text: { type: 'mrkdwn', text: `Records, policy and web-server snippets for ${code(domain.ascii)}.` },
+      },
+      {
+        type: 'input',
+        block_id: 'mode',
+        label: { type: 'plain_text', text: 'Mode' },
+        element: {
+          type: 'static_select',
+          action_id: 'value',
+          options,
+          initial_option: options.find((o) => o.value === initial.mode),
+        },
+        hint: { type: 'plain_text', text: 'Start in testing; move to enforce when reports are clean.' },
+      },
+      {
+        type: 'input',
+        block_id: 'max_age',
+        label: { type: 'plain_text', text: 'max_age (seconds)' },
+        element: { type: 'plain_text_input', action_id: 'value', initial_value: String(initial.maxAge) },
+        hint: { type: 'plain_text', text: '86400 while testing; 604800 (a week) or more in enforce.' },
+      },
+      {
+        type: 'input',
+        block_id: 'mx',
+        optional: true,
+        label: { type: 'plain_text', text: 'MX hosts' },
+        element: {
+          type: 'plain_text_input',
+          action_id: 'value',
+          multiline: true,
+          initial_value: initial.mx.join('\n'),
+        },
+        hint: {
+          type: 'plain_text',
+          text: 'One per line: a host name, or *.domain for one label. Pre-filled from DNS.',
+        },
+      },
+      {
+        type: 'input',
+        block_id: 'rua',
+        optional: true,
+        label: { type: 'plain_text', text: 'TLS-RPT reports to' },
+        element: { type: 'plain_text_input', action_id: 'value', initial_value: initial.rua },
+        hint: { type: 'plain_text', text: 'mailto: or https: URIs, separated by commas.' },
+      },
+    ],
+  };
+}
+
+type ViewArgs = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
+
+/** The setup's submission: errors under their fields (response_action: errors), else the records as a message. */
+export function setupSubmitted(ctx: SlackContext) {
+  return async ({ ack, body, view, client, logger }: ViewArgs): Promise<void> => {
+    const state = view.state.values;
+    const text = (block: string) => state[block]?.value?.value ?? undefined;
+    const { request, errors } = validateSetup({
+      mode: state.mode?.value?.selected_option?.value,
+      maxAge: text('max_age') ?? '',
+      mx: text('mx') ?? '',
+      rua: text('rua') ?? '',
+    });
+    const scope = readButtonValue(view.private_metadata);
+    const team = body.team?.id ?? body.user.team_id ?? '';
+    const parsed = scope ? parseDomain(scope.domain) : null;
+    if (!scope || scope.team !== team || !parsed?.ok) {
+      return void (await ack({
+        response_action: 'errors',
+        errors: { mode: 'This form does not belong to this workspace.' },
+      }));
+    }
+    if (Object.keys(errors).length > 0) return void (await ack({ response_action: 'errors', errors }));
+    await ack();
+    const user = body.user.id;
+    const post = (message: { text: string; blocks?: unknown[] }) =>
+      scope.channel
+        ? client.chat.postEphemeral({ channel: scope.channel, user, ...message } as never)
+        : client.chat.postMessage({ channel: user, ...message } as never);
+    try {
+      const result = await recordsFor(parsed.domain, request, ctx.engine);
+      await post(recordsMessage(result.plan, result.snippets, result.domainConnect));
+    } catch (err) {
+      const message =
+        err instanceof RecordsInputError
+          ? `:warning: ${esc(err.message)}`
+          : ':sweat: Sorry, the records could not be made; it has been logged.';
+      if (!(err instanceof RecordsInputError))
+        logger.error(`setup for ${scope.domain} failed: ${String(err)}`);
+      await post({ text: message }).catch(() => {});
+    }
+  };
+}
+
+export function registerSetup(app: App, ctx: SlackContext): void {
+  app.view<ViewSubmitAction>(SETUP_CALLBACK, setupSubmitted(ctx));
+}
