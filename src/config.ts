@@ -172,6 +172,16 @@ const appSchema = z.object({
         'must be an app-level token starting with xapp- (Basic Information > App-Level Tokens, scope connections:write)',
     }),
   SLACK_SIGNING_SECRET: z.string().optional(),
+  SLACK_CLIENT_ID: z.string().optional(),
+  SLACK_CLIENT_SECRET: z.string().optional(),
+  SLACK_STATE_SECRET: z.string().optional(),
+  SLACK_REDIRECT_URI: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v.trim() === '' || /^https:\/\/\S+$/.test(v.trim()), {
+      message:
+        'must be the https:// URL of /slack/oauth_redirect on this app, as set in the app\'s "OAuth & Permissions"',
+    }),
   SLACK_API_URL: z
     .string()
     .optional()
@@ -221,8 +231,18 @@ const appSchema = z.object({
     }),
 });
 
+export interface OAuthConfig {
+  clientId: string;
+  clientSecret: string;
+  stateSecret: string;
+  redirectUri: string | null;
+}
+
 export interface AppConfig {
+  /** The single workspace's bot token; empty in multi-workspace (OAuth) mode without one. */
   botToken: string;
+  /** Multi-workspace install through OAuth, when its three settings are given. */
+  oauth: OAuthConfig | null;
   appToken: string | null;
   signingSecret: string | null;
   apiUrl: string | null;
@@ -244,11 +264,28 @@ export function loadAppConfig(
   env: NodeJS.ProcessEnv = process.env,
   purpose: 'app' | 'sweep' | 'ingest' = 'app',
 ): AppConfig {
-  // Taking in report e-mail needs no Slack token: the app posts the alerts it queues.
-  const schema =
-    purpose === 'ingest'
-      ? appSchema.extend({ SLACK_BOT_TOKEN: z.string().optional().default('') })
-      : appSchema;
+  // Taking in report e-mail needs no Slack token (the app posts the alerts it queues); nor does OAuth mode, where each
+  // workspace's token comes with its installation.
+  const oauthKeys = ['SLACK_CLIENT_ID', 'SLACK_CLIENT_SECRET', 'SLACK_STATE_SECRET'];
+  const oauthAsked = oauthKeys.filter((k) => (env[k] ?? '').trim() !== '');
+  if (oauthAsked.length > 0 && oauthAsked.length < 3) {
+    const missing = oauthKeys.filter((k) => !oauthAsked.includes(k));
+    throw new ConfigError(
+      `${missing[0]} is not set: multi-workspace install needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET ("Basic Information" > App Credentials) and SLACK_STATE_SECRET (any long random string)`,
+    );
+  }
+  const tokenOptional = purpose === 'ingest' || oauthAsked.length === 3;
+  const schema = tokenOptional
+    ? appSchema.extend({
+        SLACK_BOT_TOKEN: z
+          .string()
+          .optional()
+          .default('')
+          .refine((v) => v.trim() === '' || /^xoxb-[A-Za-z0-9-]+$/.test(v.trim()), {
+            message: 'must be a bot token starting with xoxb-',
+          }),
+      })
+    : appSchema;
   const parsed = schema.safeParse(env);
   if (!parsed.success) throw explain(parsed.error);
   const c = parsed.data;
@@ -261,6 +298,15 @@ export function loadAppConfig(
   }
   return {
     botToken: c.SLACK_BOT_TOKEN.trim(),
+    oauth:
+      oauthAsked.length === 3
+        ? {
+            clientId: (c.SLACK_CLIENT_ID ?? '').trim(),
+            clientSecret: (c.SLACK_CLIENT_SECRET ?? '').trim(),
+            stateSecret: (c.SLACK_STATE_SECRET ?? '').trim(),
+            redirectUri: c.SLACK_REDIRECT_URI?.trim() || null,
+          }
+        : null,
     appToken,
     signingSecret,
     apiUrl: c.SLACK_API_URL?.trim() || null,

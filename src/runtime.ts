@@ -7,6 +7,7 @@ import { createSlackApp, type SlackApp } from './slack/app.js';
 import { slackPoster } from './slack/poster.js';
 import { CheckStore } from './store/checks.js';
 import { type Db, openDatabase } from './store/db.js';
+import { InstallationStoreSqlite } from './store/installations.js';
 import { MonitorStore } from './store/monitor.js';
 import { SubscriptionStore } from './store/subscriptions.js';
 import { TlsRptStore } from './store/tlsrpt.js';
@@ -21,6 +22,8 @@ export interface Runtime {
   checks: CheckStore;
   monitorStore: MonitorStore;
   tlsrpt: TlsRptStore;
+  /** Multi-workspace installations (OAuth mode). */
+  installations: InstallationStoreSqlite;
   monitor: Monitor;
   /** What the TLS-RPT intake (HTTPS and e-mail) works with. */
   intake: IntakeDeps;
@@ -50,13 +53,16 @@ export function openRuntime(
   const checks = new CheckStore(db);
   const monitorStore = new MonitorStore(db);
   const tlsrpt = new TlsRptStore(db);
+  const installations = new InstallationStoreSqlite(db, now, (team) => subscriptions.resumeTeam(team));
+  // Each workspace's own token in OAuth mode; the single SLACK_BOT_TOKEN otherwise (and as the fallback).
+  const tokenFor = (team: string) => installations.botToken(team) ?? (config.botToken || null);
   const monitor = new Monitor({
     tlsrpt,
     engine,
     subscriptions,
     checks,
     store: monitorStore,
-    poster: overrides.poster ?? slackPoster(config.botToken, config.apiUrl),
+    poster: overrides.poster ?? slackPoster(tokenFor, config.apiUrl),
     now,
     logger,
     settings: {
@@ -94,6 +100,7 @@ export function openRuntime(
     checks,
     monitorStore,
     tlsrpt,
+    installations,
     monitor,
     intake,
     close: () => db.close(),
@@ -109,6 +116,7 @@ export function buildSlackApp(config: AppConfig, runtime: Runtime): SlackApp {
       subscriptions: runtime.subscriptions,
       checks: runtime.checks,
       tlsrpt: runtime.tlsrpt,
+      installations: config.oauth ? runtime.installations : null,
       maxDomainsPerTeam: config.maxDomainsPerTeam,
       now: runtime.intake.now,
     },

@@ -5,7 +5,11 @@ import { registerButtons } from './actions/buttons.js';
 import { mtastsCommand } from './commands/mtasts.js';
 import type { SlackContext } from './context.js';
 import { registerHome } from './events/app-home.js';
+import { registerUninstall } from './events/uninstall.js';
 import { registerSetup } from './views/setup.js';
+
+/** The bot scopes the code uses (and manifest.yml declares). */
+export const BOT_SCOPES = ['commands', 'chat:write', 'channels:read', 'groups:read'] as const;
 
 export interface SlackApp {
   app: App;
@@ -19,7 +23,7 @@ export interface SlackApp {
  * at /slack/events. Both serve GET /healthz and any extra routes (the TLS-RPT intake) on PORT.
  */
 export function createSlackApp(
-  config: Pick<AppConfig, 'botToken' | 'appToken' | 'signingSecret' | 'apiUrl' | 'port'>,
+  config: Pick<AppConfig, 'botToken' | 'appToken' | 'signingSecret' | 'apiUrl' | 'port' | 'oauth'>,
   ctx: SlackContext,
   extraRoutes: CustomRoute[] = [],
 ): SlackApp {
@@ -34,25 +38,36 @@ export function createSlackApp(
     },
     ...extraRoutes,
   ];
-  const common = {
-    token: config.botToken,
-    logLevel: LogLevel.INFO,
-    customRoutes,
-    ...(config.apiUrl ? { clientOptions: { slackApiUrl: config.apiUrl } } : {}),
-  };
+  const clientOptions = config.apiUrl ? { clientOptions: { slackApiUrl: config.apiUrl } } : {};
+  const oauth = config.oauth && ctx.installations ? { ...config.oauth, store: ctx.installations } : null;
+  // One workspace with its bot token, or any number through OAuth (/slack/install, /slack/oauth_redirect).
+  const auth = oauth
+    ? {
+        clientId: oauth.clientId,
+        clientSecret: oauth.clientSecret,
+        stateSecret: oauth.stateSecret,
+        scopes: [...BOT_SCOPES],
+        installationStore: oauth.store,
+        ...(oauth.redirectUri ? { redirectUri: oauth.redirectUri } : {}),
+        installerOptions: {
+          directInstall: true,
+          stateVerification: true,
+          ...(config.appToken ? { port: config.port } : {}),
+          ...(oauth.redirectUri ? { redirectUriPath: new URL(oauth.redirectUri).pathname } : {}),
+          ...clientOptions,
+        },
+      }
+    : { token: config.botToken, ...(config.appToken ? { installerOptions: { port: config.port } } : {}) };
+  const common = { logLevel: LogLevel.INFO, customRoutes, ...clientOptions, ...auth };
   const app = config.appToken
-    ? new App({
-        ...common,
-        appToken: config.appToken,
-        socketMode: true,
-        installerOptions: { port: config.port },
-      })
+    ? new App({ ...common, appToken: config.appToken, socketMode: true })
     : new App({ ...common, signingSecret: config.signingSecret ?? '' });
 
   app.command('/mtasts', mtastsCommand(ctx));
   registerButtons(app, ctx);
   registerSetup(app, ctx);
   registerHome(app, ctx);
+  registerUninstall(app, ctx);
   app.error(async (error) => {
     app.logger.error(`unhandled Slack listener error: ${error.message}`);
   });

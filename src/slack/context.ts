@@ -1,5 +1,6 @@
 import type { Engine } from '../engine.js';
 import type { CheckStore } from '../store/checks.js';
+import type { InstallationStoreSqlite } from '../store/installations.js';
 import type { SubscriptionStore } from '../store/subscriptions.js';
 import type { TlsRptStore } from '../store/tlsrpt.js';
 
@@ -9,6 +10,8 @@ export interface SlackContext {
   subscriptions: SubscriptionStore;
   checks: CheckStore;
   tlsrpt: TlsRptStore;
+  /** Multi-workspace mode: where installations are kept; null with a single SLACK_BOT_TOKEN. */
+  installations: InstallationStoreSqlite | null;
   maxDomainsPerTeam: number;
   now: () => Date;
 }

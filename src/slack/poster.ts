@@ -27,15 +27,30 @@ const FATAL = new Set([
  * Posts alerts with chat.postMessage. The client neither retries nor waits on rate limits by itself: the outbox
  * decides, so that a retry survives a restart.
  */
-export function slackPoster(token: string, apiUrl: string | null): Poster {
-  const client = new webApi.WebClient(token, {
-    ...(apiUrl ? { slackApiUrl: apiUrl } : {}),
-    retryConfig: { retries: 0 },
-    rejectRateLimitedCalls: true,
-    logLevel: webApi.LogLevel.ERROR,
-  });
+export function slackPoster(
+  token: string | ((teamId: string) => string | null),
+  apiUrl: string | null,
+): Poster {
+  const tokenFor = typeof token === 'string' ? () => token || null : token;
+  const clients = new Map<string, webApi.WebClient>();
+  const clientFor = (t: string) => {
+    let client = clients.get(t);
+    if (!client) {
+      client = new webApi.WebClient(t, {
+        ...(apiUrl ? { slackApiUrl: apiUrl } : {}),
+        retryConfig: { retries: 0 },
+        rejectRateLimitedCalls: true,
+        logLevel: webApi.LogLevel.ERROR,
+      });
+      clients.set(t, client);
+    }
+    return client;
+  };
   return {
     async post(row: OutboxRow, threadTs: string | null): Promise<PostResult> {
+      const t = tokenFor(row.teamId);
+      if (!t) return { ok: false, kind: 'channel-gone', error: 'the app is not installed in this workspace' };
+      const client = clientFor(t);
       const message = alertMessage(row.payload, { team: row.teamId, channel: row.channelId });
       try {
         const base = {

@@ -136,6 +136,24 @@ export class SubscriptionStore {
     );
   }
 
+  /** Pauses every subscription of a workspace (the app was uninstalled). */
+  pauseTeam(teamId: string, reason: string, now: Date): number {
+    return this.db
+      .prepare(
+        'UPDATE subscriptions SET paused_at = ?, paused_reason = ? WHERE team_id = ? AND paused_at IS NULL',
+      )
+      .run(now.toISOString(), reason, teamId).changes;
+  }
+
+  /** Resumes a workspace's subscriptions paused by an uninstall, when it installs the app again. */
+  resumeTeam(teamId: string): number {
+    return this.db
+      .prepare(
+        "UPDATE subscriptions SET paused_at = NULL, paused_reason = NULL WHERE team_id = ? AND paused_reason LIKE 'uninstalled%'",
+      )
+      .run(teamId).changes;
+  }
+
   /** Pauses every subscription of a channel (the bot was removed, or the channel archived). */
   pauseChannel(teamId: string, channelId: string, reason: string, now: Date): number {
     return this.db

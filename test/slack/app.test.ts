@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { buildSlackApp, openRuntime, type Runtime } from '../../src/runtime.js';
-import type { SlackApp } from '../../src/slack/app.js';
+import { BOT_SCOPES, type SlackApp } from '../../src/slack/app.js';
 import { testConfig } from '../support/config.js';
 import { FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
 import { barrier, Lab } from '../support/lab.js';
@@ -348,12 +348,10 @@ describe('manifest.yml', () => {
     const source = readFileSync(new URL('../../src/slack/app.ts', import.meta.url), 'utf8');
     expect(source).toContain("app.command('/mtasts'");
     expect(manifest.features.slash_commands[0]?.usage_hint).toContain('check');
-    expect([...manifest.oauth_config.scopes.bot].sort()).toEqual([
-      'channels:read',
-      'chat:write',
-      'commands',
-      'groups:read',
-    ]);
+    expect([...manifest.oauth_config.scopes.bot].sort()).toEqual([...BOT_SCOPES].sort());
+    expect(manifest.settings.event_subscriptions.bot_events).toEqual(
+      expect.arrayContaining(['app_home_opened', 'app_uninstalled', 'tokens_revoked']),
+    );
     expect(manifest.settings.socket_mode_enabled).toBe(true);
     expect(manifest.settings.interactivity.is_enabled).toBe(true);
     expect(manifest.settings.event_subscriptions.bot_events).toContain('app_home_opened');

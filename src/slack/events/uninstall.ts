@@ -1,0 +1,36 @@
+import type { AllMiddlewareArgs, App, SlackEventMiddlewareArgs } from '@slack/bolt';
+import type { SlackContext } from '../context.js';
+
+/**
+ * A workspace removes the app (app_uninstalled) or revokes its bot token (tokens_revoked): its installation and
+ * token are deleted, and its subscriptions paused, so that the monitor stops trying to post there.
+ */
+export function uninstalled(ctx: SlackContext, reason: 'uninstalled' | 'tokens revoked') {
+  return async ({
+    event,
+    context,
+    logger,
+  }: (SlackEventMiddlewareArgs<'app_uninstalled'> | SlackEventMiddlewareArgs<'tokens_revoked'>) &
+    AllMiddlewareArgs) => {
+    if (event.type === 'tokens_revoked' && (event.tokens.bot ?? []).length === 0) return; // only user tokens
+    const team = context.teamId ?? '';
+    const enterprise = context.enterpriseId;
+    if (!team && !enterprise) return;
+    if (ctx.installations) {
+      await ctx.installations.deleteInstallation({
+        teamId: team || undefined,
+        enterpriseId: enterprise,
+        isEnterpriseInstall: context.isEnterpriseInstall ?? false,
+      });
+    }
+    const paused = team ? ctx.subscriptions.pauseTeam(team, `uninstalled: ${reason}`, ctx.now()) : 0;
+    logger.info(
+      `workspace ${team || enterprise}: app ${reason}; installation removed, ${paused} subscription(s) paused`,
+    );
+  };
+}
+
+export function registerUninstall(app: App, ctx: SlackContext): void {
+  app.event('app_uninstalled', uninstalled(ctx, 'uninstalled'));
+  app.event('tokens_revoked', uninstalled(ctx, 'tokens revoked'));
+}
