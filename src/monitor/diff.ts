@@ -151,15 +151,7 @@ export function diff(
     if (CERT_CODES.has(f.code)) continue;
     if (f.severity !== 'error' && !ALERT_WARNINGS.has(f.code)) continue;
     candidates.set(`finding:${f.code}:${f.subject}`, {
-      info: {
-        kind: 'finding',
-        code: f.code,
-        title: CATALOG[f.code].title,
-        subject: f.subject,
-        severity: f.severity,
-        message: f.message,
-        fix: f.fix,
-      },
+      info: infoOf(f, 'finding'),
       debounce: FLAKY.has(f.code) ? settings.debouncePasses : 1,
     });
   }
@@ -182,16 +174,7 @@ export function diff(
     );
     extraFindings.push(f);
     candidates.set('sts-id', {
-      info: {
-        kind: 'sts-id',
-        code: f.code,
-        title: CATALOG[f.code].title,
-        subject: f.subject,
-        severity: f.severity,
-        message: f.message,
-        fix: f.fix,
-        stsId: id,
-      },
+      info: { ...infoOf(f, 'sts-id'), stsId: id },
       debounce: 1,
     });
   }
@@ -399,15 +382,23 @@ function certInfo(cert: CertSeen, level: CertLevel, domain: string): ConditionIn
       : `The certificate of ${cert.host} expires on ${cert.notAfter.slice(0, 10)}, within ${level} day${level === 1 ? '' : 's'}.`,
   );
   return {
-    kind: 'cert',
-    code,
+    ...infoOf(f, 'cert'),
     title: expired
       ? `${which} certificate expired`
       : `${which} certificate expires within ${level} day${level === 1 ? '' : 's'}`,
-    subject: cert.host,
-    severity: expired ? 'error' : 'warning',
+    cert: { ...cert, level },
+  };
+}
+
+/** A condition's description from the finding that raised it. */
+function infoOf(f: Finding, kind: ConditionInfo['kind']): ConditionInfo {
+  return {
+    kind,
+    code: f.code,
+    title: CATALOG[f.code].title,
+    subject: f.subject,
+    severity: f.severity,
     message: f.message,
     fix: f.fix,
-    cert: { ...cert, level },
   };
 }

@@ -4,18 +4,6 @@ import type { Snapshot } from '../monitor/snapshot.js';
 import type { Db } from './db.js';
 import { enqueue } from './outbox.js';
 
-export interface OutboxRow {
-  id: number;
-  domain: string;
-  eventKey: string;
-  teamId: string;
-  channelId: string;
-  threadEventKey: string | null;
-  broadcast: boolean;
-  payload: AlertPayload;
-  attempts: number;
-}
-
 export interface NewAlert {
   eventKey: string;
   teamId: string;
@@ -23,6 +11,13 @@ export interface NewAlert {
   threadEventKey: string | null;
   broadcast: boolean;
   payload: AlertPayload;
+}
+
+/** An alert in the outbox, as the deliverer reads it. */
+export interface OutboxRow extends NewAlert {
+  id: number;
+  domain: string;
+  attempts: number;
 }
 
 const HISTORY_DAYS = 30;

@@ -5,7 +5,7 @@ import type {
   ButtonAction,
   SlackActionMiddlewareArgs,
 } from '@slack/bolt';
-import { parseDomain } from '../../core/domain.js';
+import { type Domain, parseDomain } from '../../core/domain.js';
 import { recordsFor } from '../../generate/service.js';
 import { ACTION, type ButtonScope, readButtonValue, reportActions } from '../blocks/actions.js';
 import { esc } from '../blocks/common.js';
@@ -34,6 +34,21 @@ export function verifiedScope(args: Pick<ButtonArgs, 'body' | 'action'>): Button
 
 const REFUSED = ':no_entry: This button belongs to another workspace or channel; it was not acted on.';
 
+/** Acknowledges a click and returns what it may act on; a refused click is told so (ephemeral) and gets null. */
+async function accept(
+  args: ButtonArgs,
+  needsChannel = false,
+): Promise<{ scope: ButtonScope; domain: Domain } | null> {
+  await args.ack();
+  const scope = verifiedScope(args);
+  const parsed = scope ? parseDomain(scope.domain) : null;
+  if (!scope || !parsed?.ok || (needsChannel && !scope.channel)) {
+    await args.respond({ response_type: 'ephemeral', replace_original: false, text: REFUSED });
+    return null;
+  }
+  return { scope, domain: parsed.domain };
+}
+
 export function registerButtons(app: App, ctx: SlackContext): void {
   app.action<BlockAction<ButtonAction>>(ACTION.recheck, recheck(ctx));
   app.action<BlockAction<ButtonAction>>(ACTION.watch, toggleWatch(ctx, true));
@@ -46,15 +61,12 @@ export function registerButtons(app: App, ctx: SlackContext): void {
 /** Re-check: a report is replaced in place (its old verdict kept in the thread); an alert gets the report in its thread. */
 export function recheck(ctx: SlackContext) {
   return async (args: ButtonArgs): Promise<void> => {
-    const { ack, body, respond, client, logger } = args;
-    await ack();
-    const scope = verifiedScope(args);
-    if (!scope)
-      return void (await respond({ response_type: 'ephemeral', replace_original: false, text: REFUSED }));
-    const parsed = parseDomain(scope.domain);
-    if (!parsed.ok) return;
+    const { body, respond, client, logger } = args;
+    const target = await accept(args);
+    if (!target) return;
+    const { scope, domain } = target;
     try {
-      const report = await ctx.engine.check(parsed.domain);
+      const report = await ctx.engine.check(domain);
       ctx.checks.save(report);
       if (!scope.channel) {
         await publishHome(client, ctx, scope.team, body.user.id);
@@ -99,11 +111,10 @@ export function recheck(ctx: SlackContext) {
 
 function toggleWatch(ctx: SlackContext, watch: boolean) {
   return async (args: ButtonArgs): Promise<void> => {
-    const { ack, body, respond } = args;
-    await ack();
-    const scope = verifiedScope(args);
-    if (!scope?.channel)
-      return void (await respond({ response_type: 'ephemeral', replace_original: false, text: REFUSED }));
+    const { body, respond } = args;
+    const target = await accept(args, true);
+    if (!target) return;
+    const { scope } = target;
     let note: string;
     if (watch) {
       const r = ctx.subscriptions.watch(
@@ -136,11 +147,10 @@ function toggleWatch(ctx: SlackContext, watch: boolean) {
 
 function toggleMute(ctx: SlackContext, mute: boolean) {
   return async (args: ButtonArgs): Promise<void> => {
-    const { ack, body, respond } = args;
-    await ack();
-    const scope = verifiedScope(args);
-    if (!scope?.channel)
-      return void (await respond({ response_type: 'ephemeral', replace_original: false, text: REFUSED }));
+    const { body, respond } = args;
+    const target = await accept(args, true);
+    if (!target) return;
+    const { scope } = target;
     const until = mute ? new Date(ctx.now().getTime() + 24 * 3600_000) : null;
     const done = ctx.subscriptions.setMute(scope.team, scope.channel, scope.domain, until);
     await respond({
@@ -158,22 +168,19 @@ function toggleMute(ctx: SlackContext, mute: boolean) {
 /** Show records: the guided setup for a domain without a policy, else the records only to the user who asked. */
 function showRecords(ctx: SlackContext) {
   return async (args: ButtonArgs): Promise<void> => {
-    const { ack, body, respond, client, logger } = args;
-    await ack();
-    const scope = verifiedScope(args);
-    if (!scope)
-      return void (await respond({ response_type: 'ephemeral', replace_original: false, text: REFUSED }));
-    const parsed = parseDomain(scope.domain);
-    if (!parsed.ok) return;
+    const { body, respond, client, logger } = args;
+    const target = await accept(args);
+    if (!target) return;
+    const { scope, domain } = target;
     const last = ctx.checks.last(scope.domain);
     if (!last?.evidence.policy.valid || !scope.channel) {
-      await openSetupModal(client, ctx, body.trigger_id, parsed.domain, scope, last).catch((err: unknown) =>
+      await openSetupModal(client, ctx, body.trigger_id, domain, scope, last).catch((err: unknown) =>
         logger.error(`setup modal for ${scope.domain} not opened: ${String(err)}`),
       );
       return;
     }
     try {
-      const result = await recordsFor(parsed.domain, {}, ctx.engine);
+      const result = await recordsFor(domain, {}, ctx.engine);
       await respond({
         response_type: 'ephemeral',
         replace_original: false,
