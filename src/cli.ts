@@ -1,5 +1,5 @@
 import { domainArgument, parseArgs, recordsRequest, UsageError } from './args.js';
-import { ConfigError, loadAppConfig, loadDomainConnectKey, loadEngineConfig } from './config.js';
+import { ConfigError, loadAppConfig, loadDomainConnectKey, loadEngineConfig, processEnv } from './config.js';
 import type { CheckDeps, CheckOptions } from './core/check.js';
 import { createEngine } from './engine.js';
 import { RecordsInputError } from './generate/records.js';
@@ -165,7 +165,7 @@ async function readStdin(limit: number): Promise<Buffer | null> {
 
 function processIo(): CliIo {
   return {
-    env: process.env,
+    env: processEnv(),
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
   };
