@@ -239,7 +239,13 @@ export class MonitorStore {
       .run(cursor, count, id);
   }
 
+  /** Ends a pass, and forgets delivered or abandoned alerts and passes older than the history window. */
   finishPass(id: number, now: Date): void {
-    this.db.prepare('UPDATE monitor_passes SET finished_at = ? WHERE id = ?').run(now.toISOString(), id);
+    const cutoff = new Date(now.getTime() - HISTORY_DAYS * 86_400_000).toISOString();
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE monitor_passes SET finished_at = ? WHERE id = ?').run(now.toISOString(), id);
+      this.db.prepare("DELETE FROM outbox WHERE state IN ('sent', 'dead') AND created_at < ?").run(cutoff);
+      this.db.prepare('DELETE FROM monitor_passes WHERE finished_at IS NOT NULL AND finished_at < ?').run(cutoff);
+    })();
   }
 }
