@@ -13,6 +13,7 @@ import { createDns, type DnsAnswer, type DnsLookups } from './net/dns.js';
 import { fetchPolicy, type PolicyFetchEvidence, type PolicyFetchOptions } from './net/policy-fetch.js';
 import { probeStarttls, type StarttlsEvidence, type StarttlsProbeOptions } from './net/starttls.js';
 import { mxPatternMatches, type Policy, parsePolicy } from './policy.js';
+import { shown } from './problem.js';
 import { isStsRecord, parseStsRecord } from './sts-record.js';
 import { isTlsRptRecord, parseTlsRptRecord } from './tlsrpt-record.js';
 
@@ -527,8 +528,7 @@ function addresses(probes: readonly StarttlsEvidence[]): string {
 }
 
 function quote(text: string): string {
-  const clean = text.replace(/[\x00-\x1f\x7f]/g, '?');
-  return `"${clean.length > 120 ? `${clean.slice(0, 119)}…` : clean}"`;
+  return `"${shown(text, 120)}"`;
 }
 
 function describeSeconds(s: number): string {

@@ -245,7 +245,9 @@ export class MonitorStore {
     this.db.transaction(() => {
       this.db.prepare('UPDATE monitor_passes SET finished_at = ? WHERE id = ?').run(now.toISOString(), id);
       this.db.prepare("DELETE FROM outbox WHERE state IN ('sent', 'dead') AND created_at < ?").run(cutoff);
-      this.db.prepare('DELETE FROM monitor_passes WHERE finished_at IS NOT NULL AND finished_at < ?').run(cutoff);
+      this.db
+        .prepare('DELETE FROM monitor_passes WHERE finished_at IS NOT NULL AND finished_at < ?')
+        .run(cutoff);
     })();
   }
 }
