@@ -20,6 +20,7 @@ import {
 import { freshId, planRecords, policyTextOf, relativeName } from '../../src/generate/records.js';
 import { TestHttpsServer } from '../support/https-server.js';
 import { Lab } from '../support/lab.js';
+import { reportOf } from '../support/report.js';
 
 let lab: Lab;
 beforeAll(async () => {
@@ -224,43 +225,7 @@ describe('bad input names the flag and exits 2', () => {
 });
 
 describe('generated records parse back cleanly', () => {
-  const report = (mx: string[]): Report =>
-    ({
-      domain: 'example.com',
-      domainUnicode: 'example.com',
-      checkedAt: '',
-      status: 'fail',
-      findings: [],
-      durationMs: 0,
-      evidence: {
-        sts: { name: '', records: [], error: null, id: null },
-        tlsrpt: { name: '', records: [], error: null, rua: null },
-        policy: {
-          host: '',
-          addresses: [],
-          notAllowed: [],
-          fetch: null,
-          text: null,
-          policy: null,
-          valid: false,
-          error: null,
-        },
-        mx: {
-          hosts: mx.map((host, i) => ({
-            host,
-            priority: i,
-            addresses: [],
-            notAllowed: [],
-            coveredBy: null,
-            probes: [],
-            error: null,
-          })),
-          nullMx: false,
-          error: null,
-        },
-        smtpProbe: 'on',
-      },
-    }) as Report;
+  const report = (mx: string[]): Report => reportOf({ mx, status: 'fail' });
 
   test('for any mode, max_age, MX set, rua and time', () => {
     const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$/);

@@ -14,6 +14,7 @@ import { queueDigests } from '../../src/tlsrpt/digest.js';
 import { decodeReport } from '../../src/tlsrpt/report.js';
 import { testConfig } from '../support/config.js';
 import { FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
+import { reportOf } from '../support/report.js';
 
 const FIXTURES = new URL('../../../shared/fixtures/tlsrpt/', import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, FIXTURES));
@@ -347,30 +348,12 @@ describe('TLS-RPT in Slack', () => {
 test('ready to enforce waits for 14 days without reported failures', () => {
   const report = decodeReport(fixture('parsedmarc__samples_smtp_tls__smtp_tls.json'), 'json');
   expect(report.ok).toBe(true);
-  const checkReport = {
-    domain: 'example.com',
-    domainUnicode: 'example.com',
-    checkedAt: '2026-11-01T00:00:00.000Z',
-    status: 'warn' as const,
-    findings: [],
-    durationMs: 1,
-    evidence: {
-      sts: { name: '', records: [], error: null, id: '1' },
-      tlsrpt: { name: '', records: [], error: null, rua: null },
-      policy: {
-        host: '',
-        addresses: [],
-        notAllowed: [],
-        fetch: null,
-        text: 'x',
-        policy: { version: 'STSv1', mode: 'testing' as const, maxAge: 86400, mx: [], extensions: [] },
-        valid: true,
-        error: null,
-      },
-      mx: { hosts: [], nullMx: false, error: null },
-      smtpProbe: 'on' as const,
-    },
-  };
+  const checkReport = reportOf({
+    stsId: '1',
+    status: 'warn',
+    policyText: 'x',
+    policy: { version: 'STSv1', mode: 'testing', maxAge: 86400, mx: [], extensions: [] },
+  });
   const snap = snapshotOf(checkReport);
   const start = new Date('2026-11-01T00:00:00Z');
   let state = diff(
