@@ -532,7 +532,11 @@ function quote(text: string): string {
 }
 
 function describeSeconds(s: number): string {
-  if (s < 3600) return `${Math.round(s / 60)} minutes`;
-  if (s < 172800) return `${Math.round(s / 3600)} hours`;
-  return `${Math.round(s / 86400)} days`;
+  const [n, unit] =
+    s < 3600
+      ? [Math.round(s / 60), 'minute']
+      : s < 172800
+        ? [Math.round(s / 3600), 'hour']
+        : [Math.round(s / 86400), 'day'];
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
 }
