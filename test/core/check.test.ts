@@ -545,6 +545,37 @@ describe('the MX hosts', () => {
   });
 });
 
+describe('IPv6', () => {
+  test('an MX host reached over IPv6 is probed like any other; ::1 is refused unless private networks are allowed', async () => {
+    await lab.domain('six.test', { mxHosts: ['mx1.six.test'] });
+    const { TestSmtpServer } = await import('../support/smtp-server.js');
+    const v6 = await TestSmtpServer.start({ cert: lab.cert(['mx6.six.test']) }, '::1', lab.smtpPort);
+    extraServers.push({ close: () => v6.stop() });
+    lab.set('six.test', {
+      MX: [
+        { preference: 10, exchange: 'mx1.six.test' },
+        { preference: 20, exchange: 'mx6.six.test' },
+      ],
+    });
+    lab.set('mx6.six.test', { AAAA: ['::1'] });
+    const server = lab.https.at(-1);
+    if (server) {
+      server.handler = (_req, res) =>
+        res
+          .writeHead(200, { 'Content-Type': 'text/plain' })
+          .end('version: STSv1\nmode: enforce\nmx: *.six.test\nmax_age: 1209600\n');
+    }
+    const r = await check('six.test');
+    expect(r.findings).toEqual([]);
+    const probe = r.evidence.mx.hosts.find((h) => h.host === 'mx6.six.test')?.probes[0];
+    expect(probe).toMatchObject({ address: '::1', starttlsOffered: true, tls: { protocol: 'TLSv1.3' } });
+    const guarded = await check('six.test', { allowPrivateNetworks: false });
+    expect(find(guarded, 'ADDRESS_NOT_ALLOWED').find((f) => f.subject === 'mx6.six.test')?.message).toContain(
+      '::1 is a loopback address',
+    );
+  });
+});
+
 describe('the TLS-RPT record', () => {
   test('TLSRPT_MISSING', async () => {
     await lab.domain('notlsrpt.test');
