@@ -50,6 +50,22 @@ const flag = (fallback: boolean) =>
       return z.NEVER;
     });
 
+const cronExpression = (fallback: string, meaning: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const expression = v === undefined || v.trim() === '' ? fallback : v.trim();
+      if (!validateCron(expression)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `is not a cron expression: "${expression}" (e.g. "${fallback}", ${meaning})`,
+        });
+        return z.NEVER;
+      }
+      return expression;
+    });
+
 const engineSchema = z.object({
   MTASTS_DNS_SERVERS: z
     .string()
@@ -198,20 +214,7 @@ const appSchema = z.object({
     .string()
     .optional()
     .transform((v) => (v === undefined || v.trim() === '' ? 'db/mtasts.sqlite' : v)),
-  MTASTS_SCHEDULE: z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      const expression = v === undefined || v.trim() === '' ? '0 * * * *' : v.trim();
-      if (!validateCron(expression)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `is not a cron expression: "${expression}" (e.g. "0 * * * *", hourly)`,
-        });
-        return z.NEVER;
-      }
-      return expression;
-    }),
+  MTASTS_SCHEDULE: cronExpression('0 * * * *', 'hourly'),
   MTASTS_MAX_DOMAINS_PER_TEAM: int(1, 100000, 100),
   MTASTS_MONITOR_CONCURRENCY: int(1, 1024, 32),
   MTASTS_SMTP_PER_ADDRESS: int(1, 64, 2),
@@ -220,20 +223,7 @@ const appSchema = z.object({
   MTASTS_TLSRPT_KEEP_UNWATCHED: flag(false),
   MTASTS_TLSRPT_ALERT_PERCENT: int(1, 100, 5),
   MTASTS_TLSRPT_ALERT_MIN_SESSIONS: int(1, 1000000, 20),
-  MTASTS_TLSRPT_DIGEST_SCHEDULE: z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      const expression = v === undefined || v.trim() === '' ? '0 9 * * *' : v.trim();
-      if (!validateCron(expression)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `is not a cron expression: "${expression}" (e.g. "0 9 * * *", daily at 09:00)`,
-        });
-        return z.NEVER;
-      }
-      return expression;
-    }),
+  MTASTS_TLSRPT_DIGEST_SCHEDULE: cronExpression('0 9 * * *', 'daily at 09:00'),
 });
 
 export interface OAuthConfig {

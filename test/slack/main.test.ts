@@ -72,6 +72,11 @@ test.each([
     { SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's', SLACK_API_URL: 'slack.com' },
     'SLACK_API_URL must be an http(s) URL',
   ],
+  [
+    { SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's', MTASTS_SCHEDULE: 'hourly' },
+    'MTASTS_SCHEDULE is not a cron expression',
+  ],
+  [{ SLACK_CLIENT_ID: 'c', SLACK_SIGNING_SECRET: 's' }, 'SLACK_CLIENT_SECRET is not set'],
 ])('a bad setting stops start-up with one line naming it: %j', async (env, message) => {
   const app = start(env as Record<string, string>);
   expect(await app.exited).toBe(2);
