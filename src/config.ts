@@ -224,6 +224,7 @@ const appSchema = z.object({
   MTASTS_TLSRPT_ALERT_PERCENT: int(1, 100, 5),
   MTASTS_TLSRPT_ALERT_MIN_SESSIONS: int(1, 1000000, 20),
   MTASTS_TLSRPT_DIGEST_SCHEDULE: cronExpression('0 9 * * *', 'daily at 09:00'),
+  MTASTS_TLSRPT_RETENTION_DAYS: int(1, 3650, 400),
 });
 
 export interface OAuthConfig {
@@ -250,7 +251,14 @@ export interface AppConfig {
   smtpPerAddress: number;
   smtpConcurrency: number;
   reminderHours: number;
-  tlsrpt: { keepUnwatched: boolean; alertRate: number; alertMinSessions: number; digestSchedule: string };
+  tlsrpt: {
+    keepUnwatched: boolean;
+    alertRate: number;
+    alertMinSessions: number;
+    digestSchedule: string;
+    /** Reports whose period ended longer ago are deleted (at each digest). */
+    retentionDays: number;
+  };
   engine: EngineConfig;
 }
 
@@ -318,6 +326,7 @@ export function loadAppConfig(
       alertRate: c.MTASTS_TLSRPT_ALERT_PERCENT / 100,
       alertMinSessions: c.MTASTS_TLSRPT_ALERT_MIN_SESSIONS,
       digestSchedule: c.MTASTS_TLSRPT_DIGEST_SCHEDULE,
+      retentionDays: c.MTASTS_TLSRPT_RETENTION_DAYS,
     },
     engine: loadEngineConfig(env),
   };

@@ -41,7 +41,12 @@ async function start(): Promise<void> {
   runtime.monitor.schedule(config.schedule);
   // Daily TLS-RPT digests, and a regular look at the outbox for alerts queued outside a pass (report intake).
   const digest = cronSchedule(config.tlsrpt.digestSchedule, () => {
-    const queued = queueDigests(runtime.tlsrpt, runtime.subscriptions, new Date());
+    const queued = queueDigests(
+      runtime.tlsrpt,
+      runtime.subscriptions,
+      new Date(),
+      config.tlsrpt.retentionDays,
+    );
     if (queued > 0) void runtime.monitor.deliver().catch(() => {});
   });
   const tick = setInterval(() => void runtime.monitor.deliver().catch(() => {}), 60_000);

@@ -248,6 +248,12 @@ export class MonitorStore {
       this.db
         .prepare('DELETE FROM monitor_passes WHERE finished_at IS NOT NULL AND finished_at < ?')
         .run(cutoff);
+      // The last check of a domain nobody watches (a one-off /mtasts check) is kept for the window, then forgotten.
+      this.db
+        .prepare(
+          'DELETE FROM domain_checks WHERE checked_at < ? AND domain NOT IN (SELECT domain FROM subscriptions)',
+        )
+        .run(cutoff);
     })();
   }
 }

@@ -158,6 +158,11 @@ export class TlsRptStore {
     })();
   }
 
+  /** Forgets reports whose period ended before `cutoff` (their policies and failure details go with them). */
+  prune(cutoff: Date): number {
+    return this.db.prepare('DELETE FROM tlsrpt_reports WHERE end_at < ?').run(cutoff.toISOString()).changes;
+  }
+
   counts(): { reports: number; policies: number; failures: number } {
     const one = (sql: string) => (this.db.prepare(sql).get() as { n: number }).n;
     return {

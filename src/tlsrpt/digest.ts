@@ -11,8 +11,10 @@ export function queueDigests(
   tlsrpt: TlsRptStore,
   subscriptions: SubscriptionStore,
   now: Date,
+  retentionDays = 400,
   pageSize = 500,
 ): number {
+  tlsrpt.prune(new Date(now.getTime() - retentionDays * 86_400_000));
   let queued = 0;
   let cursor = '';
   for (;;) {

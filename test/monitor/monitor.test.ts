@@ -287,6 +287,21 @@ describe('monitoring passes against loopback peers', () => {
   });
 });
 
+test('one-off checks of unwatched domains, delivered alerts and old passes are forgotten after 30 days', async () => {
+  await lab.domain('kept.test');
+  const rig = new Rig();
+  rig.watch('kept.test', 'CKEPT');
+  const oneOff = await rig.runtime.engine.check({ ascii: 'kept.test', unicode: 'kept.test' });
+  rig.runtime.checks.save({ ...oneOff, domain: 'oneoff.test', domainUnicode: 'oneoff.test' });
+  await rig.pass();
+  expect(rig.runtime.checks.last('oneoff.test')).not.toBeNull();
+  rig.advance(31 * DAY);
+  await rig.pass();
+  expect(rig.runtime.checks.last('oneoff.test')).toBeNull();
+  expect(rig.runtime.checks.last('kept.test')).not.toBeNull();
+  rig.runtime.close();
+});
+
 describe('delivery that loses nothing', () => {
   test('429 and 500 for a while: retried later, each alert posted exactly once, in order', async () => {
     await lab.domain('retry.test');

@@ -345,6 +345,27 @@ describe('TLS-RPT in Slack', () => {
   });
 });
 
+test('reports older than the retention window are forgotten, whole', async () => {
+  const bot = await new Bot().start();
+  try {
+    bot.watch('company-y.example');
+    bot.watch('example.com');
+    expect(
+      (await bot.post(fixture('parsedmarc__samples_smtp_tls__rfc8460.json'), 'application/tlsrpt+json'))
+        .status,
+    ).toBe(201);
+    expect(
+      (await bot.post(fixture('parsedmarc__samples_smtp_tls__smtp_tls.json'), 'application/tlsrpt+json'))
+        .status,
+    ).toBe(201);
+    // The clock is 2026-11-29: with 400 days kept, the 2016 and 2024 reports go, with their details.
+    queueDigests(bot.runtime.tlsrpt, bot.runtime.subscriptions, bot.clock, 400);
+    expect(bot.runtime.tlsrpt.counts()).toEqual({ reports: 0, policies: 0, failures: 0 });
+  } finally {
+    await bot.stop();
+  }
+});
+
 test('ready to enforce waits for 14 days without reported failures', () => {
   const report = decodeReport(fixture('parsedmarc__samples_smtp_tls__smtp_tls.json'), 'json');
   expect(report.ok).toBe(true);
