@@ -536,16 +536,72 @@ describe('buttons, the setup form and their scoping', () => {
         private_metadata: value('good.test', 'TS', 'CS'),
         state: {
           values: {
-            mode: { value: { type: 'static_select', selected_option: { value: values.mode } } },
-            max_age: { value: { type: 'plain_text_input', value: values.max_age } },
-            mx: { value: { type: 'plain_text_input', value: values.mx } },
-            rua: { value: { type: 'plain_text_input', value: values.rua } },
+            mode: { mtasts_setup_input: { type: 'static_select', selected_option: { value: values.mode } } },
+            max_age: { mtasts_setup_input: { type: 'plain_text_input', value: values.max_age } },
+            mx: { mtasts_setup_input: { type: 'plain_text_input', value: values.mx } },
+            rua: { mtasts_setup_input: { type: 'plain_text_input', value: values.rua } },
           },
         },
       },
     };
     return sendSigned(`${running.url}/slack/events`, SECRET, { payload: JSON.stringify(payload) });
   };
+
+  test("the form is checked as the user types: the field's hint becomes its error, typed values kept", async () => {
+    const typed = async (max_age: string) => {
+      const payload = {
+        type: 'block_actions',
+        team: { id: 'TS', domain: 'test' },
+        user: { id: 'U9', team_id: 'TS' },
+        api_app_id: 'A1',
+        token: 'legacy',
+        trigger_id: '1.2.3',
+        container: { type: 'view', view_id: 'V7' },
+        view: {
+          id: 'V7',
+          hash: `h-${max_age}`,
+          type: 'modal',
+          callback_id: 'mtasts_setup',
+          private_metadata: value('good.test', 'TS', 'CS'),
+          state: {
+            values: {
+              mode: { mtasts_setup_input: { type: 'static_select', selected_option: { value: 'enforce' } } },
+              max_age: { mtasts_setup_input: { type: 'plain_text_input', value: max_age } },
+              mx: { mtasts_setup_input: { type: 'plain_text_input', value: 'mx1.good.test' } },
+              rua: { mtasts_setup_input: { type: 'plain_text_input', value: '' } },
+            },
+          },
+        },
+        actions: [
+          {
+            type: 'plain_text_input',
+            block_id: 'max_age',
+            action_id: 'mtasts_setup_input',
+            value: max_age,
+            action_ts: '1',
+          },
+        ],
+      };
+      const before = slack.callsTo('views.update').length;
+      expect(
+        (await sendSigned(`${running.url}/slack/events`, SECRET, { payload: JSON.stringify(payload) }))
+          .status,
+      ).toBe(200);
+      await slack.waitFor(() => slack.callsTo('views.update').length === before + 1);
+      const call = slack.callsTo('views.update').at(-1);
+      expect(call?.body).toMatchObject({ view_id: 'V7', hash: `h-${max_age}` });
+      return JSON.parse(String(call?.body.view)) as {
+        blocks: { block_id?: string; hint?: { text: string }; element?: { initial_value?: string } }[];
+      };
+    };
+    const bad = await typed('12x');
+    const maxAge = bad.blocks.find((b) => b.block_id === 'max_age');
+    expect(maxAge?.hint?.text).toMatch(/^:warning: Seconds, from 1 to 31557600/);
+    expect(maxAge?.element?.initial_value).toBe('12x');
+    expect(bad.blocks.find((b) => b.block_id === 'mx')?.hint?.text).toContain('One per line');
+    const good = await typed('1209600');
+    expect(good.blocks.find((b) => b.block_id === 'max_age')?.hint?.text).toContain('604800 (a week)');
+  });
 
   test('the form shows errors under their fields', async () => {
     const res = await submit({

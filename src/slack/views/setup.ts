@@ -1,4 +1,12 @@
-import type { AllMiddlewareArgs, App, SlackViewMiddlewareArgs, ViewSubmitAction, webApi } from '@slack/bolt';
+import type {
+  AllMiddlewareArgs,
+  App,
+  BlockAction,
+  SlackActionMiddlewareArgs,
+  SlackViewMiddlewareArgs,
+  ViewSubmitAction,
+  webApi,
+} from '@slack/bolt';
 import type { Report } from '../../core/check.js';
 import { type Domain, parseDomain } from '../../core/domain.js';
 import { MAX_AGE_LIMIT, mxPatternProblem, type PolicyMode } from '../../core/policy.js';
@@ -71,10 +79,24 @@ export async function openSetupModal(
   await client.views.open({ trigger_id: triggerId, view: view as never });
 }
 
+export const SETUP_INPUT = 'mtasts_setup_input';
+
+const HINTS: Record<string, string> = {
+  mode: 'Start in testing; move to enforce when reports are clean.',
+  max_age: '86400 while testing; 604800 (a week) or more in enforce.',
+  mx: 'One per line: a host name, or *.domain for one label. Pre-filled from DNS.',
+  rua: 'mailto: or https: URIs, separated by commas.',
+};
+
+/**
+ * The setup form. Each field reports every change (dispatch_action), so the form is checked as the user types: a
+ * field's hint turns into its error. `errors` come from validateSetup.
+ */
 export function setupView(
   domain: Domain,
   scope: ButtonScope,
-  initial: { mode: PolicyMode; maxAge: number; mx: string[]; rua: string },
+  initial: { mode: PolicyMode; maxAge: number | string; mx: string[] | string; rua: string },
+  errors: Record<string, string> = {},
 ) {
   const option = (value: PolicyMode, text: string) => ({ text: { type: 'plain_text', text }, value });
   const options = [
@@ -82,6 +104,21 @@ export function setupView(
     option('enforce', 'enforce: refuse delivery without verified TLS'),
     option('none', 'none: switch MTA-STS off'),
   ];
+  const hint = (block: string) => ({
+    type: 'plain_text',
+    text: errors[block] ? `:warning: ${errors[block]}` : (HINTS[block] ?? ''),
+    emoji: true,
+  });
+  const typing = { dispatch_action_config: { trigger_actions_on: ['on_character_entered'] } };
+  const input = (block: string, label: string, element: Record<string, unknown>, optional = false) => ({
+    type: 'input',
+    block_id: block,
+    dispatch_action: true,
+    ...(optional ? { optional: true } : {}),
+    label: { type: 'plain_text', text: label },
+    element: { action_id: SETUP_INPUT, ...element },
+    hint: hint(block),
+  });
   return {
     type: 'modal',
     callback_id: SETUP_CALLBACK,
@@ -94,50 +131,73 @@ export function setupView(
         type: 'section',
         text: { type: 'mrkdwn', text: `Records, policy and web-server snippets for ${code(domain.ascii)}.` },
       },
-      {
-        type: 'input',
-        block_id: 'mode',
-        label: { type: 'plain_text', text: 'Mode' },
-        element: {
-          type: 'static_select',
-          action_id: 'value',
-          options,
-          initial_option: options.find((o) => o.value === initial.mode),
-        },
-        hint: { type: 'plain_text', text: 'Start in testing; move to enforce when reports are clean.' },
-      },
-      {
-        type: 'input',
-        block_id: 'max_age',
-        label: { type: 'plain_text', text: 'max_age (seconds)' },
-        element: { type: 'plain_text_input', action_id: 'value', initial_value: String(initial.maxAge) },
-        hint: { type: 'plain_text', text: '86400 while testing; 604800 (a week) or more in enforce.' },
-      },
-      {
-        type: 'input',
-        block_id: 'mx',
-        optional: true,
-        label: { type: 'plain_text', text: 'MX hosts' },
-        element: {
+      input('mode', 'Mode', {
+        type: 'static_select',
+        options,
+        initial_option: options.find((o) => o.value === initial.mode) ?? options[0],
+      }),
+      input('max_age', 'max_age (seconds)', {
+        type: 'plain_text_input',
+        initial_value: String(initial.maxAge),
+        ...typing,
+      }),
+      input(
+        'mx',
+        'MX hosts',
+        {
           type: 'plain_text_input',
-          action_id: 'value',
           multiline: true,
-          initial_value: initial.mx.join('\n'),
+          initial_value: Array.isArray(initial.mx) ? initial.mx.join('\n') : initial.mx,
+          ...typing,
         },
-        hint: {
-          type: 'plain_text',
-          text: 'One per line: a host name, or *.domain for one label. Pre-filled from DNS.',
-        },
-      },
-      {
-        type: 'input',
-        block_id: 'rua',
-        optional: true,
-        label: { type: 'plain_text', text: 'TLS-RPT reports to' },
-        element: { type: 'plain_text_input', action_id: 'value', initial_value: initial.rua },
-        hint: { type: 'plain_text', text: 'mailto: or https: URIs, separated by commas.' },
-      },
+        true,
+      ),
+      input(
+        'rua',
+        'TLS-RPT reports to',
+        { type: 'plain_text_input', initial_value: initial.rua, ...typing },
+        true,
+      ),
     ],
+  };
+}
+
+/** What the form holds now, from a view's state (submission or a keystroke). */
+function formValues(
+  state: Record<
+    string,
+    Record<string, { value?: string | null; selected_option?: { value?: string } | null }>
+  >,
+) {
+  const field = (block: string) => state[block]?.[SETUP_INPUT];
+  return {
+    mode: field('mode')?.selected_option?.value ?? 'testing',
+    maxAge: field('max_age')?.value ?? '',
+    mx: field('mx')?.value ?? '',
+    rua: field('rua')?.value ?? '',
+  };
+}
+
+type TypingArgs = SlackActionMiddlewareArgs<BlockAction> & AllMiddlewareArgs;
+
+/** A keystroke (or a new mode) in the form: the form is shown again with each field's error, or its hint. */
+export function setupTyped() {
+  return async ({ ack, body, client, logger }: TypingArgs): Promise<void> => {
+    await ack();
+    const view = body.view;
+    if (!view || view.callback_id !== SETUP_CALLBACK) return;
+    const scope = readButtonValue(view.private_metadata);
+    const parsed = scope ? parseDomain(scope.domain) : null;
+    if (!scope || !parsed?.ok) return;
+    const values = formValues(view.state.values as never);
+    const { errors } = validateSetup(values);
+    const next = setupView(parsed.domain, scope, { ...values, mode: values.mode as PolicyMode }, errors);
+    try {
+      await client.views.update({ view_id: view.id, hash: view.hash, view: next as never });
+    } catch (err) {
+      // hash_conflict: a newer keystroke already updated the form.
+      if (!String(err).includes('hash_conflict')) logger.warn(`setup form not updated: ${String(err)}`);
+    }
   };
 }
 
@@ -146,14 +206,7 @@ type ViewArgs = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
 /** The setup's submission: errors under their fields (response_action: errors), else the records as a message. */
 export function setupSubmitted(ctx: SlackContext) {
   return async ({ ack, body, view, client, logger }: ViewArgs): Promise<void> => {
-    const state = view.state.values;
-    const text = (block: string) => state[block]?.value?.value ?? undefined;
-    const { request, errors } = validateSetup({
-      mode: state.mode?.value?.selected_option?.value,
-      maxAge: text('max_age') ?? '',
-      mx: text('mx') ?? '',
-      rua: text('rua') ?? '',
-    });
+    const { request, errors } = validateSetup(formValues(view.state.values as never));
     const scope = readButtonValue(view.private_metadata);
     const team = body.team?.id ?? body.user.team_id ?? '';
     const parsed = scope ? parseDomain(scope.domain) : null;
@@ -187,4 +240,5 @@ export function setupSubmitted(ctx: SlackContext) {
 
 export function registerSetup(app: App, ctx: SlackContext): void {
   app.view<ViewSubmitAction>(SETUP_CALLBACK, setupSubmitted(ctx));
+  app.action<BlockAction>(SETUP_INPUT, setupTyped());
 }
