@@ -115,7 +115,12 @@ async function runSweep(args: string[], io: CliIo): Promise<number> {
   });
   try {
     const pass = runtime.monitor.runPass();
-    if (!pass) throw new Error('a pass is already running');
+    if (!pass) {
+      io.stderr(
+        'mtasts: a monitoring pass is already running (the app, or another sweep); nothing was done\n',
+      );
+      return 75;
+    }
     const s = await pass;
     io.stdout(
       `sweep: ${s.resumed ? 'resumed' : 'ran'} pass ${s.passId}: ${s.domains} domain(s) checked, ${s.failures} could not be, ${s.events} event(s), ${s.alerts} alert(s) queued; ${s.delivery.sent} sent, ${s.delivery.retrying} to retry, ${s.delivery.dead} given up\n`,

@@ -8,6 +8,7 @@ import { slackPoster } from './slack/poster.js';
 import { CheckStore } from './store/checks.js';
 import { type Db, openDatabase } from './store/db.js';
 import { InstallationStoreSqlite } from './store/installations.js';
+import { LockStore } from './store/locks.js';
 import { MonitorStore } from './store/monitor.js';
 import { SubscriptionStore } from './store/subscriptions.js';
 import { TlsRptStore } from './store/tlsrpt.js';
@@ -58,6 +59,7 @@ export function openRuntime(
   const tokenFor = (team: string) => installations.botToken(team) ?? (config.botToken || null);
   const monitor = new Monitor({
     tlsrpt,
+    locks: new LockStore(db),
     engine,
     subscriptions,
     checks,

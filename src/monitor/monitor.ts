@@ -5,6 +5,7 @@ import { SEVERITY_ORDER, statusOf } from '../core/findings.js';
 import type { Engine } from '../engine.js';
 import { bindFragment, planRecords } from '../generate/records.js';
 import type { CheckStore } from '../store/checks.js';
+import type { LockStore } from '../store/locks.js';
 import type { MonitorStore, NewAlert } from '../store/monitor.js';
 import { isActive, type SubscriptionStore } from '../store/subscriptions.js';
 import type { TlsRptStore } from '../store/tlsrpt.js';
@@ -43,8 +44,14 @@ export const DEFAULT_MONITOR: MonitorSettings = {
   cache: DEFAULT_PASS_CACHE,
 };
 
+const PASS_LOCK = 'monitor-pass';
+/** A pass renews its lease after every page of domains; one left by a crashed process lapses after this. */
+const LEASE_MS = 10 * 60_000;
+
 export interface MonitorDeps {
   engine: Engine;
+  /** Leases shared with other processes on the same database (the app and `mtasts sweep`). */
+  locks?: LockStore;
   /** Reported TLS failures hold back "ready to enforce". */
   tlsrpt?: Pick<TlsRptStore, 'lastFailureAt'>;
   subscriptions: SubscriptionStore;
@@ -84,10 +91,12 @@ export class Monitor {
     this.settings = { ...DEFAULT_MONITOR, ...deps.settings };
   }
 
-  /** Runs one pass now; null when a pass is already running. */
+  /** Runs one pass now; null when a pass is already running, here or in another process on the same database. */
   runPass(): Promise<PassSummary> | null {
     if (this.running) return null;
+    if (this.deps.locks && !this.deps.locks.acquire(PASS_LOCK, LEASE_MS, this.deps.now())) return null;
     this.running = this.pass().finally(() => {
+      this.deps.locks?.release(PASS_LOCK);
       this.running = null;
     });
     return this.running;
@@ -106,7 +115,9 @@ export class Monitor {
       async () => {
         const pass = this.runPass();
         if (!pass) {
-          this.deps.logger.warn('monitor: the previous pass is still running; this one is skipped');
+          this.deps.logger.warn(
+            'monitor: a pass is still running (here, or a sweep in another process); this one is skipped',
+          );
           return;
         }
         try {
@@ -163,6 +174,7 @@ export class Monitor {
       cursor = page[page.length - 1] ?? cursor;
       const t = performance.now();
       store.advancePass(pass.id, cursor, page.length);
+      this.deps.locks?.acquire(PASS_LOCK, LEASE_MS, now()); // renew the lease
       summary.sqliteMs += performance.now() - t;
       summary.domains += page.length;
     }

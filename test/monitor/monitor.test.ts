@@ -1,11 +1,12 @@
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../src/cli.js';
 import type { AppConfig } from '../../src/config.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { slackPoster } from '../../src/slack/poster.js';
+import { LockStore } from '../../src/store/locks.js';
 import { testConfig } from '../support/config.js';
 import type { ApiCall } from '../support/fake-slack.js';
 import { FakeSlack } from '../support/fake-slack.js';
@@ -497,6 +498,41 @@ describe('a pass at scale', () => {
     const s = await rig.pass();
     expect(s.network.probes).toBe(8);
     expect(most).toBe(2);
+    rig.runtime.close();
+  });
+});
+
+describe('one pass at a time across processes', () => {
+  test('a pass held by another process blocks this one (and sweep says so); a dead holder on this host is taken over', async () => {
+    await lab.domain('lease.test');
+    const rig = new Rig();
+    rig.watch('lease.test', 'CLEASE');
+    const other = new LockStore(rig.runtime.db, 'another-host:4242');
+    expect(other.acquire('monitor-pass', 60_000, rig.clock)).toBe(true);
+    expect(rig.runtime.monitor.runPass()).toBeNull();
+    const err: string[] = [];
+    const code = await main(['sweep'], {
+      env: {
+        SLACK_BOT_TOKEN: 'xoxb-test',
+        SLACK_API_URL: slack.apiUrl,
+        DATABASE_PATH: rig.dbPath,
+        MTASTS_DNS_SERVERS: lab.dns.address,
+      },
+      stdout: () => {},
+      stderr: (t) => err.push(t),
+    });
+    expect(code).toBe(75);
+    expect(err.join('')).toContain('a monitoring pass is already running');
+    other.release('monitor-pass');
+    const pass = rig.runtime.monitor.runPass();
+    expect(pass).not.toBeNull();
+    await pass;
+    // A lease left by a process that no longer exists on this host does not block.
+    const dead = new LockStore(rig.runtime.db, `${hostname()}:2147483646`);
+    expect(dead.acquire('monitor-pass', 60_000, rig.clock)).toBe(true);
+    const again = rig.runtime.monitor.runPass();
+    expect(again).not.toBeNull();
+    await again;
     rig.runtime.close();
   });
 });
