@@ -139,10 +139,7 @@ class FindingList {
   add(code: FindingCode, subject: string, seen: string, severity?: Severity): void {
     this.items.push(finding(code, this.domain, subject, seen, severity));
   }
-  remove(code: FindingCode): void {
-    for (let i = this.items.length - 1; i >= 0; i--)
-      if (this.items[i]?.code === code) this.items.splice(i, 1);
-  }
+
   sorted(): Finding[] {
     return this.items
       .map((f, i) => ({ f, i }))

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { domainToASCII, domainToUnicode } from 'node:url';
+import { shown } from './problem.js';
 
 /** A domain as the user typed it, normalized to the A-label form that goes on the wire. */
 export interface Domain {
@@ -39,7 +40,7 @@ export function parseDomain(input: string): DomainResult {
   const raw = input.trim();
   const fail = (why: string): DomainResult => ({
     ok: false,
-    error: `"${printable(raw)}" is not a domain: ${why}`,
+    error: `"${shown(raw, 80)}" is not a domain: ${why}`,
   });
   if (raw.length === 0) return { ok: false, error: 'no domain given: name a domain such as example.com' };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) || raw.includes('/') || raw.includes('@')) {
@@ -71,12 +72,6 @@ export function parseDomain(input: string): DomainResult {
   if (/^[0-9.]+$/.test(ascii)) return fail('it looks like a number or an IP address, not a domain');
   const unicode = domainToUnicode(ascii) || ascii;
   return { ok: true, domain: { ascii, unicode } };
-}
-
-/** Shows control characters and overlong input safely in an error message. */
-function printable(s: string): string {
-  const shown = s.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return shown.length > 80 ? `${shown.slice(0, 77)}...` : shown;
 }
 
 /** Lower case, no trailing dot: the form in which two host names are compared. */

@@ -82,6 +82,14 @@ export function loadTemplate(file: URL | string = TEMPLATE_FILE): Template {
   return templateSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
 }
 
+let shipped: Template | null = null;
+
+/** The shipped template, read and validated on first use only. */
+export function shippedTemplate(): Template {
+  shipped ??= loadTemplate();
+  return shipped;
+}
+
 /** The variables a template uses (`%name%` in host, data or pointsTo), lower-cased, built-ins excluded. */
 export function templateVariables(template: Template): string[] {
   const names = new Set<string>();

@@ -5,8 +5,8 @@ import {
   applyUrl,
   type Discovery,
   discover,
-  loadTemplate,
   type SigningKey,
+  shippedTemplate,
   type Template,
 } from './domain-connect.js';
 import {
@@ -17,7 +17,6 @@ import {
   type RecordsPlan,
   type RecordsRequest,
   relativeName,
-  validateRequest,
 } from './records.js';
 import { findZone } from './zone.js';
 
@@ -46,20 +45,20 @@ export interface RecordsContext {
 
 /**
  * Everything `records` answers, for the CLI and Slack alike: the check of the domain's current state, its zone, the
- * plan, the snippets, and the Domain Connect link where the provider supports it. Bad flags throw RecordsInputError
- * before any network step.
+ * plan, the snippets, and the Domain Connect link where the provider supports it. Callers check the request first
+ * (`recordsRequest`, `validateSetup`) so that bad flags are refused before any network step; planRecords checks it
+ * again and throws RecordsInputError.
  */
 export async function recordsFor(
   domain: Domain,
   request: RecordsRequest,
   ctx: RecordsContext,
 ): Promise<RecordsResult> {
-  validateRequest(request);
   const report = await ctx.check(domain);
   const now = ctx.options.now?.() ?? new Date();
   const zone = await findZone(ctx.deps.dns, domain.ascii);
   const plan = planRecords(domain, request, report, zone, now);
-  const template = loadTemplate();
+  const template = shippedTemplate();
   const discovery = await discover(zone, template, {
     dns: ctx.deps.dns,
     httpsGet,

@@ -40,10 +40,6 @@ export class Limiter {
       this.queue.shift()?.();
     }
   }
-
-  get idle(): boolean {
-    return this.active === 0 && this.queue.length === 0;
-  }
 }
 
 /**

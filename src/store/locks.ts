@@ -45,12 +45,4 @@ export class LockStore {
   release(name: string): void {
     this.db.prepare('DELETE FROM locks WHERE name = ? AND holder = ?').run(name, this.holder);
   }
-
-  /** Who holds a lease now, if anyone. */
-  holderOf(name: string, now: Date): string | null {
-    const row = this.db.prepare('SELECT holder, expires_at FROM locks WHERE name = ?').get(name) as
-      | { holder: string; expires_at: string }
-      | undefined;
-    return row && row.expires_at > now.toISOString() ? row.holder : null;
-  }
 }

@@ -16,7 +16,7 @@ export class TlsRptStore {
     report: TlsRptReport,
     source: 'https' | 'email',
     now: Date,
-    alertsFor: (reportRowId: number) => { domain: string; alerts: NewAlert[] }[] = () => [],
+    alertsFor: () => { domain: string; alerts: NewAlert[] }[] = () => [],
   ): 'stored' | 'duplicate' {
     return this.db.transaction((): 'stored' | 'duplicate' => {
       const info = this.db
@@ -70,7 +70,7 @@ export class TlsRptStore {
           );
         }
       }
-      for (const { domain, alerts } of alertsFor(id)) enqueue(this.db, domain, alerts, now);
+      for (const { domain, alerts } of alertsFor()) enqueue(this.db, domain, alerts, now);
       return 'stored';
     })();
   }
@@ -128,15 +128,6 @@ export class TlsRptStore {
       )
       .get(domain) as { at: string | null };
     return row.at;
-  }
-
-  /** The policy domains of one stored report. */
-  domainsOf(reportRowId: number): string[] {
-    return (
-      this.db
-        .prepare('SELECT DISTINCT policy_domain FROM tlsrpt_policies WHERE report_id = ?')
-        .all(reportRowId) as { policy_domain: string }[]
-    ).map((r) => r.policy_domain);
   }
 
   lastDigest(domain: string): string | null {

@@ -52,10 +52,10 @@ export function ingestReport(
   const report = decoded.report;
   const now = deps.now();
   const domains = [...new Set(report.policies.map((p) => p.policyDomain))];
-  const audience = new Map<string, Subscription[]>(
-    domains.map((d) => [d, deps.subscriptions.forDomain(d).filter((s) => isActive(s, now))]),
+  const subscribers = new Map<string, Subscription[]>(
+    domains.map((d) => [d, deps.subscriptions.forDomain(d)]),
   );
-  const watched = domains.filter((d) => deps.subscriptions.forDomain(d).length > 0);
+  const watched = domains.filter((d) => (subscribers.get(d) ?? []).length > 0);
   if (watched.length === 0 && !deps.settings.keepUnwatched) {
     return {
       status: 200,
@@ -77,7 +77,7 @@ export function ingestReport(
           rate,
           threshold: deps.settings.alertRate,
         };
-        for (const s of audience.get(domain) ?? []) {
+        for (const s of (subscribers.get(domain) ?? []).filter((x) => isActive(x, now))) {
           alerts.push({
             eventKey: `tlsrpt-rate@${day}`,
             teamId: s.teamId,

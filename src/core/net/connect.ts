@@ -40,12 +40,7 @@ function oneLine(s: string): string {
 }
 
 /** Rejects with a timeout NetError-shaped error after `ms`, destroying `socket`. */
-export function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  onTimeout: () => void,
-  what: string,
-): Promise<T> {
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => void, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {

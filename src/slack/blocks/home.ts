@@ -12,7 +12,8 @@ export interface HomeRow {
   nextExpiry?: string | null;
 }
 
-const MENU = 'mtasts_home_menu';
+/** The action id of each domain's menu in App Home. */
+export const HOME_MENU = 'mtasts_home_menu';
 
 /**
  * The App Home tab: usage, then the domains watched by the user's channels grouped by status (failing first), one
@@ -81,7 +82,7 @@ function domainBlock(r: HomeRow, team: string): Block {
     },
     accessory: {
       type: 'overflow',
-      action_id: MENU,
+      action_id: HOME_MENU,
       options: [option('recheck', 'Re-check'), option('records', 'Show records')],
     },
   };

@@ -8,11 +8,9 @@ import type {
   webApi,
 } from '@slack/bolt';
 import { parseDomain } from '../../core/domain.js';
-import { type HomeRow, homeView } from '../blocks/home.js';
+import { HOME_MENU, type HomeRow, homeView } from '../blocks/home.js';
 import type { SlackContext } from '../context.js';
 import { openSetupModal } from '../views/setup.js';
-
-export const HOME_MENU = 'mtasts_home_menu';
 
 /** The channels a user is in (public and private ones the bot can see), or null when Slack will not say. */
 async function channelsOf(client: webApi.WebClient, user: string): Promise<Set<string> | null> {
