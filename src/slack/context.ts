@@ -1,3 +1,5 @@
+import type { Report } from '../core/check.js';
+import type { Domain } from '../core/domain.js';
 import type { Engine } from '../engine.js';
 import type { CheckStore } from '../store/checks.js';
 import type { InstallationStoreSqlite } from '../store/installations.js';
@@ -14,4 +16,11 @@ export interface SlackContext {
   installations: InstallationStoreSqlite | null;
   maxDomainsPerTeam: number;
   now: () => Date;
+}
+
+/** Checks a domain and keeps the result as its last check: what every re-check in Slack does. */
+export async function checkAndRemember(ctx: SlackContext, domain: Domain): Promise<Report> {
+  const report = await ctx.engine.check(domain);
+  ctx.checks.save(report);
+  return report;
 }

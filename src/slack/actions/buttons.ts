@@ -9,9 +9,10 @@ import { type Domain, parseDomain } from '../../core/domain.js';
 import { recordsFor } from '../../generate/service.js';
 import { ACTION, type ButtonScope, readButtonValue, reportActions } from '../blocks/actions.js';
 import { esc } from '../blocks/common.js';
+import { watchLimitText } from '../blocks/help.js';
 import { recordsMessage } from '../blocks/records.js';
 import { reportMessage } from '../blocks/report.js';
-import type { SlackContext } from '../context.js';
+import { checkAndRemember, type SlackContext } from '../context.js';
 import { publishHome } from '../events/app-home.js';
 import { openSetupModal } from '../views/setup.js';
 
@@ -66,8 +67,7 @@ export function recheck(ctx: SlackContext) {
     if (!target) return;
     const { scope, domain } = target;
     try {
-      const report = await ctx.engine.check(domain);
-      ctx.checks.save(report);
+      const report = await checkAndRemember(ctx, domain);
       if (!scope.channel) {
         await publishHome(client, ctx, scope.team, body.user.id);
         return;
@@ -127,7 +127,7 @@ function toggleWatch(ctx: SlackContext, watch: boolean) {
       );
       note =
         r.kind === 'limit'
-          ? `:no_entry: This workspace already watches ${r.limit} domains, its limit.`
+          ? watchLimitText(r.limit)
           : `<@${body.user.id}> set this channel to watch ${scope.domain}.`;
     } else {
       note = ctx.subscriptions.unwatch(scope.team, scope.channel, scope.domain)

@@ -48,3 +48,8 @@ export function listMessage(rows: ChannelDomain[]): Message {
     blocks: [section(`*This channel watches ${rows.length} domain(s)*`), ...blocks].slice(0, 50),
   };
 }
+
+/** Said when a workspace has reached its cap of watched domains. */
+export function watchLimitText(limit: number): string {
+  return `:no_entry: This workspace already watches ${limit} domains, its limit. Unwatch one first.`;
+}

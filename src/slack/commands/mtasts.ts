@@ -5,11 +5,11 @@ import { type Domain, parseDomain } from '../../core/domain.js';
 import { RecordsInputError } from '../../generate/records.js';
 import { recordsFor } from '../../generate/service.js';
 import { reportActions } from '../blocks/actions.js';
-import { helpMessage, listMessage } from '../blocks/help.js';
+import { helpMessage, listMessage, watchLimitText } from '../blocks/help.js';
 import { recordsMessage } from '../blocks/records.js';
 import { reportMessage } from '../blocks/report.js';
 import { reportsMessage } from '../blocks/tlsrpt.js';
-import type { SlackContext } from '../context.js';
+import { checkAndRemember, type SlackContext } from '../context.js';
 import { openSetupModal } from '../views/setup.js';
 
 type CommandArgs = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
@@ -48,40 +48,37 @@ export function mtastsCommand(ctx: SlackContext) {
           ),
         ],
       });
-    const parseOne = (): Domain | null => {
+    /** The one domain the words name, or null once the user has been told what is wrong with them. */
+    const oneDomain = async (): Promise<Domain | null> => {
       try {
         return domainArgument(rest);
       } catch (err) {
-        if (err instanceof UsageError) return null;
-        throw err;
+        if (!(err instanceof UsageError)) throw err;
+        await ack(ephemeral(`:warning: ${err.message}`));
+        return null;
       }
     };
-    const badDomain = async () => {
-      let why = 'name one domain, e.g. `/mtasts check example.com`';
-      try {
-        domainArgument(rest);
-      } catch (err) {
-        if (err instanceof UsageError) why = err.message;
-      }
-      await ack(ephemeral(`:warning: ${why}`));
-    };
+    const postReport = async (domain: Domain) =>
+      respond({
+        response_type: 'in_channel',
+        replace_original: false,
+        ...withActions(await checkAndRemember(ctx, domain)),
+      });
 
     try {
       switch (sub.toLowerCase()) {
         case 'check': {
-          const domain = parseOne();
-          if (!domain) return await badDomain();
+          const domain = await oneDomain();
+          if (!domain) return;
           await ack(
             ephemeral(`:hourglass_flowing_sand: Checking ${domain.ascii}… (DNS, policy, every MX host)`),
           );
-          const report = await ctx.engine.check(domain);
-          ctx.checks.save(report);
-          await respond({ response_type: 'in_channel', replace_original: false, ...withActions(report) });
+          await postReport(domain);
           return;
         }
         case 'setup': {
-          const domain = parseOne();
-          if (!domain) return await badDomain();
+          const domain = await oneDomain();
+          if (!domain) return;
           await ack();
           const target = { domain: domain.ascii, team: scope.team, channel: scope.channel };
           await openSetupModal(
@@ -95,8 +92,8 @@ export function mtastsCommand(ctx: SlackContext) {
           return;
         }
         case 'watch': {
-          const domain = parseOne();
-          if (!domain) return await badDomain();
+          const domain = await oneDomain();
+          if (!domain) return;
           const result = ctx.subscriptions.watch(
             scope.team,
             scope.channel,
@@ -108,24 +105,18 @@ export function mtastsCommand(ctx: SlackContext) {
           if (result.kind === 'exists')
             return await ack(ephemeral(`${domain.ascii} is already watched in this channel.`));
           if (result.kind === 'limit') {
-            return await ack(
-              ephemeral(
-                `:no_entry: This workspace already watches ${result.limit} domains, its limit. Unwatch one first.`,
-              ),
-            );
+            return await ack(ephemeral(watchLimitText(result.limit)));
           }
           await ack({
             response_type: 'in_channel',
             text: `<@${scope.user}> set this channel to watch ${domain.ascii}: it will hear when its MTA-STS or TLS-RPT setup changes or breaks.`,
           });
-          const report = await ctx.engine.check(domain);
-          ctx.checks.save(report);
-          await respond({ response_type: 'in_channel', replace_original: false, ...withActions(report) });
+          await postReport(domain);
           return;
         }
         case 'unwatch': {
-          const domain = parseOne();
-          if (!domain) return await badDomain();
+          const domain = await oneDomain();
+          if (!domain) return;
           const removed = ctx.subscriptions.unwatch(scope.team, scope.channel, domain.ascii);
           return await ack(
             removed

@@ -9,7 +9,7 @@ import type {
 } from '@slack/bolt';
 import { parseDomain } from '../../core/domain.js';
 import { HOME_MENU, type HomeRow, homeView } from '../blocks/home.js';
-import type { SlackContext } from '../context.js';
+import { checkAndRemember, type SlackContext } from '../context.js';
 import { openSetupModal } from '../views/setup.js';
 
 /** The channels a user is in (public and private ones the bot can see), or null when Slack will not say. */
@@ -125,7 +125,7 @@ export function homeMenu(ctx: SlackContext) {
         );
         return;
       }
-      ctx.checks.save(await ctx.engine.check(parsed.domain));
+      await checkAndRemember(ctx, parsed.domain);
       await publishHome(client, ctx, team, body.user.id);
     } catch (err) {
       logger.error(`App Home ${String(choice.a)} of ${scope.domain} failed: ${String(err)}`);
