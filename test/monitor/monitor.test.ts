@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../src/cli.js';
 import type { AppConfig } from '../../src/config.js';
+import { DEFAULT_DELIVERY } from '../../src/monitor/deliver.js';
+import type { MonitorSettings } from '../../src/monitor/monitor.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { slackPoster } from '../../src/slack/poster.js';
 import { LockStore } from '../../src/store/locks.js';
@@ -47,20 +49,15 @@ class Rig {
   constructor() {
     this.runtime = this.open();
   }
-  open(): Runtime {
+  open(monitor: Partial<MonitorSettings> = {}): Runtime {
     return openRuntime(config(this.dbPath), null, logger, {
       engine: { options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort } },
       poster: slackPoster('xoxb-test', slack.apiUrl),
       now: () => this.clock,
       monitor: {
         jitterMs: 0,
-        delivery: {
-          channelPacingMs: 0,
-          maxAttempts: 12,
-          backoffMs: 60_000,
-          maxBackoffMs: 3_600_000,
-          parallelChannels: 8,
-        },
+        delivery: { ...DEFAULT_DELIVERY, channelPacingMs: 0, backoffMs: 60_000 },
+        ...monitor,
       },
     });
   }
@@ -478,15 +475,9 @@ describe('a pass at scale', () => {
     const address = lab.dns.zone['pool.busy-provider.test']?.A ?? [];
     const rig = new Rig();
     rig.runtime.close();
-    rig.runtime = openRuntime(config(rig.dbPath), null, logger, {
-      engine: { options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort } },
-      poster: slackPoster('xoxb-test', slack.apiUrl),
-      now: () => rig.clock,
-      monitor: {
-        jitterMs: 0,
-        concurrency: 16,
-        cache: { perAddressSmtp: 2, globalSmtp: 64, defaultTtlMs: 60_000 },
-      },
+    rig.runtime = rig.open({
+      concurrency: 16,
+      cache: { perAddressSmtp: 2, globalSmtp: 64, defaultTtlMs: 60_000 },
     });
     // Eight domains, each with its own MX name, all on the one address of a busy provider.
     for (let i = 0; i < 8; i++) {

@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../src/cli.js';
 import type { AppConfig } from '../../src/config.js';
+import { DEFAULT_DELIVERY } from '../../src/monitor/deliver.js';
 import { diff } from '../../src/monitor/diff.js';
 import { snapshotOf } from '../../src/monitor/snapshot.js';
 import { buildSlackApp, openRuntime, type Runtime } from '../../src/runtime.js';
@@ -52,16 +53,7 @@ class Bot {
       {
         poster: slackPoster('xoxb-test', slack.apiUrl),
         now: () => this.clock,
-        monitor: {
-          jitterMs: 0,
-          delivery: {
-            channelPacingMs: 0,
-            maxAttempts: 5,
-            backoffMs: 1000,
-            maxBackoffMs: 10_000,
-            parallelChannels: 8,
-          },
-        },
+        monitor: { jitterMs: 0, delivery: { ...DEFAULT_DELIVERY, channelPacingMs: 0 } },
       },
     );
     this.app = buildSlackApp(this.runtime.config, this.runtime);
