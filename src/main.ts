@@ -28,7 +28,7 @@ async function start(): Promise<void> {
     );
     process.exit(2);
   }
-  const slack = buildSlackApp(config, runtime);
+  const slack = buildSlackApp(runtime);
   const port = await slack.start();
   process.stdout.write(
     `mtasts-bot: ${config.appToken ? 'Socket Mode' : 'HTTP mode, events at /slack/events'}; HTTP on port ${port}; database ${config.databasePath}\n`,

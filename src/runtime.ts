@@ -110,7 +110,8 @@ export function openRuntime(
 }
 
 /** The Slack app over a runtime: commands, events, health, and the TLS-RPT intake at POST /tlsrpt. */
-export function buildSlackApp(config: AppConfig, runtime: Runtime): SlackApp {
+export function buildSlackApp(runtime: Runtime): SlackApp {
+  const { config } = runtime;
   return createSlackApp(
     config,
     {

@@ -36,7 +36,7 @@ async function startApp(maxDomainsPerTeam = 100): Promise<Running> {
     { info: () => {}, warn: () => {}, error: () => {} },
     { engine: { options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort } } },
   );
-  const app = buildSlackApp(runtime.config, runtime);
+  const app = buildSlackApp(runtime);
   const port = await app.start();
   return {
     app,

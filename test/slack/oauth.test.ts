@@ -50,7 +50,7 @@ beforeAll(async () => {
     null,
     { info: (m) => logs.push(m), warn: (m) => logs.push(m), error: (m) => logs.push(m) },
   );
-  app = buildSlackApp(runtime.config, runtime);
+  app = buildSlackApp(runtime);
   url = `http://127.0.0.1:${await app.start()}`;
 });
 afterAll(async () => {

@@ -56,7 +56,7 @@ class Bot {
         monitor: { jitterMs: 0, delivery: { ...DEFAULT_DELIVERY, channelPacingMs: 0 } },
       },
     );
-    this.app = buildSlackApp(this.runtime.config, this.runtime);
+    this.app = buildSlackApp(this.runtime);
   }
   async start(): Promise<this> {
     this.url = `http://127.0.0.1:${await this.app.start()}`;
