@@ -2,6 +2,7 @@ import type { AppConfig } from './config.js';
 import { createEngine, type Engine, type EngineOverrides } from './engine.js';
 import type { SigningKey } from './generate/domain-connect.js';
 import type { Logger, Poster } from './monitor/deliver.js';
+import { DEFAULT_DIFF_SETTINGS } from './monitor/diff.js';
 import { Monitor, type MonitorSettings } from './monitor/monitor.js';
 import { createSlackApp, type SlackApp } from './slack/app.js';
 import { slackPoster } from './slack/poster.js';
@@ -76,9 +77,8 @@ export function openRuntime(
       },
       ...overrides.monitor,
       diff: {
-        debouncePasses: 2,
+        ...DEFAULT_DIFF_SETTINGS,
         reminderMs: config.reminderHours * 3600_000,
-        readyAfterMs: 14 * 86_400_000,
         ...overrides.monitor?.diff,
       },
     },
