@@ -95,6 +95,12 @@ export function validateRequest(request: RecordsRequest): void {
   }
 }
 
+/** What a plan step decided, and why (the reasons and warnings shown to the user). */
+interface Notes {
+  reasons: string[];
+  warnings: string[];
+}
+
 /**
  * Plans the records, policy and hosting for a domain from the user's request and the domain's current state (a
  * check report). Pure: the same inputs give the same plan.
@@ -108,157 +114,22 @@ export function planRecords(
 ): RecordsPlan {
   validateRequest(request);
   const d = domain.ascii;
-  const reasons: string[] = [];
-  const warnings: string[] = [];
+  const notes: Notes = { reasons: [], warnings: [] };
   const ev = current.evidence;
   const currentPolicy = ev.policy.valid ? ev.policy.policy : null;
-  const currentMode = currentPolicy?.mode ?? null;
-  const mxHosts = ev.mx.hosts.map((h) => h.host);
-
-  // Mode and max_age.
-  let mode: PolicyMode;
-  let maxAge: number;
-  const errors = current.findings.filter((f) => f.severity === 'error');
-  const otherWarnings = current.findings.filter(
-    (f) => f.severity === 'warning' && f.code !== 'POLICY_MODE_TESTING',
-  );
-  if (request.mode) {
-    mode = request.mode;
-    reasons.push(`mode ${mode}: as asked (--mode).`);
-  } else if (currentMode === null) {
-    mode = 'testing';
-    reasons.push(
-      'mode testing: the domain has no valid policy yet; start in testing and read TLS-RPT reports first.',
-    );
-  } else if (currentMode === 'testing' && errors.length === 0 && otherWarnings.length === 0) {
-    mode = 'enforce';
-    reasons.push('mode enforce: the domain is in testing and its check is clean, so it is ready to enforce.');
-  } else {
-    mode = currentMode;
-    reasons.push(
-      currentMode === 'testing'
-        ? `mode testing: kept; the check still has ${errors.length} error(s) and ${otherWarnings.length} warning(s) to fix before enforce.`
-        : `mode ${currentMode}: kept from the current policy.`,
-    );
-  }
-  if (request.maxAge !== undefined) {
-    maxAge = request.maxAge;
-    reasons.push(`max_age ${maxAge}: as asked (--max-age).`);
-  } else if (mode === 'enforce') {
-    maxAge = Math.max(currentPolicy?.maxAge ?? 0, 604800);
-    reasons.push(
-      `max_age ${maxAge}: at least one week in enforce, so a blocked fetch cannot outwait the cache.`,
-    );
-  } else if (currentPolicy?.maxAge && currentMode === mode) {
-    maxAge = currentPolicy.maxAge;
-    reasons.push(`max_age ${maxAge}: kept from the current policy.`);
-  } else {
-    maxAge = DAY;
-    reasons.push('max_age 86400: one day while testing, so changes reach senders quickly.');
-  }
-  if (mode === 'enforce' && maxAge < 604800) {
-    warnings.push(`max_age ${maxAge} is under one week; in enforce mode RFC 8461 suggests weeks.`);
-  }
-
-  // MX patterns.
-  let mx: string[];
-  if (request.mx && request.mx.length > 0) {
-    mx = [...new Set(request.mx.map((m) => m.toLowerCase()))];
-    reasons.push(`mx: as asked (--mx).`);
-  } else {
-    mx = mxHosts;
-    reasons.push(
-      mxHosts.length > 0
-        ? `mx: the domain's MX hosts from DNS (${mxHosts.join(', ')}).`
-        : 'mx: none found in DNS; pass --mx with your mail servers.',
-    );
-  }
-  if (mode !== 'none') {
-    if (mx.length === 0) {
-      throw new RecordsInputError(`${d} has no MX hosts in DNS; name your mail servers with --mx`);
-    }
-    const uncovered = mxHosts.filter((h) => !mx.some((p) => mxPatternMatches(p, h)));
-    // Dropping a host the published policy covers is the last step of a migration: allowed, with the safe order.
-    const migrating =
-      uncovered.length > 0 &&
-      currentPolicy !== null &&
-      uncovered.every((h) => currentPolicy.mx.some((p) => mxPatternMatches(p, h)));
-    if (migrating) {
-      warnings.push(
-        `--mx leaves ${uncovered.join(', ')} uncovered while MX records still point to it: publish the interim policy first and drop the host only after the steps below.`,
-      );
-    } else if (uncovered.length > 0) {
-      const message = `--mx leaves ${uncovered.join(', ')} uncovered`;
-      if (mode === 'enforce') {
-        throw new RecordsInputError(
-          `${message}: in enforce mode senders would refuse to deliver to it. Add it to --mx, or use --mode testing`,
-        );
-      }
-      warnings.push(`${message}: senders will report failures for it. Add it before moving to enforce.`);
-    }
-    const unused = mx.filter((p) => !mxHosts.some((h) => mxPatternMatches(p, h)));
-    if (unused.length > 0 && mxHosts.length > 0 && !migrating) {
-      warnings.push(
-        `${unused.join(', ')} match(es) none of the current MX hosts: list a host before your MX records point to it (see the migration steps), and remove it once it is no longer used.`,
-      );
-    }
-  } else {
-    mx = [];
-  }
-
-  // Reporting address.
-  let rua: string[];
-  let ruaPlaceholder = false;
-  if (request.rua && request.rua.length > 0) {
-    rua = request.rua;
-  } else if (ev.tlsrpt.rua && ev.tlsrpt.rua.length > 0) {
-    rua = ev.tlsrpt.rua;
-    reasons.push('rua: kept from the current TLS-RPT record.');
-  } else {
-    rua = [`mailto:tls-reports@${d}`];
-    ruaPlaceholder = true;
-    warnings.push(
-      `rua mailto:tls-reports@${d} is a placeholder: use a mailbox (or https endpoint) that exists.`,
-    );
-  }
-
+  const mode = chooseMode(request, current, currentPolicy?.mode ?? null, notes);
+  const maxAge = chooseMaxAge(request, mode, currentPolicy, notes);
+  const mx = chooseMx(d, request, mode, current, currentPolicy, notes);
+  const { rua, ruaPlaceholder } = chooseRua(d, request, current, notes);
   const policyText = policyTextOf(mode, mx, maxAge);
   const currentText = ev.policy.text;
   const unchanged =
     currentPolicy !== null && currentText !== null && normalize(currentText) === normalize(policyText);
-  const id = request.id ?? (unchanged && ev.sts.id ? ev.sts.id : freshId(now));
-  if (unchanged && ev.sts.id && request.id === undefined)
-    reasons.push(`id ${id}: kept, the policy text does not change.`);
-  if (request.id !== undefined && ev.sts.id === request.id && !unchanged) {
-    warnings.push(
-      `--id ${request.id} is the id already published, but the policy changes: senders would keep the old policy. Use a new id.`,
-    );
-  }
-
+  const id = chooseId(request, ev.sts.id, unchanged, now, notes);
   const change =
     currentPolicy && currentText !== null
       ? describeChange(currentText, currentPolicy, ev.sts.id, { mode, mx, maxAge }, unchanged, now)
       : null;
-
-  const relative = (name: string) => relativeName(name, zone);
-  const records: DnsRecord[] = [
-    {
-      name: `_mta-sts.${d}`,
-      host: relative(`_mta-sts.${d}`),
-      type: 'TXT',
-      value: `v=STSv1; id=${id}`,
-      ttl: TTL,
-      purpose: 'announces the policy; change the id whenever the policy text changes',
-    },
-    {
-      name: `_smtp._tls.${d}`,
-      host: relative(`_smtp._tls.${d}`),
-      type: 'TXT',
-      value: `v=TLSRPTv1; rua=${rua.join(',')}`,
-      ttl: TTL,
-      purpose: 'where senders send TLS reports (RFC 8460)',
-    },
-  ];
   const policyHostName = `mta-sts.${d}`;
   return {
     domain: d,
@@ -270,20 +141,216 @@ export function planRecords(
     rua,
     ruaPlaceholder,
     id,
-    reasons,
-    warnings,
+    reasons: notes.reasons,
+    warnings: notes.warnings,
     policyText,
     policyUrl: `https://${policyHostName}/.well-known/mta-sts.txt`,
-    records,
-    policyHost: {
-      name: policyHostName,
-      currentAddresses: ev.policy.addresses,
-      advice:
-        ev.policy.addresses.length > 0
-          ? `${policyHostName} resolves to ${ev.policy.addresses.join(', ')}: serve the policy there with a certificate for ${policyHostName}.`
-          : `Point ${policyHostName} (A/AAAA, or a CNAME to your web host) at a web server with a publicly trusted certificate for ${policyHostName}.`,
-    },
+    records: dnsRecords(d, zone, id, rua),
+    policyHost: policyHostAdvice(policyHostName, ev.policy.addresses),
     change,
+  };
+}
+
+type CurrentPolicy = NonNullable<Report['evidence']['policy']['policy']>;
+
+/** The mode: as asked; testing for a new deployment; enforce once testing is clean; otherwise kept. */
+function chooseMode(
+  request: RecordsRequest,
+  current: Report,
+  currentMode: PolicyMode | null,
+  { reasons }: Notes,
+): PolicyMode {
+  const errors = current.findings.filter((f) => f.severity === 'error');
+  const otherWarnings = current.findings.filter(
+    (f) => f.severity === 'warning' && f.code !== 'POLICY_MODE_TESTING',
+  );
+  if (request.mode) {
+    reasons.push(`mode ${request.mode}: as asked (--mode).`);
+    return request.mode;
+  }
+  if (currentMode === null) {
+    reasons.push(
+      'mode testing: the domain has no valid policy yet; start in testing and read TLS-RPT reports first.',
+    );
+    return 'testing';
+  }
+  if (currentMode === 'testing' && errors.length === 0 && otherWarnings.length === 0) {
+    reasons.push('mode enforce: the domain is in testing and its check is clean, so it is ready to enforce.');
+    return 'enforce';
+  }
+  reasons.push(
+    currentMode === 'testing'
+      ? `mode testing: kept; the check still has ${errors.length} error(s) and ${otherWarnings.length} warning(s) to fix before enforce.`
+      : `mode ${currentMode}: kept from the current policy.`,
+  );
+  return currentMode;
+}
+
+/** max_age: as asked; at least a week in enforce; kept while the mode stays; one day while testing. */
+function chooseMaxAge(
+  request: RecordsRequest,
+  mode: PolicyMode,
+  currentPolicy: CurrentPolicy | null,
+  { reasons, warnings }: Notes,
+): number {
+  let maxAge: number;
+  if (request.maxAge !== undefined) {
+    maxAge = request.maxAge;
+    reasons.push(`max_age ${maxAge}: as asked (--max-age).`);
+  } else if (mode === 'enforce') {
+    maxAge = Math.max(currentPolicy?.maxAge ?? 0, 604800);
+    reasons.push(
+      `max_age ${maxAge}: at least one week in enforce, so a blocked fetch cannot outwait the cache.`,
+    );
+  } else if (currentPolicy?.maxAge && currentPolicy.mode === mode) {
+    maxAge = currentPolicy.maxAge;
+    reasons.push(`max_age ${maxAge}: kept from the current policy.`);
+  } else {
+    maxAge = DAY;
+    reasons.push('max_age 86400: one day while testing, so changes reach senders quickly.');
+  }
+  if (mode === 'enforce' && maxAge < 604800) {
+    warnings.push(`max_age ${maxAge} is under one week; in enforce mode RFC 8461 suggests weeks.`);
+  }
+  return maxAge;
+}
+
+/** The mx patterns: as asked or the MX hosts from DNS, checked against the hosts DNS lists now. */
+function chooseMx(
+  d: string,
+  request: RecordsRequest,
+  mode: PolicyMode,
+  current: Report,
+  currentPolicy: CurrentPolicy | null,
+  notes: Notes,
+): string[] {
+  const mxHosts = current.evidence.mx.hosts.map((h) => h.host);
+  let mx: string[];
+  if (request.mx && request.mx.length > 0) {
+    mx = [...new Set(request.mx.map((m) => m.toLowerCase()))];
+    notes.reasons.push(`mx: as asked (--mx).`);
+  } else {
+    mx = mxHosts;
+    notes.reasons.push(
+      mxHosts.length > 0
+        ? `mx: the domain's MX hosts from DNS (${mxHosts.join(', ')}).`
+        : 'mx: none found in DNS; pass --mx with your mail servers.',
+    );
+  }
+  if (mode === 'none') return [];
+  if (mx.length === 0) {
+    throw new RecordsInputError(`${d} has no MX hosts in DNS; name your mail servers with --mx`);
+  }
+  checkMxCoverage(mx, mxHosts, mode, currentPolicy, notes.warnings);
+  return mx;
+}
+
+/**
+ * Refuses an enforce policy that leaves a current MX host uncovered, unless the published policy covers it (the last
+ * step of a migration); warns about the rest.
+ */
+function checkMxCoverage(
+  mx: string[],
+  mxHosts: string[],
+  mode: PolicyMode,
+  currentPolicy: CurrentPolicy | null,
+  warnings: string[],
+): void {
+  const uncovered = mxHosts.filter((h) => !mx.some((p) => mxPatternMatches(p, h)));
+  // Dropping a host the published policy covers is the last step of a migration: allowed, with the safe order.
+  const migrating =
+    uncovered.length > 0 &&
+    currentPolicy !== null &&
+    uncovered.every((h) => currentPolicy.mx.some((p) => mxPatternMatches(p, h)));
+  if (migrating) {
+    warnings.push(
+      `--mx leaves ${uncovered.join(', ')} uncovered while MX records still point to it: publish the interim policy first and drop the host only after the steps below.`,
+    );
+  } else if (uncovered.length > 0) {
+    const message = `--mx leaves ${uncovered.join(', ')} uncovered`;
+    if (mode === 'enforce') {
+      throw new RecordsInputError(
+        `${message}: in enforce mode senders would refuse to deliver to it. Add it to --mx, or use --mode testing`,
+      );
+    }
+    warnings.push(`${message}: senders will report failures for it. Add it before moving to enforce.`);
+  }
+  const unused = mx.filter((p) => !mxHosts.some((h) => mxPatternMatches(p, h)));
+  if (unused.length > 0 && mxHosts.length > 0 && !migrating) {
+    warnings.push(
+      `${unused.join(', ')} match(es) none of the current MX hosts: list a host before your MX records point to it (see the migration steps), and remove it once it is no longer used.`,
+    );
+  }
+}
+
+/** The TLS-RPT reporting addresses: as asked, kept from DNS, or a placeholder the user must replace. */
+function chooseRua(
+  d: string,
+  request: RecordsRequest,
+  current: Report,
+  { reasons, warnings }: Notes,
+): { rua: string[]; ruaPlaceholder: boolean } {
+  if (request.rua && request.rua.length > 0) return { rua: request.rua, ruaPlaceholder: false };
+  const published = current.evidence.tlsrpt.rua;
+  if (published && published.length > 0) {
+    reasons.push('rua: kept from the current TLS-RPT record.');
+    return { rua: published, ruaPlaceholder: false };
+  }
+  warnings.push(
+    `rua mailto:tls-reports@${d} is a placeholder: use a mailbox (or https endpoint) that exists.`,
+  );
+  return { rua: [`mailto:tls-reports@${d}`], ruaPlaceholder: true };
+}
+
+/** The sts id: as asked; the published one while the policy text is unchanged; otherwise a fresh one. */
+function chooseId(
+  request: RecordsRequest,
+  publishedId: string | null,
+  unchanged: boolean,
+  now: Date,
+  { reasons, warnings }: Notes,
+): string {
+  const id = request.id ?? (unchanged && publishedId ? publishedId : freshId(now));
+  if (unchanged && publishedId && request.id === undefined)
+    reasons.push(`id ${id}: kept, the policy text does not change.`);
+  if (request.id !== undefined && publishedId === request.id && !unchanged) {
+    warnings.push(
+      `--id ${request.id} is the id already published, but the policy changes: senders would keep the old policy. Use a new id.`,
+    );
+  }
+  return id;
+}
+
+/** The two TXT records: the policy announcement and the TLS-RPT reporting record. */
+function dnsRecords(d: string, zone: string, id: string, rua: string[]): DnsRecord[] {
+  return [
+    {
+      name: `_mta-sts.${d}`,
+      host: relativeName(`_mta-sts.${d}`, zone),
+      type: 'TXT',
+      value: `v=STSv1; id=${id}`,
+      ttl: TTL,
+      purpose: 'announces the policy; change the id whenever the policy text changes',
+    },
+    {
+      name: `_smtp._tls.${d}`,
+      host: relativeName(`_smtp._tls.${d}`, zone),
+      type: 'TXT',
+      value: `v=TLSRPTv1; rua=${rua.join(',')}`,
+      ttl: TTL,
+      purpose: 'where senders send TLS reports (RFC 8460)',
+    },
+  ];
+}
+
+function policyHostAdvice(name: string, addresses: string[]): RecordsPlan['policyHost'] {
+  return {
+    name,
+    currentAddresses: addresses,
+    advice:
+      addresses.length > 0
+        ? `${name} resolves to ${addresses.join(', ')}: serve the policy there with a certificate for ${name}.`
+        : `Point ${name} (A/AAAA, or a CNAME to your web host) at a web server with a publicly trusted certificate for ${name}.`,
   };
 }
 
