@@ -1,5 +1,6 @@
 import type { Report } from '../core/check.js';
 import type { Finding, Severity } from '../core/findings.js';
+import { type CertificateEvidence, expiryPhrase } from '../core/net/certificate.js';
 
 /** Renders a report for an 80-column terminal: verdict, findings grouped by severity with their fixes, evidence. */
 export function renderReportText(report: Report, width = 80): string {
@@ -66,7 +67,7 @@ function renderEvidence(report: Report, width: number): string[] {
     }
     if (fetch.http) {
       out.push(
-        `    HTTP ${fetch.http.status}, ${safe(fetch.http.contentType ?? 'no Content-Type')}, ${fetch.http.bytesRead} bytes`,
+        `    HTTP ${fetch.http.status}, ${safe(fetch.http.contentType ?? 'no Content-Type')}, ${bodySize(fetch.http)}`,
       );
     } else if (fetch.error) out.push(...wrap(safe(fetch.error.message), width, '    '));
   }
@@ -82,8 +83,13 @@ function renderEvidence(report: Report, width: number): string[] {
   if (e.mx.error) out.push(`    (${safe(e.mx.error)})`);
   if (e.mx.nullMx) out.push('    null MX (accepts no mail)');
   for (const h of e.mx.hosts) {
+    // Coverage means something only under a policy that lists mx patterns (mode none needs none).
     const cover =
-      p.policy && p.policy.mode !== null ? (h.coveredBy ? `covered by ${h.coveredBy}` : 'NOT in policy') : '';
+      p.policy && p.policy.mode !== null && p.policy.mode !== 'none'
+        ? h.coveredBy
+          ? `covered by ${h.coveredBy}`
+          : 'NOT in policy'
+        : '';
     out.push(`    ${h.priority} ${h.host}${cover ? `  (${cover})` : ''}`);
     if (h.addresses.length === 0) out.push(`      ${safe(h.error ?? 'no address')}`);
     for (const address of h.addresses) {
@@ -107,17 +113,17 @@ function renderEvidence(report: Report, width: number): string[] {
   return out;
 }
 
-function certLine(c: {
-  subject: string;
-  names: string[];
-  issuer: string;
-  notAfter: string;
-  daysLeft: number;
-}): string {
+function certLine(c: CertificateEvidence): string {
   const names = c.names.slice(0, 4).join(', ') + (c.names.length > 4 ? ` (+${c.names.length - 4})` : '');
-  return safe(
-    `cert ${names || c.subject}; issuer ${c.issuer}; expires ${c.notAfter.slice(0, 10)} (${c.daysLeft} days)`,
-  );
+  return safe(`cert ${names || c.subject}; issuer ${c.issuer}; ${expiryPhrase(c)}`);
+}
+
+/** The body size seen: bytes read, or what the server declared when a body over the limit was not read. */
+function bodySize(http: { bytesRead: number; contentLength: number | null; tooLarge: boolean }): string {
+  if (http.tooLarge && http.bytesRead === 0 && http.contentLength !== null)
+    return `${http.contentLength} bytes declared (over the limit, not read)`;
+  if (http.tooLarge) return `over ${http.bytesRead} bytes (over the limit, reading stopped)`;
+  return `${http.bytesRead} bytes`;
 }
 
 function countBySeverity(findings: readonly Finding[]): Record<Severity, number> {
@@ -134,7 +140,10 @@ export function safe(text: string): string {
   );
 }
 
-/** Word-wraps to `width` columns; a word longer than a line is cut into pieces. */
+/**
+ * Word-wraps to `width` columns, breaking only at spaces: a word longer than a line (a URL, a record value) stands on
+ * a line of its own, whole, so that it copies cleanly.
+ */
 export function wrap(text: string, width: number, indent: string, nextIndent = indent): string[] {
   const room = Math.max(10, width - Math.max(indent.length, nextIndent.length));
   const lines: string[] = [];
@@ -144,11 +153,8 @@ export function wrap(text: string, width: number, indent: string, nextIndent = i
     current = '';
   };
   for (const word of text.split(/\s+/).filter(Boolean)) {
-    for (let i = 0; i < word.length; i += room) {
-      const piece = word.slice(i, i + room);
-      if (current && current.length + 1 + piece.length > room) flush();
-      current = current ? `${current} ${piece}` : piece;
-    }
+    if (current && current.length + 1 + word.length > room) flush();
+    current = current ? `${current} ${word}` : word;
   }
   flush();
   return lines;

@@ -32,6 +32,17 @@ export interface CertificateEvidence {
 
 const DAY = 86_400_000;
 
+/** "expires 2027-01-10 (in 42 days)", "expires 2026-11-29 (today)" or "expired 2026-11-26 (3 days ago)". */
+export function expiryPhrase(c: { notAfter: string; daysLeft: number; expired: boolean }): string {
+  const date = c.notAfter.slice(0, 10);
+  if (c.expired) {
+    const ago = Math.abs(c.daysLeft);
+    return `expired ${date} (${ago === 0 ? 'today' : `${ago} day${ago === 1 ? '' : 's'} ago`})`;
+  }
+  if (c.daysLeft === 0) return `expires ${date} (today)`;
+  return `expires ${date} (in ${c.daysLeft} day${c.daysLeft === 1 ? '' : 's'})`;
+}
+
 /** Judges the peer certificate of a finished TLS handshake (made with rejectUnauthorized: false) for `hostname`. */
 export function certificateEvidence(
   socket: TLSSocket,

@@ -1,5 +1,6 @@
 import type { Report } from '../../core/check.js';
 import { CATALOG, type Finding } from '../../core/findings.js';
+import { expiryPhrase } from '../../core/net/certificate.js';
 import {
   type Block,
   clip,
@@ -92,7 +93,7 @@ function evidenceText(report: Report): string {
     const probe = h.probes.find((pr) => pr.tls) ?? h.probes[0];
     const cert = probe?.tls?.certificate;
     const tls = probe?.tls
-      ? `${probe.tls.protocol}${cert ? `, certificate expires ${cert.notAfter.slice(0, 10)} (${cert.daysLeft} d)` : ''}`
+      ? `${probe.tls.protocol}${cert ? `, certificate ${expiryPhrase(cert)}` : ''}`
       : probe?.error
         ? clip(probe.error.message, 120)
         : probe && !probe.starttlsOffered && probe.connected
@@ -107,7 +108,7 @@ function evidenceText(report: Report): string {
   lines.push('*Policy host*');
   lines.push(
     e.policy.fetch?.http
-      ? `${code(e.policy.host)} · HTTP ${e.policy.fetch.http.status}${policyCert ? ` · certificate expires ${policyCert.notAfter.slice(0, 10)} (${policyCert.daysLeft} d)` : ''}`
+      ? `${code(e.policy.host)} · HTTP ${e.policy.fetch.http.status}${policyCert ? ` · certificate ${expiryPhrase(policyCert)}` : ''}`
       : `${code(e.policy.host)} · ${esc(clip(e.policy.error ?? 'not fetched', 200))}`,
   );
   lines.push(`*TLS-RPT* ${e.tlsrpt.rua ? e.tlsrpt.rua.map((u) => code(u)).join(', ') : 'none'}`);
