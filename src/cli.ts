@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { domainArgument, parseArgs, recordsRequest, UsageError } from './args.js';
 import { ConfigError, loadAppConfig, loadDomainConnectKey, loadEngineConfig, processEnv } from './config.js';
 import type { CheckDeps, CheckOptions } from './core/check.js';
 import { createEngine } from './engine.js';
 import { RecordsInputError } from './generate/records.js';
 import { recordsFor } from './generate/service.js';
+import { projectFile } from './paths.js';
 import { renderRecordsText } from './render/records-text.js';
 import { renderReportText, wrap } from './render/text.js';
 import { openRuntime, type RuntimeOverrides } from './runtime.js';
@@ -31,6 +33,7 @@ const USAGE = `usage:
                  [--id ID] [--json]  copy-ready records, policy file, web-server snippets, Domain Connect
   mtasts sweep                       one monitoring pass over every watched domain now (needs SLACK_BOT_TOKEN)
   mtasts ingest-email < message.eml  store a TLS-RPT report e-mail (exit 0 stored or duplicate, 2 not a report)
+  mtasts --version                   the version of mtasts-bot
 `;
 
 /** Runs one command; returns the exit code. Never throws: bad input is one line on stderr and exit 2. */
@@ -46,6 +49,10 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
         return await runSweep(rest, io);
       case 'ingest-email':
         return await runIngestEmail(rest, io);
+      case '--version':
+      case 'version':
+        io.stdout(`mtasts-bot ${packageVersion()}\n`);
+        return 0;
       case undefined:
       case 'help':
       case '--help':
@@ -63,6 +70,12 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     io.stderr(`mtasts: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
     return 70;
   }
+}
+
+/** The version in the package.json shipped beside the code. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }
 
 function engineFor(io: CliIo) {
