@@ -1,15 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { domainArgument, parseArgs, recordsRequest, UsageError } from './args.js';
-import { ConfigError, loadAppConfig, loadDomainConnectKey, loadEngineConfig, processEnv } from './config.js';
 import type { CheckDeps, CheckOptions } from './core/check.js';
-import { createEngine } from './engine.js';
+import { processEnv } from './env.js';
 import { RecordsInputError } from './generate/records.js';
-import { recordsFor } from './generate/service.js';
 import { projectFile } from './paths.js';
-import { renderRecordsText } from './render/records-text.js';
-import { renderReportText, wrap } from './render/text.js';
-import { openRuntime, type RuntimeOverrides } from './runtime.js';
-import { ingestEmail } from './tlsrpt/intake.js';
+import type { RuntimeOverrides } from './runtime.js';
+
+// Each command loads only what it needs (dynamic imports below): `help` loads no settings, `check` and `records` no
+// Slack and no SQLite, so a one-off command starts about as fast as Node itself.
 
 /** Where the CLI writes, and what a test may swap: the environment, the streams, the network settings. */
 export interface CliIo {
@@ -37,7 +35,8 @@ const USAGE = `usage:
 `;
 
 /** Runs one command; returns the exit code. Never throws: bad input is one line on stderr and exit 2. */
-export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+export async function main(argv: string[], given?: CliIo): Promise<number> {
+  const io = given ?? processIo();
   try {
     const [command, ...rest] = argv;
     switch (command) {
@@ -63,6 +62,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
         throw new UsageError(`unknown command "${command}"; run "mtasts help" for the commands`);
     }
   } catch (err) {
+    const { ConfigError } = await import('./config.js');
     if (err instanceof UsageError || err instanceof ConfigError || err instanceof RecordsInputError) {
       io.stderr(`mtasts: ${err.message}\n`);
       return 2;
@@ -78,7 +78,11 @@ function packageVersion(): string {
   return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }
 
-function engineFor(io: CliIo) {
+async function engineFor(io: CliIo) {
+  const [{ createEngine }, { loadEngineConfig, loadDomainConnectKey }] = await Promise.all([
+    import('./engine.js'),
+    import('./config.js'),
+  ]);
   return createEngine(loadEngineConfig(io.env), loadDomainConnectKey(io.env), {
     ...(io.engine ? { options: io.engine } : {}),
     ...(io.deps ? { deps: io.deps } : {}),
@@ -89,19 +93,25 @@ function engineFor(io: CliIo) {
 async function runCheck(args: string[], io: CliIo): Promise<number> {
   const { positional, flags } = parseArgs(args, { json: false });
   const domain = domainArgument(positional);
-  const report = await engineFor(io).check(domain);
-  io.stdout(flags.has('json') ? `${JSON.stringify(report, null, 2)}\n` : renderReportText(report));
+  const report = await (await engineFor(io)).check(domain);
+  if (flags.has('json')) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  else io.stdout((await import('./render/text.js')).renderReportText(report));
   return report.status === 'fail' ? 1 : 0;
 }
 
 async function runRecords(args: string[], io: CliIo): Promise<number> {
   const { positional, json, request } = recordsRequest(args);
   const domain = domainArgument(positional);
-  const result = await recordsFor(domain, request, engineFor(io));
+  const { recordsFor } = await import('./generate/service.js');
+  const result = await recordsFor(domain, request, await engineFor(io));
   if (json) {
     const { plan, bind, snippets, domainConnect } = result;
     io.stdout(`${JSON.stringify({ plan, bind, snippets, domainConnect }, null, 2)}\n`);
   } else {
+    const [{ wrap }, { renderRecordsText }] = await Promise.all([
+      import('./render/text.js'),
+      import('./render/records-text.js'),
+    ]);
     const dc = result.domainConnect;
     const lines = ['4. One-click setup (Domain Connect):', ...wrap(dc.message, 80, '   ')];
     if (dc.applyUrl) lines.push('', `   ${dc.applyUrl}`);
@@ -113,6 +123,10 @@ async function runRecords(args: string[], io: CliIo): Promise<number> {
 /** One monitoring pass now: check every watched domain, compare, post alerts. Exit 0 when the pass ran. */
 async function runSweep(args: string[], io: CliIo): Promise<number> {
   parseArgs(args, {});
+  const [{ loadAppConfig, loadDomainConnectKey }, { openRuntime }] = await Promise.all([
+    import('./config.js'),
+    import('./runtime.js'),
+  ]);
   const config = loadAppConfig(io.env, 'sweep');
   const logger = {
     info: (m: string) => io.stderr(`${m}\n`),
@@ -147,6 +161,11 @@ async function runSweep(args: string[], io: CliIo): Promise<number> {
 /** Reads a TLS-RPT report e-mail from standard input (an MTA alias or pipe) and stores the report. */
 async function runIngestEmail(args: string[], io: CliIo): Promise<number> {
   parseArgs(args, {});
+  const [{ loadAppConfig }, { openRuntime }, { ingestEmail }] = await Promise.all([
+    import('./config.js'),
+    import('./runtime.js'),
+    import('./tlsrpt/intake.js'),
+  ]);
   const config = loadAppConfig(io.env, 'ingest');
   const raw = await (io.stdin ?? readStdin)(MAX_EMAIL_BYTES);
   if (raw === null) throw new UsageError(`the message is larger than ${MAX_EMAIL_BYTES} bytes`);

@@ -9,11 +9,6 @@ import { z } from 'zod';
 
 export class ConfigError extends Error {}
 
-/** This process's environment, for the adapters that take their settings from it (they never read it themselves). */
-export function processEnv(): NodeJS.ProcessEnv {
-  return process.env;
-}
-
 const dnsServer = (value: string): string | null => {
   const v = value.trim();
   if (isIP(v)) return v;
