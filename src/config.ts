@@ -79,6 +79,8 @@ const engineSchema = z.object({
   MTASTS_TIMEOUT_MS: int(100, 120000, 10000),
   MTASTS_CERT_WARN_DAYS: int(1, 365, 14),
   MTASTS_SMTP_PROBE: flag(true),
+  MTASTS_MAX_MX_HOSTS: int(1, 100, 10),
+  MTASTS_MAX_ADDRESSES_PER_MX: int(1, 64, 8),
   MTASTS_EHLO_NAME: z
     .string()
     .optional()
@@ -140,6 +142,9 @@ export interface EngineConfig {
   timeoutMs: number;
   certWarnDays: number;
   smtpProbe: boolean;
+  /** MX hosts probed per check (the most preferred), and addresses probed per MX host. */
+  maxMxHosts: number;
+  maxAddressesPerMx: number;
   ehloName: string;
 }
 
@@ -166,6 +171,8 @@ export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineCo
     timeoutMs: c.MTASTS_TIMEOUT_MS,
     certWarnDays: c.MTASTS_CERT_WARN_DAYS,
     smtpProbe: c.MTASTS_SMTP_PROBE,
+    maxMxHosts: c.MTASTS_MAX_MX_HOSTS,
+    maxAddressesPerMx: c.MTASTS_MAX_ADDRESSES_PER_MX,
     ehloName: c.MTASTS_EHLO_NAME,
   };
 }

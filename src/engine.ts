@@ -33,6 +33,8 @@ export function createEngine(
     certWarnDays: config.certWarnDays,
     allowPrivateNetworks: config.allowPrivateNetworks,
     smtpProbe: config.smtpProbe,
+    maxMxHosts: config.maxMxHosts,
+    maxAddressesPerMx: config.maxAddressesPerMx,
     ehloName: config.ehloName,
     ...overrides.options,
   };

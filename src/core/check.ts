@@ -31,6 +31,10 @@ export interface CheckOptions {
   allowPrivateNetworks: boolean;
   /** False skips the SMTP probes (networks that block outbound port 25). */
   smtpProbe: boolean;
+  /** MX hosts checked per domain, the most preferred first; the others are listed but not looked up or probed. */
+  maxMxHosts: number;
+  /** Addresses probed per MX host, in the order DNS gave them. */
+  maxAddressesPerMx: number;
   /** Trusted roots; Node's roots plus NODE_EXTRA_CA_CERTS when absent. */
   ca?: string[];
   policyPort?: number;
@@ -70,11 +74,25 @@ export interface MxHostEvidence {
   error: string | null;
 }
 
+/** What the per-check limits left out: MX hosts beyond the most preferred, addresses beyond the first of a host. */
+export interface ProbeLimitEvidence {
+  maxMxHosts: number;
+  maxAddressesPerMx: number;
+  hostsNotChecked: string[];
+  addressesNotProbed: { host: string; addresses: string[] }[];
+}
+
 export interface Evidence {
   sts: TxtEvidence & { id: string | null };
   tlsrpt: TxtEvidence & { rua: string[] | null };
   policy: PolicyEvidence;
-  mx: { hosts: MxHostEvidence[]; nullMx: boolean; error: string | null };
+  mx: {
+    hosts: MxHostEvidence[];
+    nullMx: boolean;
+    error: string | null;
+    /** Present when the limits left something out. */
+    limited?: ProbeLimitEvidence;
+  };
   smtpProbe: 'on' | 'off';
 }
 
@@ -350,7 +368,10 @@ async function checkMx(
     await policyPromise;
     return result;
   }
-  const records = [...answer.records].sort((a, b) => a.priority - b.priority);
+  // By preference, then by name, so that the same hosts are kept by the limit whatever order DNS answers in.
+  const records = [...answer.records].sort(
+    (a, b) => a.priority - b.priority || byName(canonicalHost(a.exchange), canonicalHost(b.exchange)),
+  );
   if (records.some((r) => r.exchange === '' || r.exchange === '.')) {
     result.nullMx = true;
     out.add('MX_MISSING', d, `${d} publishes a null MX ("0 ."): it declares that it accepts no mail.`);
@@ -358,38 +379,15 @@ async function checkMx(
     return result;
   }
 
-  result.hosts = await Promise.all(
-    records.map(async (record): Promise<MxHostEvidence> => {
-      const host = canonicalHost(record.exchange);
-      const resolved = await allowedAddresses(host, options, deps, out, (message) =>
-        out.add('MX_UNREACHABLE', host, `${message}: senders have no address to connect to.`),
-      );
-      const probes = options.smtpProbe
-        ? await Promise.all(
-            resolved.allowed.map((address) =>
-              deps.probeStarttls({
-                host,
-                address,
-                ehloName: options.ehloName,
-                timeoutMs: options.timeoutMs,
-                now: now(),
-                ...(options.smtpPort ? { port: options.smtpPort } : {}),
-                ...(options.ca ? { ca: options.ca } : {}),
-              }),
-            ),
-          )
-        : [];
-      return {
-        host,
-        priority: record.priority,
-        addresses: resolved.addresses,
-        notAllowed: resolved.notAllowed,
-        coveredBy: null,
-        probes,
-        error: resolved.error,
-      };
-    }),
+  // A bounded number of connections per check, whatever the domain publishes: the most preferred hosts first.
+  const checked = await Promise.all(
+    records.slice(0, options.maxMxHosts).map((record) => checkMxHost(record, options, deps, out, now)),
   );
+  result.hosts = [
+    ...checked.map((c) => c.evidence),
+    ...records.slice(options.maxMxHosts).map((record) => notCheckedHost(record, options)),
+  ];
+  probeLimit(result, d, checked, options, out);
 
   if (options.smtpProbe) smtpFindings(result.hosts, d, options, out);
   else
@@ -428,6 +426,103 @@ async function checkMx(
     }
   }
   return result;
+}
+
+/** Resolves one MX host and probes its first addresses; the allowed addresses beyond the limit are returned. */
+async function checkMxHost(
+  record: { exchange: string; priority: number },
+  options: CheckOptions,
+  deps: CheckDeps,
+  out: FindingList,
+  now: () => Date,
+): Promise<{ evidence: MxHostEvidence; notProbed: string[] }> {
+  const host = canonicalHost(record.exchange);
+  const resolved = await allowedAddresses(host, options, deps, out, (message) =>
+    out.add('MX_UNREACHABLE', host, `${message}: senders have no address to connect to.`),
+  );
+  const probed = options.smtpProbe ? resolved.allowed.slice(0, options.maxAddressesPerMx) : [];
+  const probes = await Promise.all(
+    probed.map((address) =>
+      deps.probeStarttls({
+        host,
+        address,
+        ehloName: options.ehloName,
+        timeoutMs: options.timeoutMs,
+        now: now(),
+        ...(options.smtpPort ? { port: options.smtpPort } : {}),
+        ...(options.ca ? { ca: options.ca } : {}),
+      }),
+    ),
+  );
+  const evidence: MxHostEvidence = {
+    host,
+    priority: record.priority,
+    addresses: resolved.addresses,
+    notAllowed: resolved.notAllowed,
+    coveredBy: null,
+    probes,
+    error: resolved.error,
+  };
+  return { evidence, notProbed: options.smtpProbe ? resolved.allowed.slice(options.maxAddressesPerMx) : [] };
+}
+
+/** An MX host beyond the limit: listed (the policy must still cover it), not looked up. */
+function notCheckedHost(
+  record: { exchange: string; priority: number },
+  options: CheckOptions,
+): MxHostEvidence {
+  return {
+    host: canonicalHost(record.exchange),
+    priority: record.priority,
+    addresses: [],
+    notAllowed: [],
+    coveredBy: null,
+    probes: [],
+    error: `not checked: beyond the ${options.maxMxHosts} most preferred MX hosts`,
+  };
+}
+
+/** Records and reports (MX_PROBE_LIMITED) what the per-check limits left out, if anything. */
+function probeLimit(
+  result: Evidence['mx'],
+  d: string,
+  checked: { evidence: MxHostEvidence; notProbed: string[] }[],
+  options: CheckOptions,
+  out: FindingList,
+): void {
+  const hostsNotChecked = result.hosts.slice(checked.length).map((h) => h.host);
+  const addressesNotProbed = checked
+    .filter((c) => c.notProbed.length > 0)
+    .map((c) => ({ host: c.evidence.host, addresses: c.notProbed }));
+  if (hostsNotChecked.length === 0 && addressesNotProbed.length === 0) return;
+  result.limited = {
+    maxMxHosts: options.maxMxHosts,
+    maxAddressesPerMx: options.maxAddressesPerMx,
+    hostsNotChecked,
+    addressesNotProbed,
+  };
+  const seen: string[] = [];
+  if (hostsNotChecked.length > 0) {
+    seen.push(
+      `${d} lists ${result.hosts.length} MX hosts; only the ${options.maxMxHosts} most preferred were checked, not ${some(hostsNotChecked)}.`,
+    );
+  }
+  for (const { host, addresses: left } of addressesNotProbed) {
+    seen.push(
+      `${host} has ${options.maxAddressesPerMx + left.length} addresses; only the first ${options.maxAddressesPerMx} were probed, not ${some(left)}.`,
+    );
+  }
+  out.add('MX_PROBE_LIMITED', d, seen.join(' '));
+}
+
+function byName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The first few items of a list, and how many more. */
+function some(items: readonly string[]): string {
+  const more = items.length - 5;
+  return `${items.slice(0, 5).join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
 }
 
 function smtpFindings(hosts: MxHostEvidence[], d: string, options: CheckOptions, out: FindingList): void {

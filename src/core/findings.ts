@@ -243,6 +243,13 @@ export const CATALOG = {
     impact: 'MTASTS_SMTP_PROBE=off: STARTTLS, TLS and certificates of the MX hosts were not checked.',
     fix: 'Run the check from a network that allows outbound port 25 to check the MX hosts too.',
   },
+  MX_PROBE_LIMITED: {
+    severity: 'info',
+    title: 'Not every MX host or address was probed',
+    impact:
+      'A check opens a bounded number of SMTP connections per domain; the MX hosts and addresses beyond the limit were not checked, so their faults are not reported.',
+    fix: 'Publish only the MX hosts and addresses in use for {domain}; an installation that must check more raises MTASTS_MAX_MX_HOSTS or MTASTS_MAX_ADDRESSES_PER_MX.',
+  },
   TLSRPT_MISSING: {
     severity: 'warning',
     title: 'No TLS-RPT record',

@@ -1,5 +1,6 @@
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import type { CliIo } from '../../src/cli.js';
+import { loadEngineConfig } from '../../src/config.js';
 import type { CheckDeps, CheckOptions } from '../../src/core/check.js';
 import { defaultDeps } from '../../src/core/check.js';
 import { TestDnsServer, type ZoneEntry } from './dns-server.js';
@@ -17,6 +18,9 @@ async function freePort(): Promise<number> {
 }
 
 let nextNet = 0;
+
+/** The production settings, for what a test does not set itself. */
+const DEFAULTS = loadEngineConfig({});
 
 /**
  * A small Internet on loopback: an authoritative DNS server, a test CA, HTTPS policy hosts and SMTP servers, each host
@@ -146,6 +150,8 @@ export class Lab {
       certWarnDays: 14,
       allowPrivateNetworks: true,
       smtpProbe: true,
+      maxMxHosts: DEFAULTS.maxMxHosts,
+      maxAddressesPerMx: DEFAULTS.maxAddressesPerMx,
       ehloName: 'checker.test',
       ca: [this.ca.rootPem],
       policyPort: this.policyPort,
@@ -198,4 +204,33 @@ export function barrier(parties: number): () => Promise<void> {
     if (arrived >= parties) open();
     return opened;
   };
+}
+
+/** A TCP listener that counts the connections it accepts and closes each at once: proof that nothing connected. */
+export class CountingListener {
+  connections = 0;
+
+  private constructor(
+    private readonly server: Server,
+    readonly address: string,
+    readonly port: number,
+  ) {}
+
+  static async start(address: string, port: number): Promise<CountingListener> {
+    const server = createServer();
+    const listener = new CountingListener(server, address, port);
+    server.on('connection', (socket) => {
+      listener.connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, address, () => resolve());
+    });
+    return listener;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
 }
