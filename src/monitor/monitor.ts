@@ -13,9 +13,10 @@ import {
   DEFAULT_DELIVERY,
   type DeliverySettings,
   type DeliverySummary,
-  deliverOutbox,
+  DeliveryWorker,
   type Logger,
   type Poster,
+  workerName,
 } from './deliver.js';
 import { DEFAULT_DIFF_SETTINGS, type DiffSettings, diff, type MonitorEvent } from './diff.js';
 import { DEFAULT_PASS_CACHE, type PassCacheSettings, type PassCacheStats, passDeps } from './pass-cache.js';
@@ -86,9 +87,21 @@ export class Monitor {
   private running: Promise<PassSummary> | null = null;
   private task: ScheduledTask | null = null;
   private readonly settings: MonitorSettings;
+  /** This process's one delivery worker: every way alerts get delivered goes through it. */
+  private readonly delivery: DeliveryWorker;
 
   constructor(private readonly deps: MonitorDeps) {
     this.settings = { ...DEFAULT_MONITOR, ...deps.settings };
+    const { store, subscriptions, poster, now, logger } = deps;
+    this.delivery = new DeliveryWorker({
+      store,
+      subscriptions,
+      poster,
+      now,
+      logger,
+      settings: this.settings.delivery,
+      holder: workerName(),
+    });
   }
 
   /** Runs one pass now; null when a pass is already running, here or in another process on the same database. */
@@ -102,10 +115,12 @@ export class Monitor {
     return this.running;
   }
 
-  /** Delivers what the outbox holds (also at start, for alerts a crash or restart left unsent). */
+  /**
+   * Delivers what the outbox holds (also at start, for alerts a crash or restart left unsent). Calls never run side by
+   * side: one made while a round runs gets the round that follows it, shared with every other call made meanwhile.
+   */
   deliver(): Promise<DeliverySummary> {
-    const { store, subscriptions, poster, now, logger } = this.deps;
-    return deliverOutbox(store, subscriptions, poster, now, logger, this.settings.delivery);
+    return this.delivery.deliver();
   }
 
   /** Schedules passes with a cron expression (node-cron). */
@@ -136,6 +151,7 @@ export class Monitor {
   async stop(): Promise<void> {
     await this.task?.stop();
     await this.running?.catch(() => {});
+    await this.delivery.idle();
   }
 
   private async pass(): Promise<PassSummary> {

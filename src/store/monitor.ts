@@ -17,7 +17,24 @@ export interface NewAlert {
 export interface OutboxRow extends NewAlert {
   id: number;
   domain: string;
+  /** Attempts made so far; a 429 answer is not one. */
   attempts: number;
+  /** 429 answers in a row: each makes the next wait longer. */
+  rateLimited: number;
+}
+
+/** An outbox row's delivery state. */
+export interface OutboxEntry {
+  id: number;
+  eventKey: string;
+  channelId: string;
+  state: 'pending' | 'sent' | 'dead';
+  attempts: number;
+  rateLimited: number;
+  nextAttemptAt: string;
+  claimedBy: string | null;
+  claimedUntil: string | null;
+  lastError: string | null;
 }
 
 const HISTORY_DAYS = 30;
@@ -127,15 +144,17 @@ export class MonitorStore {
     })();
   }
 
-  /** Alerts due now, oldest first. */
+  /** Alerts due now and not claimed by a live worker, oldest first. */
   due(now: Date, limit = 500): OutboxRow[] {
+    const at = now.toISOString();
     return (
       this.db
         .prepare(
-          `SELECT id, domain, event_key, team_id, channel_id, thread_event_key, broadcast, payload_json, attempts
-           FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?`,
+          `SELECT id, domain, event_key, team_id, channel_id, thread_event_key, broadcast, payload_json, attempts, rate_limited
+           FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
+           ORDER BY id LIMIT ?`,
         )
-        .all(now.toISOString(), limit) as {
+        .all(at, at, limit) as {
         id: number;
         domain: string;
         event_key: string;
@@ -145,6 +164,7 @@ export class MonitorStore {
         broadcast: number;
         payload_json: string;
         attempts: number;
+        rate_limited: number;
       }[]
     ).map((r) => ({
       id: r.id,
@@ -156,6 +176,7 @@ export class MonitorStore {
       broadcast: r.broadcast === 1,
       payload: JSON.parse(r.payload_json),
       attempts: r.attempts,
+      rateLimited: r.rate_limited,
     }));
   }
 
@@ -169,34 +190,66 @@ export class MonitorStore {
     return row?.slack_ts ?? null;
   }
 
-  /** True while an earlier alert to the same channel is still waiting: order within a channel is kept. */
-  hasEarlierPending(row: OutboxRow): boolean {
-    return (
-      this.db
-        .prepare(
-          `SELECT 1 FROM outbox WHERE team_id = ? AND channel_id = ? AND state = 'pending' AND id < ? LIMIT 1`,
-        )
-        .get(row.teamId, row.channelId, row.id) !== undefined
-    );
+  /**
+   * Claims an alert for one worker until `until`, in one conditional UPDATE: only while it is pending and due, nobody
+   * holds an unexpired claim on it, and no earlier alert to the same channel is pending (order within a channel).
+   * Returns its counters as they are now when this worker holds it; null for whoever else asks at the same time.
+   */
+  claim(
+    id: number,
+    holder: string,
+    now: Date,
+    until: Date,
+  ): { attempts: number; rateLimited: number } | null {
+    const at = now.toISOString();
+    const row = this.db
+      .prepare(
+        `UPDATE outbox SET claimed_by = ?, claimed_until = ?
+         WHERE id = ? AND state = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
+           AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.team_id = outbox.team_id
+             AND earlier.channel_id = outbox.channel_id AND earlier.state = 'pending' AND earlier.id < outbox.id)
+         RETURNING attempts, rate_limited`,
+      )
+      .get(holder, until.toISOString(), id, at, at) as { attempts: number; rate_limited: number } | undefined;
+    return row ? { attempts: row.attempts, rateLimited: row.rate_limited } : null;
   }
 
+  /** Posted: stored with its ts, and the claim released. */
   markSent(id: number, ts: string, now: Date): void {
     this.db
       .prepare(
-        `UPDATE outbox SET state = 'sent', slack_ts = ?, sent_at = ?, attempts = attempts + 1 WHERE id = ?`,
+        `UPDATE outbox SET state = 'sent', slack_ts = ?, sent_at = ?, attempts = attempts + 1,
+           claimed_by = NULL, claimed_until = NULL WHERE id = ?`,
       )
       .run(ts, now.toISOString(), id);
   }
 
+  /** A failed attempt (server error, network, timeout): counted, tried again at `at`, the claim released. */
   retryLater(id: number, at: Date, error: string): void {
     this.db
-      .prepare(`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?`)
+      .prepare(
+        `UPDATE outbox SET attempts = attempts + 1, rate_limited = 0, next_attempt_at = ?, last_error = ?,
+           claimed_by = NULL, claimed_until = NULL WHERE id = ?`,
+      )
+      .run(at.toISOString(), error, id);
+  }
+
+  /** Slack asked to wait (429): tried again at `at` without counting an attempt, the claim released. */
+  waitRateLimited(id: number, at: Date, error: string): void {
+    this.db
+      .prepare(
+        `UPDATE outbox SET rate_limited = rate_limited + 1, next_attempt_at = ?, last_error = ?,
+           claimed_by = NULL, claimed_until = NULL WHERE id = ?`,
+      )
       .run(at.toISOString(), error, id);
   }
 
   markDead(id: number, error: string): void {
     this.db
-      .prepare(`UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?`)
+      .prepare(
+        `UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?, claimed_by = NULL, claimed_until = NULL
+         WHERE id = ?`,
+      )
       .run(error, id);
   }
 
@@ -204,9 +257,44 @@ export class MonitorStore {
   killChannel(teamId: string, channelId: string, error: string): number {
     return this.db
       .prepare(
-        `UPDATE outbox SET state = 'dead', last_error = ? WHERE team_id = ? AND channel_id = ? AND state = 'pending'`,
+        `UPDATE outbox SET state = 'dead', last_error = ?, claimed_by = NULL, claimed_until = NULL
+         WHERE team_id = ? AND channel_id = ? AND state = 'pending'`,
       )
       .run(error, teamId, channelId).changes;
+  }
+
+  /** Every alert in the outbox with its delivery state, oldest first (for operators and tests). */
+  entries(): OutboxEntry[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT id, event_key, channel_id, state, attempts, rate_limited, next_attempt_at, claimed_by, claimed_until, last_error
+           FROM outbox ORDER BY id`,
+        )
+        .all() as {
+        id: number;
+        event_key: string;
+        channel_id: string;
+        state: OutboxEntry['state'];
+        attempts: number;
+        rate_limited: number;
+        next_attempt_at: string;
+        claimed_by: string | null;
+        claimed_until: string | null;
+        last_error: string | null;
+      }[]
+    ).map((r) => ({
+      id: r.id,
+      eventKey: r.event_key,
+      channelId: r.channel_id,
+      state: r.state,
+      attempts: r.attempts,
+      rateLimited: r.rate_limited,
+      nextAttemptAt: r.next_attempt_at,
+      claimedBy: r.claimed_by,
+      claimedUntil: r.claimed_until,
+      lastError: r.last_error,
+    }));
   }
 
   countByState(): Record<string, number> {
