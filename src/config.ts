@@ -222,6 +222,7 @@ const appSchema = z.object({
   MTASTS_SMTP_PER_ADDRESS: int(1, 64, 2),
   MTASTS_SMTP_CONCURRENCY: int(1, 1024, 64),
   MTASTS_REMINDER_HOURS: int(1, 720, 24),
+  MTASTS_SLACK_TIMEOUT_MS: int(100, 120000, 10000),
   MTASTS_TLSRPT_KEEP_UNWATCHED: flag(false),
   MTASTS_TLSRPT_ALERT_PERCENT: int(1, 100, 5),
   MTASTS_TLSRPT_ALERT_MIN_SESSIONS: int(1, 1000000, 20),
@@ -253,6 +254,8 @@ export interface AppConfig {
   smtpPerAddress: number;
   smtpConcurrency: number;
   reminderHours: number;
+  /** Each Slack Web API call posting an alert is abandoned (and retried later) after this. */
+  slackTimeoutMs: number;
   tlsrpt: {
     keepUnwatched: boolean;
     alertRate: number;
@@ -323,6 +326,7 @@ export function loadAppConfig(
     smtpPerAddress: c.MTASTS_SMTP_PER_ADDRESS,
     smtpConcurrency: c.MTASTS_SMTP_CONCURRENCY,
     reminderHours: c.MTASTS_REMINDER_HOURS,
+    slackTimeoutMs: c.MTASTS_SLACK_TIMEOUT_MS,
     tlsrpt: {
       keepUnwatched: c.MTASTS_TLSRPT_KEEP_UNWATCHED,
       alertRate: c.MTASTS_TLSRPT_ALERT_PERCENT / 100,

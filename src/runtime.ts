@@ -65,7 +65,7 @@ export function openRuntime(
     subscriptions,
     checks,
     store: monitorStore,
-    poster: overrides.poster ?? slackPoster(tokenFor, config.apiUrl),
+    poster: overrides.poster ?? slackPoster(tokenFor, config.apiUrl, { timeoutMs: config.slackTimeoutMs }),
     now,
     logger,
     settings: {
