@@ -8,6 +8,10 @@ export interface ApiCall {
   body: Record<string, unknown>;
   /** chat.postMessage: the ts this fake answered with. */
   ts?: string;
+  /** Held open without an answer (see `holdNext`). */
+  held?: boolean;
+  /** The client closed the request before it was answered (a timeout abandoned it). */
+  abandoned?: boolean;
 }
 
 export interface Reply {
@@ -15,6 +19,9 @@ export interface Reply {
   headers?: Record<string, string>;
   json: unknown;
 }
+
+/** How a scripted call is answered: a reply, or never (the request is held open until the client gives up). */
+export type Scripted = Reply | 'hold';
 
 /**
  * A stand-in for Slack on loopback: the Web API (`SLACK_API_URL` points here) and `response_url` receivers. It records
@@ -24,6 +31,13 @@ export class FakeSlack {
   readonly calls: ApiCall[] = [];
   readonly responses: { id: string; body: Record<string, unknown> }[] = [];
   readonly handlers = new Map<string, (call: ApiCall) => Reply>();
+  /** Answers for the next calls of a method, used up in order before `handlers` and the defaults. */
+  readonly scripted = new Map<string, Scripted[]>();
+  /** Waits this long before answering any Web API call (so that calls overlap). */
+  answerDelayMs = 0;
+  /** chat.postMessage calls open now per channel, and the most ever open at once per channel. */
+  readonly openPosts = new Map<string, number>();
+  readonly mostOpenPosts = new Map<string, number>();
   private server!: Server;
   private ts = 1700000000;
   port = 0;
@@ -46,6 +60,26 @@ export class FakeSlack {
 
   callsTo(method: string): ApiCall[] {
     return this.calls.filter((c) => c.method === method);
+  }
+
+  /** The next `times` calls of `method` get `reply` (e.g. 429 with Retry-After, or 500). */
+  answerNext(method: string, times: number, reply: Reply): void {
+    this.script(
+      method,
+      Array.from({ length: times }, () => reply),
+    );
+  }
+
+  /** The next `times` calls of `method` are held open and never answered. */
+  holdNext(method: string, times = 1): void {
+    this.script(
+      method,
+      Array.from({ length: times }, (): Scripted => 'hold'),
+    );
+  }
+
+  private script(method: string, answers: Scripted[]): void {
+    this.scripted.set(method, [...(this.scripted.get(method) ?? []), ...answers]);
   }
 
   /** Resolves when `predicate` holds, checking after every request; fails after `ms`. */
@@ -81,6 +115,15 @@ export class FakeSlack {
         : null;
     const call: ApiCall = { method, token, body };
     this.calls.push(call);
+    if (method === 'chat.postMessage') this.trackPost(call, res);
+    const scripted = this.scripted.get(method)?.shift();
+    if (scripted === 'hold') {
+      call.held = true;
+      return;
+    }
+    if (this.answerDelayMs > 0) await new Promise((r) => setTimeout(r, this.answerDelayMs));
+    if (res.destroyed) return;
+    if (scripted) return send(scripted);
     const handler = this.handlers.get(method);
     if (handler) return send(handler(call));
     switch (method) {
@@ -102,6 +145,23 @@ export class FakeSlack {
       default:
         return send({ json: { ok: true } });
     }
+  }
+
+  /** Counts the posts open per channel until each is answered or dropped by the client. */
+  private trackPost(call: ApiCall, res: ServerResponse): void {
+    const channel = String(call.body.channel);
+    const open = (this.openPosts.get(channel) ?? 0) + 1;
+    this.openPosts.set(channel, open);
+    this.mostOpenPosts.set(channel, Math.max(open, this.mostOpenPosts.get(channel) ?? 0));
+    let done = false;
+    const end = () => {
+      if (done) return;
+      done = true;
+      this.openPosts.set(channel, (this.openPosts.get(channel) ?? 1) - 1);
+      if (!res.writableFinished) call.abandoned = true;
+    };
+    res.once('finish', end);
+    res.once('close', end);
   }
 
   async stop(): Promise<void> {
