@@ -59,7 +59,8 @@ export function parseDomain(input: string): DomainResult {
       return fail(`the label "${label.slice(0, 20)}…" is ${label.length} characters; at most 63`);
   }
   let ascii = name;
-  if (/[^\x20-\x7e]/.test(name)) {
+  // U-labels are converted; a label that claims to be an A-label ("xn--") must decode (RFC 5890 §2.3.2.1).
+  if (/[^\x20-\x7e]/.test(name) || /(?:^|\.)xn--/.test(name)) {
     ascii = domainToASCII(name);
     if (ascii === '') return fail('it is not a valid internationalized domain name (IDNA)');
   }

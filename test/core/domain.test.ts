@@ -20,6 +20,7 @@ describe('parseDomain', () => {
     ['bücher.example', 'xn--bcher-kva.example', 'bücher.example'],
     ['BÜCHER.example', 'xn--bcher-kva.example', 'bücher.example'],
     ['xn--bcher-kva.example', 'xn--bcher-kva.example', 'bücher.example'],
+    ['mail.XN--BCHER-KVA.example', 'mail.xn--bcher-kva.example', 'mail.bücher.example'],
     ['例え.テスト', 'xn--r8jz45g.xn--zckzah', '例え.テスト'],
     [`${label63}.com`, `${label63}.com`, `${label63}.com`],
     [name253, name253, name253],
@@ -62,6 +63,9 @@ describe('parseDomain', () => {
     ['com', 'it has a single label; give a full domain such as example.com'],
     ['info＠例え.テスト', 'it is not a valid internationalized domain name (IDNA)'],
     ['bücher<.example', 'it is not a valid internationalized domain name (IDNA)'],
+    // An "xn--" label is an A-label only if it decodes (RFC 5890 §2.3.2.1).
+    ['xn--zz.example', 'it is not a valid internationalized domain name (IDNA)'],
+    ['mail.xn--.example', 'it is not a valid internationalized domain name (IDNA)'],
   ])('refuses %j: %s', (input, why) => {
     expect(parseDomain(input)).toEqual({ ok: false, error: `"${input.trim()}" is not a domain: ${why}` });
   });
