@@ -20,6 +20,16 @@ describe('parseStsRecord (RFC 8461 §3.1)', () => {
     ['v=STSv1; id=01234567890123456789012345678901', '01234567890123456789012345678901', []],
     ['v=STSv1; id=first; id=second', 'first', []],
     ['v=STSv1; id=x; ', 'x', []],
+    ['v=STSv1\t; id=x', 'x', []],
+    ['v=STSv1;id=x;', 'x', []],
+    ['v=STSv1; id=x ; ', 'x', []],
+    ['v=STSv1; ext=first; id=x', 'x', [{ name: 'ext', value: 'first' }]],
+    ['v=STSv1; id=x; a_b.c-d=~!', 'x', [{ name: 'a_b.c-d', value: '~!' }]],
+    [
+      'v=STSv1; id=x; a1234567890123456789012345678901=1',
+      'x',
+      [{ name: 'a1234567890123456789012345678901', value: '1' }],
+    ],
   ])('accepts %j', (txt, id, extensions) => {
     const result = parseStsRecord(txt);
     expect(result.problems).toEqual([]);
@@ -27,32 +37,43 @@ describe('parseStsRecord (RFC 8461 §3.1)', () => {
   });
 
   test.each([
-    ['v=STSv0', 'must start with "v=STSv1"'],
-    ['v=STSv10', 'must be followed by ";"'],
-    ['v=STSv2; id=1', 'must start with "v=STSv1"'],
-    ['v=stsv1; id=1', 'case-sensitive'],
-    ['id=1; v=STSv1', 'must start with "v=STSv1"'],
-    [' v=STSv1; id=1', 'must start with "v=STSv1"'],
-    ['v=STSv1', 'id field is missing'],
-    ['v=STSv1;', 'id field is missing'],
-    ['v=STSv1; ext=1', 'id field is missing'],
-    ['v=STSv1; id=', '1 to 32 letters and digits'],
-    ['v=STSv1; id=012345678901234567890123456789012', '1 to 32 letters and digits'],
-    ['v=STSv1; id=test-123', '1 to 32 letters and digits'],
-    ['v=STSv1; id=2026.11.29', '1 to 32 letters and digits'],
-    ['v=STSv1; id=a; more=', 'empty value'],
-    ['v=STSv1; id=a; a12345678901234567890123456789012=1', 'not a valid extension name'],
-    ['v=STSv1; id=a; 1%=a', 'not a valid extension name'],
-    ['v=STSv1; id=a; test==', 'empty value or one with'],
-    ['v=STSv1; id=a;;', 'empty field'],
-    ['v=STSv1; id=a b', '1 to 32 letters and digits'],
-    ['v=STSv1; id', 'not of the form name=value'],
-  ])('refuses %j', (txt, why) => {
-    const result = parseStsRecord(txt);
-    expect(result.record).toBeNull();
-    expect(result.problems).toHaveLength(1);
-    expect(result.problems[0]?.code).toBe('STS_RECORD_INVALID');
-    expect(result.problems[0]?.message).toContain(why);
+    ['v=STSv0', 'the record must start with "v=STSv1", seen "v=STSv0"'],
+    ['v=STSv10', 'the version "v=STSv1" must be followed by ";" (seen "v=STSv10")'],
+    ['v=STSv2; id=1', 'the record must start with "v=STSv1", seen "v=STSv2; id=1"'],
+    ['v=stsv1; id=1', 'the version must be exactly "v=STSv1" (case-sensitive), seen "v=stsv1; id=1"'],
+    ['V=STSv1; id=1', 'the version must be exactly "v=STSv1" (case-sensitive), seen "V=STSv1; id=1"'],
+    ['id=1; v=STSv1', 'the record must start with "v=STSv1", seen "id=1; v=STSv1"'],
+    [' v=STSv1; id=1', 'the record must start with "v=STSv1", seen " v=STSv1; id=1"'],
+    ['v=STSv1', 'the id field is missing (RFC 8461 §3.1 requires id=<1-32 letters and digits>)'],
+    ['v=STSv1;', 'the id field is missing (RFC 8461 §3.1 requires id=<1-32 letters and digits>)'],
+    ['v=STSv1; ext=1', 'the id field is missing (RFC 8461 §3.1 requires id=<1-32 letters and digits>)'],
+    ['v=STSv1; id=', 'the id "" must be 1 to 32 letters and digits (RFC 8461 §3.1)'],
+    [
+      'v=STSv1; id=012345678901234567890123456789012',
+      'the id "012345678901234567890123456789012" must be 1 to 32 letters and digits (RFC 8461 §3.1)',
+    ],
+    ['v=STSv1; id=test-123', 'the id "test-123" must be 1 to 32 letters and digits (RFC 8461 §3.1)'],
+    ['v=STSv1; id=2026.11.29', 'the id "2026.11.29" must be 1 to 32 letters and digits (RFC 8461 §3.1)'],
+    ['v=STSv1; id=a b', 'the id "a b" must be 1 to 32 letters and digits (RFC 8461 §3.1)'],
+    ['v=STSv1; id=a; more=', 'the field "more" has an empty value or one with a space, "=" or ";"'],
+    ['v=STSv1; id=a; test==', 'the field "test" has an empty value or one with a space, "=" or ";"'],
+    ['v=STSv1; id=a; ext=a b', 'the field "ext" has an empty value or one with a space, "=" or ";"'],
+    ['v=STSv1; id=a; ext=é', 'the field "ext" has an empty value or one with a space, "=" or ";"'],
+    [
+      'v=STSv1; id=a; a12345678901234567890123456789012=1',
+      'the field name "a12345678901234567890123456789012" is not a valid extension name',
+    ],
+    ['v=STSv1; id=a; 1%=a', 'the field name "1%" is not a valid extension name'],
+    ['v=STSv1; id=a;;', 'an empty field (two ";" in a row)'],
+    ['v=STSv1; ;id=a', 'an empty field (two ";" in a row)'],
+    ['v=STSv1; id', 'the field "id" is not of the form name=value'],
+    ['v=STSv1; =1', 'the field "=1" is not of the form name=value'],
+    ['v=STSv1; id=1; ext=a;b', 'the field "b" is not of the form name=value'],
+  ])('refuses %j: %s', (txt, why) => {
+    expect(parseStsRecord(txt)).toEqual({
+      record: null,
+      problems: [{ code: 'STS_RECORD_INVALID', message: why }],
+    });
   });
 
   test('only records starting with v=STSv1 count as MTA-STS records', () => {
@@ -61,18 +82,23 @@ describe('parseStsRecord (RFC 8461 §3.1)', () => {
     expect(isStsRecord('V=STSv1; id=1')).toBe(false);
   });
 
-  test('never throws, whatever the text', () => {
+  /** What every result looks like: a record with a valid id and no problems, or no record and one problem. */
+  const wellShaped = (r: ReturnType<typeof parseStsRecord>) => {
+    if (r.record) {
+      expect(r.problems).toEqual([]);
+      expect(r.record.id).toMatch(/^[A-Za-z0-9]{1,32}$/);
+    } else {
+      expect(r.problems).toEqual([{ code: 'STS_RECORD_INVALID', message: expect.any(String) }]);
+    }
+  };
+
+  test('never throws, whatever the text; the result is a record or one problem', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (txt) => {
-        const r = parseStsRecord(txt);
-        expect(r.record === null).toBe(r.problems.length > 0);
-      }),
+      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (txt) => wellShaped(parseStsRecord(txt))),
       { numRuns: 2000 },
     );
     fc.assert(
-      fc.property(fc.string({ maxLength: 100 }), (tail) => {
-        parseStsRecord(`v=STSv1;${tail}`);
-      }),
+      fc.property(fc.string({ maxLength: 100 }), (tail) => wellShaped(parseStsRecord(`v=STSv1;${tail}`))),
       { numRuns: 2000 },
     );
   });
