@@ -10,8 +10,15 @@ import { httpsGet } from '../../src/core/net/https-get.js';
 import type { RecordsPlan } from '../../src/generate/records.js';
 import { Lab } from '../support/lab.js';
 
-// .ci/run installs Debian's nginx; on a machine without it this one test is skipped, and says so.
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+// .ci/run installs Debian's nginx, so that nothing is skipped there. On a machine without it this one test is
+// skipped, and the run says so on its error output.
+const NGINX_PATHS = ['/usr/sbin/nginx', '/usr/bin/nginx'];
+const NGINX = NGINX_PATHS.find((p) => existsSync(p));
+if (!NGINX) {
+  console.warn(
+    `SKIPPED: the nginx test (test/generate/nginx.test.ts) needs nginx, not found at ${NGINX_PATHS.join(' or ')}; install it (apt-get install nginx) or run .ci/run, which does.`,
+  );
+}
 
 let lab: Lab;
 let nginx: ChildProcess | null = null;
