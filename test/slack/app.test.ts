@@ -473,14 +473,21 @@ describe('buttons, the setup form and their scoping', () => {
 
   test('an alert button mutes the channel for 24 hours', async () => {
     await watchAndWait('bad.test', { team: 'TAL', channel: 'CAL' });
+    const clicked = Date.now();
     const c = click(
       { action_id: 'mtasts_mute', value: value('bad.test', 'TAL', 'CAL'), block_id: 'mtasts_alert_actions' },
       { team: 'TAL', channel: 'CAL' },
     );
     await c.sent;
     await slack.waitFor(() => c.responses().length === 1);
+    const answered = Date.now();
     expect(c.responses()[0]?.body.text).toContain('muted alerts about bad.test here until');
-    expect(running.runtime.subscriptions.get('TAL', 'CAL', 'bad.test')?.mutedUntil).not.toBeNull();
+    // Muted until 24 hours after the click was handled, which was between sending it and the answer.
+    const sub = running.runtime.subscriptions.get('TAL', 'CAL', 'bad.test');
+    expect(sub).toMatchObject({ pausedAt: null, mutedUntil: expect.any(String) });
+    const until = Date.parse(sub?.mutedUntil ?? '');
+    expect(until).toBeGreaterThanOrEqual(clicked + 24 * 3600_000);
+    expect(until).toBeLessThanOrEqual(answered + 24 * 3600_000);
   });
 
   test('Show records on a domain without a policy opens the setup form, pre-filled from DNS', async () => {
