@@ -18,68 +18,76 @@ import { isIP } from 'node:net';
  * Each family has its own list, so an IPv6 block never matches an IPv4 address or the reverse. In a list the first
  * block holding an address names it: a block nested in a larger one comes before it.
  */
-interface Block {
-  network: bigint;
-  prefix: number;
-  what: string;
-}
-
 interface Family {
   bits: number;
-  blocks: Block[];
+  parse: (address: string) => bigint;
+  /** A CIDR block, and what an address in it is. */
+  blocks: readonly (readonly [block: string, what: string])[];
 }
 
 const RESERVED_V6 = 'a reserved address (outside the global unicast range 2000::/3)';
 
-const IPV4: Family = family(32, ipv4Value, [
-  ['0.0.0.0', 8, 'a "this network" address'],
-  ['10.0.0.0', 8, 'a private address'],
-  ['100.64.0.0', 10, 'a shared (carrier-grade NAT) address'],
-  ['127.0.0.0', 8, 'a loopback address'],
-  ['169.254.0.0', 16, 'a link-local address'],
-  ['172.16.0.0', 12, 'a private address'],
-  ['192.0.0.0', 24, 'an IETF protocol assignment'],
-  ['192.0.2.0', 24, 'a documentation address'],
-  ['192.31.196.0', 24, 'an AS112 DNS sink address'],
-  ['192.52.193.0', 24, 'an AMT relay address'],
-  ['192.88.99.0', 24, 'a 6to4 relay anycast address (deprecated)'],
-  ['192.168.0.0', 16, 'a private address'],
-  ['192.175.48.0', 24, 'an AS112 DNS sink address'],
-  ['198.18.0.0', 15, 'a benchmarking address'],
-  ['198.51.100.0', 24, 'a documentation address'],
-  ['203.0.113.0', 24, 'a documentation address'],
-  ['224.0.0.0', 4, 'a multicast address'],
-  ['255.255.255.255', 32, 'the broadcast address'],
-  ['240.0.0.0', 4, 'a reserved address'],
-]);
+const IPV4: Family = {
+  bits: 32,
+  parse: ipv4Value,
+  blocks: [
+    ['0.0.0.0/8', 'a "this network" address'],
+    ['10.0.0.0/8', 'a private address'],
+    ['100.64.0.0/10', 'a shared (carrier-grade NAT) address'],
+    ['127.0.0.0/8', 'a loopback address'],
+    ['169.254.0.0/16', 'a link-local address'],
+    ['172.16.0.0/12', 'a private address'],
+    ['192.0.0.0/24', 'an IETF protocol assignment'],
+    ['192.0.2.0/24', 'a documentation address'],
+    ['192.31.196.0/24', 'an AS112 DNS sink address'],
+    ['192.52.193.0/24', 'an AMT relay address'],
+    ['192.88.99.0/24', 'a 6to4 relay anycast address (deprecated)'],
+    ['192.168.0.0/16', 'a private address'],
+    ['192.175.48.0/24', 'an AS112 DNS sink address'],
+    ['198.18.0.0/15', 'a benchmarking address'],
+    ['198.51.100.0/24', 'a documentation address'],
+    ['203.0.113.0/24', 'a documentation address'],
+    ['224.0.0.0/4', 'a multicast address'],
+    ['255.255.255.255/32', 'the broadcast address'],
+    ['240.0.0.0/4', 'a reserved address'],
+  ],
+};
 
-const IPV6: Family = family(128, ipv6Value, [
-  ['::', 128, 'the unspecified address'],
-  ['::1', 128, 'a loopback address'],
-  ['::', 96, 'an IPv4-compatible address (deprecated)'],
-  ['64:ff9b:1::', 48, 'a local-use NAT64 address'],
-  ['100::', 64, 'a discard-only address'],
-  ['100:0:0:1::', 64, 'a dummy address'],
-  ['2001::', 23, 'an IETF protocol assignment (Teredo, ORCHID, AMT and others)'],
-  ['2001:db8::', 32, 'a documentation address'],
-  ['2002::', 16, 'a 6to4 address (deprecated)'],
-  ['2620:4f:8000::', 48, 'an AS112 DNS sink address'],
-  ['3fff::', 20, 'a documentation address'],
-  ['5f00::', 16, 'a segment routing (SRv6) identifier'],
-  ['fc00::', 7, 'a private address (unique local)'],
-  ['fe80::', 10, 'a link-local address'],
-  ['fec0::', 10, 'a site-local address (deprecated)'],
-  ['ff00::', 8, 'a multicast address'],
-  ['::', 3, RESERVED_V6],
-  ['4000::', 2, RESERVED_V6],
-  ['8000::', 1, RESERVED_V6],
-]);
+const IPV6: Family = {
+  bits: 128,
+  parse: ipv6Value,
+  blocks: [
+    ['::/128', 'the unspecified address'],
+    ['::1/128', 'a loopback address'],
+    ['::/96', 'an IPv4-compatible address (deprecated)'],
+    ['64:ff9b:1::/48', 'a local-use NAT64 address'],
+    ['100::/64', 'a discard-only address'],
+    ['100:0:0:1::/64', 'a dummy address'],
+    ['2001::/23', 'an IETF protocol assignment (Teredo, ORCHID, AMT and others)'],
+    ['2001:db8::/32', 'a documentation address'],
+    ['2002::/16', 'a 6to4 address (deprecated)'],
+    ['2620:4f:8000::/48', 'an AS112 DNS sink address'],
+    ['3fff::/20', 'a documentation address'],
+    ['5f00::/16', 'a segment routing (SRv6) identifier'],
+    ['fc00::/7', 'a private address (unique local)'],
+    ['fe80::/10', 'a link-local address'],
+    ['fec0::/10', 'a site-local address (deprecated)'],
+    ['ff00::/8', 'a multicast address'],
+    ['::/3', RESERVED_V6],
+    ['4000::/2', RESERVED_V6],
+    ['8000::/1', RESERVED_V6],
+  ],
+};
 
 /** IPv6 blocks whose last 32 bits are an IPv4 address that the connection reaches. */
-const CARRIERS: Family = family(128, ipv6Value, [
-  ['::ffff:0:0', 96, 'IPv4-mapped'],
-  ['64:ff9b::', 96, 'NAT64 of'],
-]);
+const CARRIERS: Family = {
+  bits: 128,
+  parse: ipv6Value,
+  blocks: [
+    ['::ffff:0:0/96', 'IPv4-mapped'],
+    ['64:ff9b::/96', 'NAT64 of'],
+  ],
+};
 
 /** Why an address must not be connected to, or null when it is a public unicast address. */
 export function nonPublicReason(address: string): string | null {
@@ -95,34 +103,25 @@ export function nonPublicReason(address: string): string | null {
 
 function ipv6Reason(address: string): string | null {
   const value = ipv6Value(address);
-  const carrier = blockOf(CARRIERS, value);
-  if (!carrier) return reason(address, IPV6, value);
+  const carrier = whatHolds(CARRIERS, value);
+  if (carrier === undefined) return reason(address, IPV6, value);
   const ipv4 = value & 0xffffffffn;
-  const block = blockOf(IPV4, ipv4);
-  return block ? `${address} is ${block.what} (${carrier.what} ${ipv4Text(ipv4)})` : null;
+  const what = whatHolds(IPV4, ipv4);
+  return what ? `${address} is ${what} (${carrier} ${ipv4Text(ipv4)})` : null;
 }
 
-function reason(address: string, list: Family, value: bigint): string | null {
-  const block = blockOf(list, value);
-  return block ? `${address} is ${block.what}` : null;
+function reason(address: string, family: Family, value: bigint): string | null {
+  const what = whatHolds(family, value);
+  return what ? `${address} is ${what}` : null;
 }
 
-function blockOf(list: Family, value: bigint): Block | undefined {
-  return list.blocks.find((b) => {
-    const shift = BigInt(list.bits - b.prefix);
-    return value >> shift === b.network >> shift;
-  });
-}
-
-function family(
-  bits: number,
-  parse: (address: string) => bigint,
-  blocks: [network: string, prefix: number, what: string][],
-): Family {
-  return {
-    bits,
-    blocks: blocks.map(([network, prefix, what]) => ({ network: parse(network), prefix, what })),
-  };
+/** What the first block holding `value` says it is. The blocks are read at each call: nothing is computed at load. */
+function whatHolds(family: Family, value: bigint): string | undefined {
+  return family.blocks.find(([block]) => {
+    const slash = block.indexOf('/');
+    const shift = BigInt(family.bits - Number(block.slice(slash + 1)));
+    return value >> shift === family.parse(block.slice(0, slash)) >> shift;
+  })?.[1];
 }
 
 /** A dotted quad (already checked by isIP) as a number. */
