@@ -228,6 +228,16 @@ const appSchema = z.object({
   MTASTS_TLSRPT_ALERT_MIN_SESSIONS: int(1, 1000000, 20),
   MTASTS_TLSRPT_DIGEST_SCHEDULE: cronExpression('0 9 * * *', 'daily at 09:00'),
   MTASTS_TLSRPT_RETENTION_DAYS: int(1, 3650, 400),
+  MTASTS_TLSRPT_MAX_BYTES: int(4096, 16777216, 1048576),
+  MTASTS_TLSRPT_MAX_SESSIONS: int(1000, 1000000000000, 1000000000),
+  MTASTS_TLSRPT_MAX_PERIOD_DAYS: int(1, 31, 3),
+  MTASTS_TLSRPT_ALERT_MAX_AGE_DAYS: int(0, 30, 2),
+  MTASTS_TLSRPT_PARSE_TIMEOUT_MS: int(10, 60000, 2000),
+  MTASTS_TLSRPT_CLIENT_PER_MINUTE: int(1, 1000000, 60),
+  MTASTS_TLSRPT_CLIENT_BURST: int(1, 1000000, 120),
+  MTASTS_TLSRPT_DOMAIN_PER_MINUTE: int(1, 1000000, 10),
+  MTASTS_TLSRPT_DOMAIN_BURST: int(1, 1000000, 200),
+  MTASTS_TLSRPT_MIN_FREE_MB: int(0, 1000000000, 512),
 });
 
 export interface OAuthConfig {
@@ -263,6 +273,15 @@ export interface AppConfig {
     digestSchedule: string;
     /** Reports whose period ended longer ago are deleted (at each digest). */
     retentionDays: number;
+    /** The intake's limits (see README, TLS-RPT reports). */
+    alertMaxAgeDays: number;
+    maxBytes: number;
+    maxSessions: number;
+    maxPeriodDays: number;
+    parseTimeoutMs: number;
+    clientRate: { perMinute: number; burst: number };
+    domainRate: { perMinute: number; burst: number };
+    minFreeMb: number;
   };
   engine: EngineConfig;
 }
@@ -333,6 +352,14 @@ export function loadAppConfig(
       alertMinSessions: c.MTASTS_TLSRPT_ALERT_MIN_SESSIONS,
       digestSchedule: c.MTASTS_TLSRPT_DIGEST_SCHEDULE,
       retentionDays: c.MTASTS_TLSRPT_RETENTION_DAYS,
+      alertMaxAgeDays: c.MTASTS_TLSRPT_ALERT_MAX_AGE_DAYS,
+      maxBytes: c.MTASTS_TLSRPT_MAX_BYTES,
+      maxSessions: c.MTASTS_TLSRPT_MAX_SESSIONS,
+      maxPeriodDays: c.MTASTS_TLSRPT_MAX_PERIOD_DAYS,
+      parseTimeoutMs: c.MTASTS_TLSRPT_PARSE_TIMEOUT_MS,
+      clientRate: { perMinute: c.MTASTS_TLSRPT_CLIENT_PER_MINUTE, burst: c.MTASTS_TLSRPT_CLIENT_BURST },
+      domainRate: { perMinute: c.MTASTS_TLSRPT_DOMAIN_PER_MINUTE, burst: c.MTASTS_TLSRPT_DOMAIN_BURST },
+      minFreeMb: c.MTASTS_TLSRPT_MIN_FREE_MB,
     },
     engine: loadEngineConfig(env),
   };

@@ -1,22 +1,43 @@
 import type { TlsRptReport } from '../tlsrpt/report.js';
-import type { DomainReportSummary, OrgSummary } from '../tlsrpt/summary.js';
+import type { DomainReportSummary, FailureGroup, OrgSummary } from '../tlsrpt/summary.js';
 import type { Db } from './db.js';
 import type { NewAlert } from './monitor.js';
 import { enqueue } from './outbox.js';
 
-/** Stored TLS-RPT reports, their policies and failure details, queried per domain and per day. */
+/** Alerts a stored report causes for one domain, about the day its sessions belong to. */
+export interface DayAlerts {
+  domain: string;
+  day: string;
+  alerts: NewAlert[];
+}
+
+/** Sums stay exact up to here; past it (only rows stored before counts were bounded can get there) they are capped. */
+const MAX_SUM = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Stored TLS-RPT reports, their policies and failure details, queried per domain and per day. Sums use SQLite's
+ * TOTAL (a float that cannot overflow, unlike SUM), so no stored count can make a query, and with it every later
+ * report for the domain, fail.
+ */
 export class TlsRptStore {
   constructor(private readonly db: Db) {}
 
+  /** The database file, or null for an in-memory database. */
+  location(): string | null {
+    const name = this.db.name;
+    return name === '' || name === ':memory:' ? null : name;
+  }
+
   /**
-   * Stores a report whole or not at all, and (in the same transaction) the alerts it causes. A report already stored
+   * Stores a report whole or not at all, and (in the same transaction) the alerts it causes: each domain's alerts
+   * about a day are queued the first time only, however many reports about that day follow. A report already stored
    * (same organization and report-id) is left as it is.
    */
   save(
     report: TlsRptReport,
     source: 'https' | 'email',
     now: Date,
-    alertsFor: () => { domain: string; alerts: NewAlert[] }[] = () => [],
+    alertsFor: () => DayAlerts[] = () => [],
   ): 'stored' | 'duplicate' {
     return this.db.transaction((): 'stored' | 'duplicate' => {
       const info = this.db
@@ -53,7 +74,7 @@ export class TlsRptStore {
             JSON.stringify(p.mxHosts),
             p.successful,
             p.failed,
-            report.end.slice(0, 10),
+            report.day,
           ).lastInsertRowid,
         );
         for (const f of p.failures) {
@@ -70,53 +91,88 @@ export class TlsRptStore {
           );
         }
       }
-      for (const { domain, alerts } of alertsFor()) enqueue(this.db, domain, alerts, now);
+      for (const { domain, day, alerts } of alertsFor()) {
+        if (alerts.length > 0 && this.claimDay(domain, day, now)) enqueue(this.db, domain, alerts, now);
+      }
       return 'stored';
     })();
   }
 
-  /** Sessions and failures for a domain from reports whose period ended at or after `since` (a date or date-time). */
-  summary(domain: string, since: string, receivedAfter?: string): DomainReportSummary {
-    const day = since.slice(0, 10);
-    const filter = receivedAfter ? 'AND r.received_at > ?' : '';
-    const args = receivedAfter ? [domain, day, receivedAfter] : [domain, day];
-    const orgs = this.db
-      .prepare(
-        `SELECT r.organization AS organization, SUM(p.successful) AS successful, SUM(p.failed) AS failed, COUNT(DISTINCT r.id) AS reports
-         FROM tlsrpt_policies p JOIN tlsrpt_reports r ON r.id = p.report_id
-         WHERE p.policy_domain = ? AND p.day >= ? ${filter} GROUP BY r.organization ORDER BY failed DESC, organization`,
-      )
-      .all(...args) as OrgSummary[];
-    const failures = (
+  /** True the first time a domain's alert about `day` is asked for, false ever after (until the day is pruned). */
+  private claimDay(domain: string, day: string, now: Date): boolean {
+    return (
       this.db
         .prepare(
-          `SELECT f.result_type AS resultType, f.receiving_mx AS receivingMx, SUM(f.count) AS count,
-                  group_concat(DISTINCT f.reason_code) AS reasons
-           FROM tlsrpt_failures f JOIN tlsrpt_policies p ON p.id = f.policy_id JOIN tlsrpt_reports r ON r.id = p.report_id
-           WHERE p.policy_domain = ? AND p.day >= ? ${filter}
-           GROUP BY f.result_type, f.receiving_mx ORDER BY count DESC`,
+          'INSERT INTO tlsrpt_alert_days (domain, day, alerted_at) VALUES (?, ?, ?) ON CONFLICT (domain, day) DO NOTHING',
         )
-        .all(...args) as {
-        resultType: string;
-        receivingMx: string | null;
-        count: number;
-        reasons: string | null;
-      }[]
-    ).map((f) => ({
-      resultType: f.resultType,
-      receivingMx: f.receivingMx,
-      count: f.count,
-      reasonCodes: f.reasons ? f.reasons.split(',') : [],
-    }));
+        .run(domain, day, now.toISOString()).changes === 1
+    );
+  }
+
+  /** Sessions and failures for a domain from reports whose sessions belong to `since` (a date or date-time) or later. */
+  summary(domain: string, since: string, receivedAfter?: string): DomainReportSummary {
+    return this.aggregate(domain, since.slice(0, 10), null, receivedAfter);
+  }
+
+  /** Sessions and failures for a domain on one UTC day (YYYY-MM-DD). */
+  daySummary(domain: string, day: string): DomainReportSummary {
+    return { ...this.aggregate(domain, day, day), until: day };
+  }
+
+  private aggregate(
+    domain: string,
+    from: string,
+    to: string | null,
+    receivedAfter?: string,
+  ): DomainReportSummary {
+    const where = `p.policy_domain = ? AND p.day >= ?${to ? ' AND p.day <= ?' : ''}${receivedAfter ? ' AND r.received_at > ?' : ''}`;
+    const args = [domain, from, ...(to ? [to] : []), ...(receivedAfter ? [receivedAfter] : [])];
+    const orgs = (
+      this.db
+        .prepare(
+          `SELECT r.organization AS organization, TOTAL(p.successful) AS successful, TOTAL(p.failed) AS failed, COUNT(DISTINCT r.id) AS reports
+           FROM tlsrpt_policies p JOIN tlsrpt_reports r ON r.id = p.report_id
+           WHERE ${where} GROUP BY r.organization ORDER BY failed DESC, organization`,
+        )
+        .all(...args) as OrgSummary[]
+    ).map((o) => ({ ...o, successful: capped(o.successful), failed: capped(o.failed) }));
     return {
       domain,
-      since: day,
+      since: from,
       reports: orgs.reduce((a, o) => a + o.reports, 0),
-      successful: orgs.reduce((a, o) => a + o.successful, 0),
-      failed: orgs.reduce((a, o) => a + o.failed, 0),
+      successful: capped(orgs.reduce((a, o) => a + o.successful, 0)),
+      failed: capped(orgs.reduce((a, o) => a + o.failed, 0)),
       organizations: orgs,
-      failures,
+      failures: this.failureGroups(where, args),
     };
+  }
+
+  private failureGroups(where: string, args: string[]): FailureGroup[] {
+    const rows = this.db
+      .prepare(
+        `SELECT f.result_type AS resultType, f.receiving_mx AS receivingMx,
+                CASE WHEN f.receiving_mx IS NULL THEN f.receiving_ip END AS receivingIp,
+                TOTAL(f.count) AS count, json_group_array(DISTINCT f.reason_code) AS reasons
+         FROM tlsrpt_failures f JOIN tlsrpt_policies p ON p.id = f.policy_id JOIN tlsrpt_reports r ON r.id = p.report_id
+         WHERE ${where}
+         GROUP BY f.result_type, f.receiving_mx, receivingIp ORDER BY count DESC, resultType, receivingMx`,
+      )
+      .all(...args) as {
+      resultType: string;
+      receivingMx: string | null;
+      receivingIp: string | null;
+      count: number;
+      reasons: string;
+    }[];
+    return rows.map((f) => ({
+      resultType: f.resultType,
+      receivingMx: f.receivingMx,
+      receivingIp: f.receivingIp,
+      count: capped(f.count),
+      reasonCodes: (JSON.parse(f.reasons) as (string | null)[])
+        .filter((r): r is string => r !== null)
+        .slice(0, 10),
+    }));
   }
 
   /** The end of the latest reported period with failed sessions for a domain, or null. */
@@ -149,9 +205,15 @@ export class TlsRptStore {
     })();
   }
 
-  /** Forgets reports whose period ended before `cutoff` (their policies and failure details go with them). */
+  /**
+   * Forgets reports whose period ended before `cutoff` (their policies and failure details go with them), and the
+   * alerted days before it. Reports cannot end later than tomorrow, so nothing escapes this.
+   */
   prune(cutoff: Date): number {
-    return this.db.prepare('DELETE FROM tlsrpt_reports WHERE end_at < ?').run(cutoff.toISOString()).changes;
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM tlsrpt_alert_days WHERE day < ?').run(cutoff.toISOString().slice(0, 10));
+      return this.db.prepare('DELETE FROM tlsrpt_reports WHERE end_at < ?').run(cutoff.toISOString()).changes;
+    })();
   }
 
   counts(): { reports: number; policies: number; failures: number } {
@@ -162,4 +224,8 @@ export class TlsRptStore {
       failures: one('SELECT COUNT(*) AS n FROM tlsrpt_failures'),
     };
   }
+}
+
+function capped(n: number): number {
+  return Math.min(MAX_SUM, Math.round(n));
 }

@@ -10,13 +10,18 @@ export interface OrgSummary {
 export interface FailureGroup {
   resultType: string;
   receivingMx: string | null;
+  /** The receiving address, for failures whose reporter named no MX host. */
+  receivingIp: string | null;
   count: number;
   reasonCodes: string[];
 }
 
 export interface DomainReportSummary {
   domain: string;
+  /** First UTC day counted (YYYY-MM-DD). */
   since: string;
+  /** Last UTC day counted, when the summary is of one day or a closed period. */
+  until?: string;
   reports: number;
   successful: number;
   failed: number;

@@ -131,18 +131,21 @@ describe('every public sample, through the path it would arrive by', () => {
       {
         resultType: 'starttls-not-supported',
         receivingMx: 'mx2.mail.company-y.example',
+        receivingIp: null,
         count: 200,
         reasonCodes: [],
       },
       {
         resultType: 'certificate-expired',
         receivingMx: 'mx1.mail.company-y.example',
+        receivingIp: null,
         count: 100,
         reasonCodes: [],
       },
       {
         resultType: 'validation-failure',
         receivingMx: 'mx-backup.mail.company-y.example',
+        receivingIp: null,
         count: 3,
         reasonCodes: ['X509_V_ERR_PROXY_PATH_LENGTH_EXCEEDED'],
       },
@@ -268,19 +271,21 @@ describe('what is refused or ignored is never stored twice or half', () => {
 });
 
 describe('TLS-RPT in Slack', () => {
-  test('a failure rate over the threshold alerts the watching channels at once', async () => {
+  test('a failure rate over the threshold in a recent report alerts the watching channels at once', async () => {
     const bot = await new Bot().start();
     try {
       bot.watch('company-y.example', 'CRATE');
-      const res = await bot.post(
-        gzipSync(fixture('parsedmarc__samples_smtp_tls__rfc8460.json')),
-        'application/tlsrpt+gzip',
-      );
+      // The RFC's example as yesterday's report (the alert is about recent days; older reports reach the digest).
+      const yesterday = fixture('parsedmarc__samples_smtp_tls__rfc8460.json')
+        .toString()
+        .replaceAll('2016-04-01T', '2026-11-28T');
+      const res = await bot.post(gzipSync(yesterday), 'application/tlsrpt+gzip');
       expect(res.status).toBe(201);
       await slack.waitFor(() => slack.callsTo('chat.postMessage').some((c) => c.body.channel === 'CRATE'));
       const alert = slack.callsTo('chat.postMessage').find((c) => c.body.channel === 'CRATE');
       const text = JSON.stringify(alert?.body);
       expect(text).toContain('5.4% of TLS sessions failing');
+      expect(text).toContain('in reports about 2026-11-28 (UTC)');
       expect(text).toContain('certificate-expired');
       expect(text).toContain('renew it');
     } finally {

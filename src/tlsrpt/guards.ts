@@ -1,0 +1,120 @@
+import { statfsSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
+
+/** A token bucket's settings: tokens added per minute, and how many it holds. */
+export interface Rate {
+  perMinute: number;
+  burst: number;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/**
+ * Token buckets by key (a client address, a policy domain), in this process's memory: a restart refills them, and
+ * several processes each keep their own. At most `maxKeys` buckets are kept; past that, the least recently used go
+ * (a full one first, as forgetting it changes nothing).
+ */
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(
+    private readonly rate: Rate,
+    private readonly maxKeys = 100_000,
+  ) {}
+
+  /**
+   * Takes one token from each key's bucket if every one has a token; otherwise takes none and returns the seconds
+   * until they all have one again (for Retry-After). 0 means allowed.
+   */
+  take(keys: readonly string[], nowMs: number): number {
+    const buckets = keys.map((k) => this.refilled(k, nowMs));
+    const short = Math.max(0, ...buckets.map((b) => 1 - b.tokens));
+    if (short > 0) return Math.max(1, Math.ceil((short * 60) / this.rate.perMinute));
+    for (const b of buckets) b.tokens -= 1;
+    return 0;
+  }
+
+  private refilled(key: string, nowMs: number): Bucket {
+    const old = this.buckets.get(key);
+    const bucket: Bucket = old
+      ? {
+          tokens: Math.min(
+            this.rate.burst,
+            old.tokens + (Math.max(0, nowMs - old.at) * this.rate.perMinute) / 60_000,
+          ),
+          at: Math.max(old.at, nowMs),
+        }
+      : { tokens: this.rate.burst, at: nowMs };
+    // Re-inserted, so that the Map's order is the order of last use.
+    this.buckets.delete(key);
+    this.buckets.set(key, bucket);
+    if (this.buckets.size > this.maxKeys) this.evict();
+    return bucket;
+  }
+
+  private evict(): void {
+    for (const [key, b] of this.buckets) {
+      if (b.tokens >= this.rate.burst) {
+        this.buckets.delete(key);
+        return;
+      }
+    }
+    const oldest = this.buckets.keys().next();
+    if (!oldest.done) this.buckets.delete(oldest.value);
+  }
+}
+
+/**
+ * The key a client is limited by: its IPv4 address, or the /64 network of an IPv6 address (one host is handed a whole
+ * /64, so limiting single IPv6 addresses would limit nobody).
+ */
+export function clientKey(address: string | undefined): string {
+  if (!address) return 'unknown';
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (v4?.[1]) return v4[1];
+  if (!isIPv6(address)) return address;
+  return `${expandIPv6(address).slice(0, 4).join(':')}::/64`;
+}
+
+function expandIPv6(address: string): string[] {
+  const [head = '', tail] = address.split('%')[0]?.split('::') ?? [''];
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const zeros = tail === undefined ? [] : Array(Math.max(0, 8 - left.length - right.length)).fill('0');
+  return [...left, ...zeros, ...right].map((g) =>
+    g.includes('.') ? g : g.toLowerCase().replace(/^0+(?=.)/, ''),
+  );
+}
+
+/**
+ * Free space on the database's file system, read with statfs at most once per `cacheMs`: reports are refused while it
+ * is under `minFreeBytes`, well before SQLite can no longer write what it already holds.
+ */
+export class DiskGuard {
+  private checkedAt = Number.NEGATIVE_INFINITY;
+  private free: number | null = null;
+
+  constructor(
+    private readonly dir: string | null,
+    private readonly minFreeBytes: number,
+    private readonly cacheMs = 5000,
+  ) {}
+
+  /** The free bytes when they are under the minimum, else null (also when the file system cannot be read). */
+  shortOfSpace(nowMs: number): number | null {
+    if (this.dir === null || this.minFreeBytes <= 0) return null;
+    if (nowMs - this.checkedAt >= this.cacheMs || nowMs < this.checkedAt) {
+      this.checkedAt = nowMs;
+      try {
+        const s = statfsSync(this.dir);
+        this.free = s.bavail * s.bsize;
+      } catch {
+        this.free = null;
+      }
+    }
+    return this.free !== null && this.free < this.minFreeBytes ? this.free : null;
+  }
+}
