@@ -313,7 +313,7 @@ describe('TLS-RPT in Slack', () => {
         .at(-1);
       const text = JSON.stringify(digest?.body);
       expect(text).toContain('TLS reports received');
-      expect(text).toContain('Google Inc.: 4523 ok, 2 failed');
+      expect(text).toContain('• `Google Inc.`: 4523 ok, 2 failed');
       expect(text).toContain(
         '`certificate-expired` at `mail.example.com`: 2 session(s): the MX certificate had expired: renew it',
       );

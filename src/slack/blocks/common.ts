@@ -57,6 +57,20 @@ export function code(text: string): string {
   return `\`${esc(text.replace(/`/g, "'"))}\``;
 }
 
+/**
+ * Text a sender chose (a reporter's name, a failure reason, a host name or address from a report), shown inert: in a
+ * code span, where Slack neither links URLs and domain names nor reads *bold*, _italic_ or ~strike~; with line
+ * breaks and other control characters (which would end the span) made spaces, cut to `max` characters, and escaped
+ * (&, <, > as entities, so no <!channel> or <@U…>).
+ */
+export function quoted(text: string, max = 80): string {
+  const flat = text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]+/g, ' ').trim();
+  if (flat === '') return '(empty)';
+  // Cut between characters, never between the two halves of a surrogate pair.
+  const cut = flat.length > max ? `${flat.slice(0, max - 1).replace(/[\ud800-\udbff]$/, '')}…` : flat;
+  return code(cut);
+}
+
 /** A preformatted block of text, fenced; content escaped and its own fences neutralised. */
 export function preformatted(text: string): string {
   return `\`\`\`${esc(text.replace(/```/g, "'''"))}\`\`\``;

@@ -1,9 +1,12 @@
 import type { DigestPayload, FailureRatePayload } from '../../monitor/payload.js';
 import { explainResult } from '../../tlsrpt/report.js';
 import type { DomainReportSummary } from '../../tlsrpt/summary.js';
-import { code, context, esc, type Message, section } from './common.js';
+import { code, context, esc, type Message, quoted, section } from './common.js';
 
 const MAX_LINES = 25;
+/** Room in the summary's section (3000 characters) for the reporters' lines, and for the failures' lines. */
+const ORG_BUDGET = 1100;
+const FAILURE_BUDGET = 1600;
 
 function percent(failed: number, total: number): string {
   if (total === 0) return '0%';
@@ -11,7 +14,10 @@ function percent(failed: number, total: number): string {
   return `${p < 0.1 && p > 0 ? p.toFixed(2) : p.toFixed(1)}%`;
 }
 
-/** Sessions per reporting organization, and failures grouped by result type and MX host, in plain words. */
+/**
+ * Sessions per reporting organization, and failures grouped by result type and MX host (or receiving address), in
+ * plain words. Everything a reporter wrote is quoted (inert), and the lists stop before the section's limit.
+ */
 export function summaryText(s: DomainReportSummary): string {
   const total = s.successful + s.failed;
   const lines = [
@@ -19,24 +25,42 @@ export function summaryText(s: DomainReportSummary): string {
   ];
   if (s.organizations.length > 0) {
     lines.push('*By reporter*');
-    for (const o of s.organizations.slice(0, MAX_LINES)) {
-      lines.push(`• ${esc(o.organization)}: ${o.successful} ok, ${o.failed} failed`);
-    }
-    if (s.organizations.length > MAX_LINES)
-      lines.push(`…and ${s.organizations.length - MAX_LINES} more reporters`);
+    const orgs = s.organizations.map(
+      (o) => `• ${quoted(o.organization)}: ${o.successful} ok, ${o.failed} failed`,
+    );
+    lines.push(...bounded(orgs, ORG_BUDGET, (n) => `…and ${n} more reporters`));
   }
   if (s.failures.length > 0) {
     lines.push('*Failures*');
-    for (const f of s.failures.slice(0, MAX_LINES)) {
+    const failures = s.failures.map((f) => {
       const { what, fix } = explainResult(f.resultType);
-      const at = f.receivingMx ? ` at ${code(f.receivingMx)}` : '';
-      const reasons = f.reasonCodes.length > 0 ? ` (${esc(f.reasonCodes.slice(0, 3).join('; '))})` : '';
-      lines.push(`• ${code(f.resultType)}${at}: ${f.count} session(s): ${esc(what)}${reasons}: ${esc(fix)}`);
-    }
-    if (s.failures.length > MAX_LINES)
-      lines.push(`…and ${s.failures.length - MAX_LINES} more kinds of failure`);
+      const where = f.receivingMx ?? f.receivingIp;
+      const at = where ? ` at ${quoted(where, 100)}` : '';
+      const reasons =
+        f.reasonCodes.length > 0
+          ? ` (${f.reasonCodes
+              .slice(0, 3)
+              .map((r) => quoted(r, 60))
+              .join(', ')})`
+          : '';
+      return `• ${quoted(f.resultType, 60)}${at}: ${f.count} session(s): ${esc(what)}${reasons}: ${esc(fix)}`;
+    });
+    lines.push(...bounded(failures, FAILURE_BUDGET, (n) => `…and ${n} more kinds of failure`));
   }
   return lines.join('\n');
+}
+
+/** The first lines that fit in `budget` characters (at most MAX_LINES), then a line saying how many were left out. */
+function bounded(items: string[], budget: number, more: (left: number) => string): string[] {
+  const out: string[] = [];
+  let used = 0;
+  for (const line of items) {
+    if (out.length === MAX_LINES || used + line.length + 1 > budget) break;
+    out.push(line);
+    used += line.length + 1;
+  }
+  if (out.length < items.length) out.push(more(items.length - out.length));
+  return out;
 }
 
 export function digestMessage(p: DigestPayload): Message {
@@ -61,7 +85,7 @@ export function failureRateMessage(p: FailureRatePayload): Message {
     ),
     blocks: [
       section(
-        `:rotating_light: *${esc(p.domain)}: senders report ${percent(p.summary.failed, p.summary.failed + p.summary.successful)} of TLS sessions failing* (alert threshold ${(p.threshold * 100).toFixed(1)}%), in reports since ${esc(p.summary.since)}.`,
+        `:rotating_light: *${esc(p.domain)}: senders report ${percent(p.summary.failed, p.summary.failed + p.summary.successful)} of TLS sessions failing* (alert threshold ${(p.threshold * 100).toFixed(1)}%), in reports ${p.summary.until === p.summary.since ? 'about' : 'since'} ${esc(p.summary.since)}${p.summary.until === p.summary.since ? ' (UTC)' : ''}.`,
       ),
       section(summaryText(p.summary)),
       context(
