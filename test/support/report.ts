@@ -45,3 +45,44 @@ export function reportOf(options: {
     },
   };
 }
+
+/** A TLS-RPT aggregate report (RFC 8460 §4.4) as a sender posts it, with one policy; a test sets what it needs. */
+export function tlsrptReport(options: {
+  domain: string;
+  id: string;
+  start: string;
+  end: string;
+  organization?: string;
+  successful?: number;
+  failed?: number;
+  failures?: Record<string, unknown>[];
+}): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      'organization-name': options.organization ?? 'Reporter Inc.',
+      'date-range': { 'start-datetime': options.start, 'end-datetime': options.end },
+      'contact-info': 'tlsrpt@reporter.example',
+      'report-id': options.id,
+      policies: [
+        {
+          policy: {
+            'policy-type': 'sts',
+            'policy-domain': options.domain,
+            'mx-host': [`mx.${options.domain}`],
+          },
+          summary: {
+            'total-successful-session-count': options.successful ?? 90,
+            'total-failure-session-count': options.failed ?? 10,
+          },
+          'failure-details': options.failures ?? [
+            {
+              'result-type': 'certificate-expired',
+              'receiving-mx-hostname': `mx.${options.domain}`,
+              'failed-session-count': options.failed ?? 10,
+            },
+          ],
+        },
+      ],
+    }),
+  );
+}
