@@ -654,8 +654,12 @@ describe('the check as a whole', () => {
     expect(r.findings).toEqual([]);
   });
 
-  test('every contract code except the monitor-only one has a test above that produces it', async () => {
-    const file = await import('node:fs/promises').then((fs) => fs.readFile(new URL(import.meta.url), 'utf8'));
+  test('every contract code except the monitor-only one has a test that produces it, here or beside', async () => {
+    // A code with a test file of its own (the probe limits) is found there; the check tests hold the rest.
+    const fs = await import('node:fs/promises');
+    const files = ['check.test.ts', 'probe-limits.test.ts'];
+    const texts = await Promise.all(files.map((f) => fs.readFile(new URL(f, import.meta.url), 'utf8')));
+    const file = texts.join('\n');
     const monitorOnly = ['STS_ID_NOT_UPDATED'];
     for (const code of FINDING_CODES) {
       if (monitorOnly.includes(code)) continue;
