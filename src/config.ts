@@ -218,6 +218,18 @@ const appSchema = z.object({
     .transform((v) => (v === undefined || v.trim() === '' ? 'db/mtasts.sqlite' : v)),
   MTASTS_SCHEDULE: cronExpression('0 * * * *', 'hourly'),
   MTASTS_MAX_DOMAINS_PER_TEAM: int(1, 100000, 100),
+  MTASTS_HTTP_HEADERS_TIMEOUT_MS: int(100, 600000, 10000),
+  MTASTS_HTTP_REQUEST_TIMEOUT_MS: int(100, 3600000, 30000),
+  MTASTS_HTTP_KEEPALIVE_TIMEOUT_MS: int(100, 600000, 5000),
+  MTASTS_HTTP_MAX_CONNECTIONS: int(1, 1000000, 1000),
+  MTASTS_HTTP_MAX_CONNECTIONS_PER_ADDRESS: int(1, 1000000, 100),
+  MTASTS_HTTP_MAX_HEADER_BYTES: int(1024, 1048576, 16384),
+  MTASTS_SLACK_MAX_BODY_BYTES: int(1024, 16777216, 1048576),
+  MTASTS_SLACK_REPLAY_MEMORY: int(100, 10000000, 100000),
+  MTASTS_CHECKS_PER_USER: int(1, 100, 1),
+  MTASTS_CHECKS_PER_TEAM: int(1, 1000, 4),
+  MTASTS_CHECKS_PER_TEAM_PER_MINUTE: int(1, 100000, 20),
+  MTASTS_DB_BUSY_TIMEOUT_MS: int(0, 60000, 200),
   MTASTS_MONITOR_CONCURRENCY: int(1, 1024, 32),
   MTASTS_SMTP_PER_ADDRESS: int(1, 64, 2),
   MTASTS_SMTP_CONCURRENCY: int(1, 1024, 64),
@@ -240,6 +252,27 @@ const appSchema = z.object({
   MTASTS_TLSRPT_MIN_FREE_MB: int(0, 1000000000, 512),
 });
 
+/** Limits of the HTTP listener, and of what /slack/events reads before the signature is checked. */
+export interface HttpLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  maxHeaderBytes: number;
+  /** Largest body /slack/events reads; a larger one is refused (413) before it is read. */
+  slackBodyBytes: number;
+  /** Signatures remembered (for 5 minutes) so that a captured request cannot be replayed. */
+  replayMemory: number;
+}
+
+/** Checks run from Slack: at once per user and per workspace, and started per workspace per minute. */
+export interface CheckLimits {
+  perUser: number;
+  perTeam: number;
+  perTeamPerMinute: number;
+}
+
 export interface OAuthConfig {
   clientId: string;
   clientSecret: string;
@@ -259,6 +292,12 @@ export interface AppConfig {
   databasePath: string;
   schedule: string;
   maxDomainsPerTeam: number;
+  /** The HTTP listener (events in HTTP mode, /healthz, /tlsrpt, OAuth) in both modes. */
+  http: HttpLimits;
+  /** Checks started from Slack (command, buttons, setup form, App Home). */
+  checkLimits: CheckLimits;
+  /** How long one SQLite statement waits for another process's lock before "database busy". */
+  dbBusyTimeoutMs: number;
   monitorConcurrency: number;
   /** SMTP connections at once to one address, and in all, during a pass. */
   smtpPerAddress: number;
@@ -316,6 +355,11 @@ export function loadAppConfig(
   const parsed = schema.safeParse(env);
   if (!parsed.success) throw explain(parsed.error);
   const c = parsed.data;
+  if (c.MTASTS_HTTP_HEADERS_TIMEOUT_MS > c.MTASTS_HTTP_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(
+      `MTASTS_HTTP_HEADERS_TIMEOUT_MS (${c.MTASTS_HTTP_HEADERS_TIMEOUT_MS}) must not exceed MTASTS_HTTP_REQUEST_TIMEOUT_MS (${c.MTASTS_HTTP_REQUEST_TIMEOUT_MS}): the headers are part of the request`,
+    );
+  }
   const appToken = c.SLACK_APP_TOKEN?.trim() || null;
   const signingSecret = c.SLACK_SIGNING_SECRET?.trim() || null;
   if (purpose === 'app' && !appToken && !signingSecret) {
@@ -341,6 +385,22 @@ export function loadAppConfig(
     databasePath: c.DATABASE_PATH,
     schedule: c.MTASTS_SCHEDULE,
     maxDomainsPerTeam: c.MTASTS_MAX_DOMAINS_PER_TEAM,
+    http: {
+      headersTimeoutMs: c.MTASTS_HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: c.MTASTS_HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: c.MTASTS_HTTP_KEEPALIVE_TIMEOUT_MS,
+      maxConnections: c.MTASTS_HTTP_MAX_CONNECTIONS,
+      maxConnectionsPerAddress: c.MTASTS_HTTP_MAX_CONNECTIONS_PER_ADDRESS,
+      maxHeaderBytes: c.MTASTS_HTTP_MAX_HEADER_BYTES,
+      slackBodyBytes: c.MTASTS_SLACK_MAX_BODY_BYTES,
+      replayMemory: c.MTASTS_SLACK_REPLAY_MEMORY,
+    },
+    checkLimits: {
+      perUser: c.MTASTS_CHECKS_PER_USER,
+      perTeam: c.MTASTS_CHECKS_PER_TEAM,
+      perTeamPerMinute: c.MTASTS_CHECKS_PER_TEAM_PER_MINUTE,
+    },
+    dbBusyTimeoutMs: c.MTASTS_DB_BUSY_TIMEOUT_MS,
     monitorConcurrency: c.MTASTS_MONITOR_CONCURRENCY,
     smtpPerAddress: c.MTASTS_SMTP_PER_ADDRESS,
     smtpConcurrency: c.MTASTS_SMTP_CONCURRENCY,

@@ -1,8 +1,18 @@
 import { schedule as cronSchedule } from 'node-cron';
 import { ConfigError, loadAppConfig, loadDomainConnectKey } from './config.js';
+import { installFaultHandlers } from './faults.js';
 import { consoleLogger } from './log.js';
 import { buildSlackApp, openRuntime, type Runtime } from './runtime.js';
 import { queueDigests } from './tlsrpt/digest.js';
+
+/** Stops the running app (listener, monitor, database) and exits with the code; set once the app has started. */
+let stopApp: ((reason: string, code: number) => Promise<void>) | null = null;
+
+// A fault no code caught is logged and the app keeps serving; one it cannot recover from stops it cleanly (exit 1).
+installFaultHandlers(consoleLogger(), (code) => {
+  if (stopApp) void stopApp('a fault it cannot recover from', code);
+  else process.exit(code);
+});
 
 /** npm start: settings -> store -> Slack app. A bad setting is one line naming it, and exit 2. */
 async function start(): Promise<void> {
@@ -51,17 +61,26 @@ async function start(): Promise<void> {
   });
   const tick = setInterval(() => void runtime.monitor.deliver().catch(() => {}), 60_000);
   process.stdout.write(`mtasts-bot: monitoring on schedule "${config.schedule}"\n`);
-  const shutdown = async (signal: string) => {
-    process.stdout.write(`mtasts-bot: ${signal}, stopping\n`);
+  let stopping = false;
+  stopApp = async (reason: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`mtasts-bot: ${reason}, stopping\n`);
+    // Whatever hangs on the way out, the process ends.
+    setTimeout(() => process.exit(code), 10_000).unref();
     clearInterval(tick);
-    await digest.stop();
+    await Promise.resolve(digest.stop()).catch(() => {});
     await runtime.monitor.stop().catch(() => {});
     await slack.stop().catch(() => {});
-    runtime.close();
-    process.exit(0);
+    try {
+      runtime.close();
+    } catch {
+      // A broken database cannot be closed cleanly either; exiting is what is left.
+    }
+    process.exit(code);
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void stopApp?.('SIGTERM', 0));
+  process.once('SIGINT', () => void stopApp?.('SIGINT', 0));
 }
 
 start().catch((err: unknown) => {

@@ -45,7 +45,7 @@ export function openRuntime(
   logger: Logger,
   overrides: RuntimeOverrides = {},
 ): Runtime {
-  const db = openDatabase(config.databasePath);
+  const db = openDatabase(config.databasePath, undefined, config.dbBusyTimeoutMs);
   const now = overrides.now ?? (() => new Date());
   const engine = createEngine(config.engine, dcKey, {
     ...overrides.engine,

@@ -1,11 +1,15 @@
 import type { Server } from 'node:http';
-import { App, type CustomRoute, LogLevel } from '@slack/bolt';
+import { App, LogLevel } from '@slack/bolt';
 import type { AppConfig } from '../config.js';
 import { registerButtons } from './actions/buttons.js';
 import { mtastsCommand } from './commands/mtasts.js';
 import type { SlackContext } from './context.js';
 import { registerHome } from './events/app-home.js';
 import { registerUninstall } from './events/uninstall.js';
+import { CheckLimiter } from './limiter.js';
+import { boltReceiver, type HttpRoute, router } from './receiver.js';
+import { closeServer, limitedServer, listen } from './server.js';
+import { ReplayMemory } from './signature.js';
 import { registerSetup } from './views/setup.js';
 
 /** The bot scopes the code uses (and manifest.yml declares). */
@@ -13,56 +17,54 @@ export const BOT_SCOPES = ['commands', 'chat:write', 'channels:read', 'groups:re
 
 export interface SlackApp {
   app: App;
-  /** Starts listening; resolves to the HTTP port in use (for events in HTTP mode, and the custom routes in both). */
+  /** The app's own HTTP listener (events in HTTP mode; health, TLS-RPT intake and OAuth pages in both). */
+  server: Server;
+  /** Starts listening; resolves to the HTTP port in use. */
   start(): Promise<number>;
   stop(): Promise<void>;
 }
 
+export type SlackAppConfig = Pick<
+  AppConfig,
+  'botToken' | 'appToken' | 'signingSecret' | 'apiUrl' | 'port' | 'oauth' | 'http' | 'checkLimits'
+>;
+
+/** Logs a kind of line at most once per 10 s, with the count of those left out: floods do not flood the log. */
+function throttled(write: (message: string) => void): (kind: string, message: string) => void {
+  const last = new Map<string, { at: number; skipped: number }>();
+  return (kind, message) => {
+    const now = Date.now();
+    const seen = last.get(kind);
+    if (seen && now - seen.at < 10_000) {
+      seen.skipped++;
+      return;
+    }
+    last.set(kind, { at: now, skipped: 0 });
+    write(seen?.skipped ? `${message} (and ${seen.skipped} more like it)` : message);
+  };
+}
+
 /**
  * The Bolt app: Socket Mode when an app-level token is set (no public URL needed), HTTP mode otherwise with events
- * at /slack/events. Both serve GET /healthz and any extra routes (the TLS-RPT intake) on PORT.
+ * at /slack/events. In both, the app's own HTTP listener (with its limits: see server.ts) serves GET /healthz, the
+ * extra routes (the TLS-RPT intake) and, with OAuth, the install pages on PORT.
  */
 export function createSlackApp(
-  config: Pick<AppConfig, 'botToken' | 'appToken' | 'signingSecret' | 'apiUrl' | 'port' | 'oauth'>,
-  ctx: SlackContext,
-  extraRoutes: CustomRoute[] = [],
+  config: SlackAppConfig,
+  deps: Omit<SlackContext, 'limiter'>,
+  extraRoutes: HttpRoute[] = [],
 ): SlackApp {
-  const customRoutes: CustomRoute[] = [
-    {
-      path: '/healthz',
-      method: ['GET'],
-      handler: (_req, res) => {
-        res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ ok: true, mode: config.appToken ? 'socket' : 'http' }));
-      },
-    },
-    ...extraRoutes,
-  ];
-  const clientOptions = config.apiUrl ? { clientOptions: { slackApiUrl: config.apiUrl } } : {};
+  const ctx: SlackContext = { ...deps, limiter: new CheckLimiter(config.checkLimits) };
   const oauth = config.oauth && ctx.installations ? { ...config.oauth, store: ctx.installations } : null;
-  // One workspace with its bot token, or any number through OAuth (/slack/install, /slack/oauth_redirect).
-  const auth = oauth
-    ? {
-        clientId: oauth.clientId,
-        clientSecret: oauth.clientSecret,
-        stateSecret: oauth.stateSecret,
-        scopes: [...BOT_SCOPES],
-        installationStore: oauth.store,
-        ...(oauth.redirectUri ? { redirectUri: oauth.redirectUri } : {}),
-        installerOptions: {
-          directInstall: true,
-          stateVerification: true,
-          ...(config.appToken ? { port: config.port } : {}),
-          ...(oauth.redirectUri ? { redirectUriPath: new URL(oauth.redirectUri).pathname } : {}),
-          ...clientOptions,
-        },
-      }
-    : { token: config.botToken, ...(config.appToken ? { installerOptions: { port: config.port } } : {}) };
-  const common = { logLevel: LogLevel.INFO, customRoutes, ...clientOptions, ...auth };
-  const app = config.appToken
-    ? new App({ ...common, appToken: config.appToken, socketMode: true })
-    : new App({ ...common, signingSecret: config.signingSecret ?? '' });
-
+  const receiverConfig = { ...config, oauth };
+  const note = throttled((message) => app.logger.warn(message));
+  const receiver = boltReceiver(receiverConfig, [...BOT_SCOPES], (m) => note('socket-payload', m));
+  const app = new App({
+    receiver,
+    logLevel: LogLevel.INFO,
+    ...(config.apiUrl ? { clientOptions: { slackApiUrl: config.apiUrl } } : {}),
+    ...(oauth ? {} : { token: config.botToken }),
+  });
   app.command('/mtasts', mtastsCommand(ctx));
   registerButtons(app, ctx);
   registerSetup(app, ctx);
@@ -72,17 +74,50 @@ export function createSlackApp(
     app.logger.error(`unhandled Slack listener error: ${error.message}`);
   });
 
-  let server: Server | null = null;
+  const health: HttpRoute = {
+    path: '/healthz',
+    method: ['GET'],
+    handler: (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ ok: true, mode: config.appToken ? 'socket' : 'http' }));
+    },
+  };
+  const listener = router({
+    config: receiverConfig,
+    scopes: [...BOT_SCOPES],
+    receiver,
+    routes: [health, ...extraRoutes],
+    guard: {
+      maxBodyBytes: config.http.slackBodyBytes,
+      replay: new ReplayMemory(config.http.replayMemory),
+      now: Date.now,
+      onRefused: (status, reason) =>
+        note(`refused-${status}`, `/slack/events refused (${status}): ${reason}`),
+    },
+    log: (m) => app.logger.error(m),
+  });
+  const events = {
+    onDropped: (why: 'all' | 'address', address: string) =>
+      note(
+        `dropped-${why}`,
+        why === 'all'
+          ? `HTTP: ${config.http.maxConnections} connections open, the most allowed: a new one was closed`
+          : `HTTP: ${address} holds ${config.http.maxConnectionsPerAddress} connections, the most per address: a new one was closed`,
+      ),
+    onError: (err: Error) => note('server-error', `HTTP listener: ${err.message}`),
+  };
+  const server = limitedServer(config.http, listener, events);
   return {
     app,
+    server,
     async start() {
-      const started = (await app.start(config.port)) as unknown;
-      if (started && typeof (started as Server).address === 'function') server = started as Server;
-      const address = server?.address();
-      return address && typeof address === 'object' ? address.port : config.port;
+      const port = await listen(server, config.port, events);
+      if (config.appToken) await app.start();
+      return port;
     },
     async stop() {
-      await app.stop();
+      if (config.appToken) await app.stop().catch(() => {});
+      await closeServer(server);
     },
   };
 }

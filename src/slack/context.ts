@@ -1,10 +1,12 @@
 import type { Report } from '../core/check.js';
 import type { Domain } from '../core/domain.js';
 import type { Engine } from '../engine.js';
+import { DatabaseBusyError, whenFree } from '../store/busy.js';
 import type { CheckStore } from '../store/checks.js';
 import type { InstallationStoreSqlite } from '../store/installations.js';
 import type { SubscriptionStore } from '../store/subscriptions.js';
 import type { TlsRptStore } from '../store/tlsrpt.js';
+import type { CheckLimiter } from './limiter.js';
 
 /** What the Slack listeners work with; built once in main.ts (or by a test). */
 export interface SlackContext {
@@ -16,11 +18,50 @@ export interface SlackContext {
   installations: InstallationStoreSqlite | null;
   maxDomainsPerTeam: number;
   now: () => Date;
+  /** Rations the checks users start: per user and per workspace. */
+  limiter: CheckLimiter;
 }
 
-/** Checks a domain and keeps the result as its last check: what every re-check in Slack does. */
+/** What a user is told when another process has held the database's lock through every retry. */
+export const DB_BUSY_TEXT =
+  ':hourglass: The database is busy right now (another process holds its lock); nothing was changed. Please try again in a moment.';
+
+/**
+ * A store call, retried (yielding in between) while another process holds the database's lock; DatabaseBusyError
+ * when it holds it through every try. Every listener's store access goes through here.
+ */
+export const db = whenFree;
+
+/**
+ * Checks a domain and keeps the result as its last check: what every re-check in Slack does. The caller holds a
+ * ticket from ctx.limiter. When the database stays busy the report is still returned, just not kept.
+ */
 export async function checkAndRemember(ctx: SlackContext, domain: Domain): Promise<Report> {
   const report = await ctx.engine.check(domain);
-  ctx.checks.save(report);
+  await db(() => ctx.checks.save(report)).catch((err: unknown) => {
+    if (!(err instanceof DatabaseBusyError)) throw err;
+  });
   return report;
+}
+
+/**
+ * Runs `work` under a check ticket for this user and workspace; the ticket is returned whatever happens. `refused`
+ * gets the limiter's message (when to try again) when no check may start now.
+ */
+export async function rationed<T>(
+  ctx: SlackContext,
+  who: { team: string; user: string },
+  refused: (message: string) => Promise<unknown>,
+  work: () => Promise<T>,
+): Promise<T | undefined> {
+  const ticket = ctx.limiter.take(who.team, who.user);
+  if (!ticket.ok) {
+    await refused(ticket.message);
+    return undefined;
+  }
+  try {
+    return await work();
+  } finally {
+    ticket.release();
+  }
 }

@@ -7,19 +7,31 @@ export type Db = Database.Database;
 
 export const MIGRATIONS_DIR = projectFile('db/migrations');
 
+/** How long a statement waits for another process's lock by default: short, since the wait blocks the event loop. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 200;
+/** Start-up (WAL switch, migrations) may wait longer: nothing is being served yet. */
+const STARTUP_BUSY_TIMEOUT_MS = 5000;
+
 /**
  * Opens the SQLite database (creating its folder and file on first start), with WAL and foreign keys on, and applies
  * the numbered migrations in db/migrations that it has not applied yet, each in its own transaction, recording them.
+ * Every statement after that waits at most `busyTimeoutMs` for a lock another process holds (better-sqlite3 waits
+ * synchronously, so a long wait would stall every request); callers that can wait retry (see store/busy.ts).
  */
-export function openDatabase(path: string, migrationsDir: string = MIGRATIONS_DIR): Db {
+export function openDatabase(
+  path: string,
+  migrationsDir: string = MIGRATIONS_DIR,
+  busyTimeoutMs: number = DEFAULT_BUSY_TIMEOUT_MS,
+): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
+  db.pragma(`busy_timeout = ${STARTUP_BUSY_TIMEOUT_MS}`);
   db.pragma('journal_mode = WAL');
   // With WAL, NORMAL never corrupts the database; a power cut may lose the last transactions, an app crash none.
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
   migrate(db, migrationsDir);
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
   return db;
 }
 

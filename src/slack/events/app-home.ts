@@ -9,7 +9,8 @@ import type {
 } from '@slack/bolt';
 import { parseDomain } from '../../core/domain.js';
 import { HOME_MENU, type HomeRow, homeView } from '../blocks/home.js';
-import { checkAndRemember, type SlackContext } from '../context.js';
+import { checkAndRemember, db, rationed, type SlackContext } from '../context.js';
+import { HomeOpened, MenuAction, MenuBody } from '../input.js';
 import { openSetupModal } from '../views/setup.js';
 
 /** The channels a user is in (public and private ones the bot can see), or null when Slack will not say. */
@@ -35,39 +36,42 @@ async function channelsOf(client: webApi.WebClient, user: string): Promise<Set<s
   }
 }
 
-/** Builds and publishes a user's App Home: the domains watched by channels they are in, by status. */
+/** The rows of a user's App Home: the workspace's domains watched by channels the user is in, with their state. */
+async function homeRows(ctx: SlackContext, team: string, channels: Set<string>): Promise<HomeRow[]> {
+  const domains = await db(() => ctx.subscriptions.listTeam(team));
+  const rows: HomeRow[] = [];
+  for (const r of domains.filter((d) => d.channels.some((c) => channels.has(c)))) {
+    const last = await db(() => ctx.checks.last(r.domain));
+    const certs = [
+      last?.evidence.policy.fetch?.tls?.certificate?.notAfter,
+      ...(last?.evidence.mx.hosts.flatMap((h) => h.probes.map((p) => p.tls?.certificate?.notAfter)) ?? []),
+    ].filter((x): x is string => typeof x === 'string' && x !== 'unknown');
+    rows.push({
+      ...r,
+      channels: r.channels.filter((c) => channels.has(c)),
+      mode: last?.evidence.policy.valid ? (last.evidence.policy.policy?.mode ?? null) : null,
+      nextExpiry: certs.sort()[0] ?? null,
+    });
+  }
+  return rows;
+}
+
+/**
+ * Builds and publishes a user's App Home: the domains watched by channels they are in, by status. `notice` (e.g. why a
+ * re-check was not run) is shown at the top.
+ */
 export async function publishHome(
   client: webApi.WebClient,
   ctx: SlackContext,
   team: string,
   user: string,
+  notice: string | null = null,
 ): Promise<void> {
   const channels = await channelsOf(client, user);
-  const rows: HomeRow[] =
-    channels === null
-      ? []
-      : ctx.subscriptions
-          .listTeam(team)
-          .filter((r) => r.channels.some((c) => channels.has(c)))
-          .map((r) => {
-            const last = ctx.checks.last(r.domain);
-            const certs = [
-              last?.evidence.policy.fetch?.tls?.certificate?.notAfter,
-              ...(last?.evidence.mx.hosts.flatMap((h) => h.probes.map((p) => p.tls?.certificate?.notAfter)) ??
-                []),
-            ].filter((x): x is string => typeof x === 'string' && x !== 'unknown');
-            return {
-              ...r,
-              channels: r.channels.filter((c) => channels.has(c)),
-              mode: last?.evidence.policy.valid ? (last.evidence.policy.policy?.mode ?? null) : null,
-              nextExpiry: certs.sort()[0] ?? null,
-            };
-          });
-  const view = homeView(
-    rows,
-    team,
-    channels === null ? 'Slack did not tell which channels you are in, so no domain can be shown.' : null,
-  );
+  const rows = channels === null ? [] : await homeRows(ctx, team, channels);
+  const unknown =
+    channels === null ? 'Slack did not tell which channels you are in, so no domain can be shown.' : null;
+  const view = homeView(rows, team, [notice, unknown].filter(Boolean).join(' ') || null);
   await client.views.publish({ user_id: user, view: view as never });
 }
 
@@ -79,56 +83,68 @@ export function appHomeOpened(ctx: SlackContext) {
     context,
     logger,
   }: SlackEventMiddlewareArgs<'app_home_opened'> & AllMiddlewareArgs) => {
-    if (event.tab !== 'home') return;
+    const input = HomeOpened.safeParse(event);
+    if (!input.success) return logger.warn('app_home_opened: malformed event ignored');
+    if (input.data.tab !== 'home') return;
     const team = context.teamId ?? '';
     try {
-      await publishHome(client, ctx, team, event.user);
+      await publishHome(client, ctx, team, input.data.user);
     } catch (err) {
-      logger.error(`App Home for ${event.user} (team ${team}) not published: ${(err as Error).message}`);
+      logger.error(`App Home for ${input.data.user} (team ${team}) not published: ${(err as Error).message}`);
     }
   };
 }
 
 type MenuArgs = SlackActionMiddlewareArgs<BlockAction<OverflowAction>> & AllMiddlewareArgs;
 
+/** The menu's value: what to do, to which domain, in which workspace; null when it is not one of ours. */
+function readChoice(value: string): { a: unknown; d: unknown; t: unknown } | null {
+  try {
+    const choice = JSON.parse(value) as unknown;
+    return typeof choice === 'object' && choice !== null
+      ? (choice as { a: unknown; d: unknown; t: unknown })
+      : null;
+  } catch {
+    return null;
+  }
+}
+
 /** A domain's menu in App Home: re-check (and publish the tab again), or the guided setup. */
 export function homeMenu(ctx: SlackContext) {
-  return async ({ ack, body, action, client, logger }: MenuArgs): Promise<void> => {
+  return async ({ ack, body: rawBody, action: rawAction, client, logger }: MenuArgs): Promise<void> => {
     await ack();
-    let choice: { a?: unknown; d?: unknown; t?: unknown };
-    try {
-      choice = JSON.parse(action.selected_option.value) as typeof choice;
-    } catch {
-      return;
-    }
-    const team = body.team?.id ?? body.user.team_id ?? '';
+    const body = MenuBody.safeParse(rawBody);
+    const action = MenuAction.safeParse(rawAction);
+    const choice = action.success ? readChoice(action.data.selected_option.value) : null;
+    if (!body.success || !choice) return logger.warn('App Home menu: malformed payload ignored');
+    const user = body.data.user.id;
+    const team = body.data.team?.id ?? body.data.user.team_id ?? '';
     const parsed = typeof choice.d === 'string' ? parseDomain(choice.d) : null;
-    // The menu names its workspace; one from another workspace, or a domain that is not watched here, is refused.
-    if (
-      choice.t !== team ||
-      !parsed?.ok ||
-      !ctx.subscriptions.listTeam(team).some((r) => r.domain === parsed.domain.ascii)
-    ) {
-      logger.warn(`App Home menu refused for user ${body.user.id} (team ${team})`);
-      return;
-    }
-    const scope = { domain: parsed.domain.ascii, team, channel: '' };
     try {
-      if (choice.a === 'records') {
-        await openSetupModal(
-          client,
-          ctx,
-          body.trigger_id,
-          parsed.domain,
-          scope,
-          ctx.checks.last(scope.domain),
-        );
+      // The menu names its workspace; one from another workspace, or a domain that is not watched here, is refused.
+      const watched = parsed?.ok && (await db(() => ctx.subscriptions.listTeam(team)));
+      if (
+        choice.t !== team ||
+        !parsed?.ok ||
+        !watched ||
+        !watched.some((r) => r.domain === parsed.domain.ascii)
+      ) {
+        logger.warn(`App Home menu refused for user ${user} (team ${team})`);
         return;
       }
-      await checkAndRemember(ctx, parsed.domain);
-      await publishHome(client, ctx, team, body.user.id);
+      const scope = { domain: parsed.domain.ascii, team, channel: '' };
+      if (choice.a === 'records') {
+        const last = await db(() => ctx.checks.last(scope.domain));
+        await openSetupModal(client, ctx, body.data.trigger_id, parsed.domain, scope, last);
+        return;
+      }
+      const refused = (message: string) => publishHome(client, ctx, team, user, message);
+      const report = await rationed(ctx, { team, user }, refused, () => checkAndRemember(ctx, parsed.domain));
+      if (report) await publishHome(client, ctx, team, user);
     } catch (err) {
-      logger.error(`App Home ${String(choice.a)} of ${scope.domain} failed: ${String(err)}`);
+      logger.error(
+        `App Home ${String(choice.a).slice(0, 20)} of ${String(choice.d).slice(0, 80)} failed: ${String(err)}`,
+      );
     }
   };
 }

@@ -13,10 +13,12 @@ import { MAX_AGE_LIMIT, mxPatternProblem, type PolicyMode } from '../../core/pol
 import { ruaProblem } from '../../core/tlsrpt-record.js';
 import { RecordsInputError, type RecordsRequest } from '../../generate/records.js';
 import { recordsFor } from '../../generate/service.js';
+import { DatabaseBusyError } from '../../store/busy.js';
 import { type ButtonScope, buttonValue, readButtonValue } from '../blocks/actions.js';
 import { code, esc } from '../blocks/common.js';
 import { recordsMessage } from '../blocks/records.js';
-import type { SlackContext } from '../context.js';
+import { DB_BUSY_TEXT, rationed, type SlackContext } from '../context.js';
+import { MALFORMED, type ViewState, ViewSubmission, ViewTyping } from '../input.js';
 
 export const SETUP_CALLBACK = 'mtasts_setup';
 
@@ -162,13 +164,8 @@ export function setupView(
   };
 }
 
-/** What the form holds now, from a view's state (submission or a keystroke). */
-function formValues(
-  state: Record<
-    string,
-    Record<string, { value?: string | null; selected_option?: { value?: string } | null }>
-  >,
-) {
+/** What the form holds now, from a view's state (submission or a keystroke), checked by ViewInput. */
+function formValues(state: ViewState) {
   const field = (block: string) => state[block]?.[SETUP_INPUT];
   return {
     mode: field('mode')?.selected_option?.value ?? 'testing',
@@ -184,12 +181,14 @@ type TypingArgs = SlackActionMiddlewareArgs<BlockAction> & AllMiddlewareArgs;
 export function setupTyped() {
   return async ({ ack, body, client, logger }: TypingArgs): Promise<void> => {
     await ack();
-    const view = body.view;
-    if (!view || view.callback_id !== SETUP_CALLBACK) return;
+    const input = ViewTyping.safeParse(body);
+    if (!input.success) return logger.warn('setup form: malformed keystroke payload ignored');
+    const view = input.data.view;
+    if (view.callback_id !== SETUP_CALLBACK) return;
     const scope = readButtonValue(view.private_metadata);
     const parsed = scope ? parseDomain(scope.domain) : null;
     if (!scope || !parsed?.ok) return;
-    const values = formValues(view.state.values as never);
+    const values = formValues(view.state.values);
     const { errors } = validateSetup(values);
     const next = setupView(parsed.domain, scope, { ...values, mode: values.mode as PolicyMode }, errors);
     try {
@@ -203,12 +202,45 @@ export function setupTyped() {
 
 type ViewArgs = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
 
-/** The setup's submission: errors under their fields (response_action: errors), else the records as a message. */
+/** Makes the records (a check of the domain first) and posts them only to the user; a failure is told the same way. */
+async function postRecords(
+  ctx: SlackContext,
+  post: (message: { text: string; blocks?: unknown[] }) => Promise<unknown>,
+  domain: Domain,
+  request: RecordsRequest,
+  log: (message: string) => void,
+): Promise<void> {
+  try {
+    const result = await recordsFor(domain, request, ctx.engine);
+    await post(recordsMessage(result.plan, result.snippets, result.domainConnect));
+  } catch (err) {
+    const known = err instanceof RecordsInputError;
+    if (!known) log(`setup for ${domain.ascii} failed: ${String(err)}`);
+    const message = known
+      ? `:warning: ${esc(err.message)}`
+      : err instanceof DatabaseBusyError
+        ? DB_BUSY_TEXT
+        : ':sweat: Sorry, the records could not be made; it has been logged.';
+    await post({ text: message }).catch(() => {});
+  }
+}
+
+/**
+ * The setup's submission: errors under their fields (response_action: errors), else the records as a message. The
+ * records start with a check, so the submission is rationed like one: when no check may start, the form stays open
+ * and says when to try again.
+ */
 export function setupSubmitted(ctx: SlackContext) {
-  return async ({ ack, body, view, client, logger }: ViewArgs): Promise<void> => {
-    const { request, errors } = validateSetup(formValues(view.state.values as never));
+  return async ({ ack, body: rawBody, client, logger }: ViewArgs): Promise<void> => {
+    const input = ViewSubmission.safeParse(rawBody);
+    if (!input.success) {
+      logger.warn('setup form: malformed submission refused');
+      return void (await ack({ response_action: 'errors', errors: { mode: MALFORMED } }));
+    }
+    const { view, team: teamField, user: userField } = input.data;
+    const { request, errors } = validateSetup(formValues(view.state.values));
     const scope = readButtonValue(view.private_metadata);
-    const team = body.team?.id ?? body.user.team_id ?? '';
+    const team = teamField?.id ?? userField.team_id ?? '';
     const parsed = scope ? parseDomain(scope.domain) : null;
     if (!scope || scope.team !== team || !parsed?.ok) {
       return void (await ack({
@@ -217,24 +249,16 @@ export function setupSubmitted(ctx: SlackContext) {
       }));
     }
     if (Object.keys(errors).length > 0) return void (await ack({ response_action: 'errors', errors }));
-    await ack();
-    const user = body.user.id;
+    const user = userField.id;
     const post = (message: { text: string; blocks?: unknown[] }) =>
       scope.channel
         ? client.chat.postEphemeral({ channel: scope.channel, user, ...message } as never)
         : client.chat.postMessage({ channel: user, ...message } as never);
-    try {
-      const result = await recordsFor(parsed.domain, request, ctx.engine);
-      await post(recordsMessage(result.plan, result.snippets, result.domainConnect));
-    } catch (err) {
-      const message =
-        err instanceof RecordsInputError
-          ? `:warning: ${esc(err.message)}`
-          : ':sweat: Sorry, the records could not be made; it has been logged.';
-      if (!(err instanceof RecordsInputError))
-        logger.error(`setup for ${scope.domain} failed: ${String(err)}`);
-      await post({ text: message }).catch(() => {});
-    }
+    const refused = (message: string) => ack({ response_action: 'errors', errors: { mode: message } });
+    await rationed(ctx, { team, user }, refused, async () => {
+      await ack();
+      await postRecords(ctx, post, parsed.domain, request, (m) => logger.error(m));
+    });
   };
 }
 
