@@ -122,8 +122,9 @@ function run(
 
 const iso = (at: number) => new Date(T0 + at).toISOString();
 
-/** 90061001 -> "1d1h1m1s1ms"; 0 -> "0". */
+/** 90061001 -> "1d1h1m1s1ms"; 0 -> "0"; -86400000 -> "-1d". */
 function span(ms: number): string {
+  if (ms < 0) return `-${span(-ms)}`;
   const parts: [number, string][] = [
     [DAY, 'd'],
     [HOUR, 'h'],
@@ -144,7 +145,10 @@ function span(ms: number): string {
 /** An event in one line, its times as T+<offset>: "kind key [in thread] [after duration] [: resolution]". */
 function line(e: MonitorEvent): string {
   const at = (text: string) =>
-    text.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, (t) => `T+${span(Date.parse(t) - T0)}`);
+    text.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, (t) => {
+      const offset = span(Date.parse(t) - T0);
+      return offset.startsWith('-') ? `T${offset}` : `T+${offset}`;
+    });
   let out = `${e.kind} ${at(e.key)}`;
   if (e.threadKey !== null) out += ` in ${at(e.threadKey)}`;
   if (e.durationMs !== undefined) out += ` after ${span(e.durationMs)}`;
@@ -480,6 +484,9 @@ describe('certificate expiry', () => {
   });
 
   const FP1 = 'cert:mx:mx1.example.com:FP1';
+  /** Certificates far from their end, seen in every pass: the other MX host's and the policy host's. */
+  const others = [mxCert('mx1.example.com', 'FP1', 40 * DAY), policyCert('P1', 40 * DAY)];
+  const mx2Unreachable = finding('MX_UNREACHABLE', DOMAIN, 'mx2.example.com', 'mx2 did not answer.');
   const cert40 = mxCert('mx1.example.com', 'FP1', 40 * DAY);
   const rows: Row[] = [
     [
@@ -590,11 +597,17 @@ describe('certificate expiry', () => {
     [
       'a certificate not seen in a pass (its host unreachable, or the MX lookup failed) is still followed',
       [
-        [{ at: 0, seen: { certs: [mxCert('mx2.example.com', 'FP2', 20 * DAY)] } }, []],
-        [{ at: HOUR, seen: { findings: [seen('MX_UNREACHABLE')] } }, []],
-        [{ at: 2 * HOUR, seen: { findings: [seen('DNS_LOOKUP_FAILED')] } }, []],
+        [{ at: 0, seen: { certs: [...others, mxCert('mx2.example.com', 'FP2', 20 * DAY)] } }, []],
+        [{ at: HOUR, seen: { findings: [mx2Unreachable], certs: others } }, []],
         [
-          { at: 7 * DAY, seen: { certs: [mxCert('mx2.example.com', 'FP2', 20 * DAY)] } },
+          {
+            at: 2 * HOUR,
+            seen: { findings: [seen('DNS_LOOKUP_FAILED')], certs: [policyCert('P1', 40 * DAY)] },
+          },
+          [],
+        ],
+        [
+          { at: 7 * DAY, seen: { certs: [...others, mxCert('mx2.example.com', 'FP2', 20 * DAY)] } },
           ['escalated cert:mx:mx2.example.com:FP2:14'],
         ],
       ],
