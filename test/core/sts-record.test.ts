@@ -23,6 +23,8 @@ describe('parseStsRecord (RFC 8461 §3.1)', () => {
     ['v=STSv1\t; id=x', 'x', []],
     ['v=STSv1;id=x;', 'x', []],
     ['v=STSv1; id=x ; ', 'x', []],
+    // Runs of spaces and tabs around every separator (RFC 8461 §3.1: *WSP ";" *WSP).
+    ['v=STSv1;  id=x \t ;\t ext=y  ;  \t', 'x', [{ name: 'ext', value: 'y' }]],
     ['v=STSv1; ext=first; id=x', 'x', [{ name: 'ext', value: 'first' }]],
     ['v=STSv1; id=x; a_b.c-d=~!', 'x', [{ name: 'a_b.c-d', value: '~!' }]],
     [

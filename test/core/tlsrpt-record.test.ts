@@ -24,6 +24,11 @@ describe('parseTlsRptRecord (RFC 8460 §3)', () => {
     ],
     ['v=TLSRPTv1 ; rua=mailto:a@example.com ;  ', ['mailto:a@example.com'], []],
     [
+      'v=TLSRPTv1;  rua=mailto:a@example.com \t , \tmailto:b@example.com  \t;\t ext=y ',
+      ['mailto:a@example.com', 'mailto:b@example.com'],
+      [{ name: 'ext', value: 'y' }],
+    ],
+    [
       'v=TLSRPTv1; rua=mailto:tlsrpt@example.com; ext=value; x_y.z-1=~!',
       ['mailto:tlsrpt@example.com'],
       [
@@ -54,6 +59,11 @@ describe('parseTlsRptRecord (RFC 8460 §3)', () => {
   test.each([
     ['v=TLSRPTv1', 'the record has no rua field: senders have nowhere to report'],
     ['v=TLSRPTv1 \t', 'the record has no rua field: senders have nowhere to report'],
+    [' v=TLSRPTv1', 'the record must start with "v=TLSRPTv1;" (case-sensitive), seen " v=TLSRPTv1"'],
+    [
+      'v=TLSRPTv1 rua=mailto:a@example.com',
+      'the record must start with "v=TLSRPTv1;" (case-sensitive), seen "v=TLSRPTv1 rua=mailto:a@example.com"',
+    ],
     ['v=TLSRPTv1;', 'the record has no rua field: senders have nowhere to report'],
     ['v=TLSRPTv1; ext=1', 'the record has no rua field: senders have nowhere to report'],
     [
@@ -88,6 +98,10 @@ describe('parseTlsRptRecord (RFC 8460 §3)', () => {
     [
       'v=TLSRPTv1; rua=mailto:a@b',
       'the rua URI "mailto:a@b" does not hold an e-mail address (mailto:user@domain)',
+    ],
+    [
+      'v=TLSRPTv1; rua=mailto:a@example.com@example.net',
+      'the rua URI "mailto:a@example.com@example.net" does not hold an e-mail address (mailto:user@domain)',
     ],
     [
       'v=TLSRPTv1; rua=mailto:a@@b.example',
