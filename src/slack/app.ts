@@ -7,8 +7,8 @@ import type { SlackContext } from './context.js';
 import { registerHome } from './events/app-home.js';
 import { registerUninstall } from './events/uninstall.js';
 import { CheckLimiter } from './limiter.js';
-import { boltReceiver, type HttpRoute, router } from './receiver.js';
-import { closeServer, limitedServer, listen } from './server.js';
+import { boltReceiver, type HttpRoute, type RouterParts, router } from './receiver.js';
+import { closeServer, limitedServer, listen, type ServerEvents } from './server.js';
 import { ReplayMemory } from './signature.js';
 import { registerSetup } from './views/setup.js';
 
@@ -30,7 +30,7 @@ export type SlackAppConfig = Pick<
 >;
 
 /** Logs a kind of line at most once per 10 s, with the count of those left out: floods do not flood the log. */
-function throttled(write: (message: string) => void): (kind: string, message: string) => void {
+function throttled(write: (message: string) => void): Note {
   const last = new Map<string, { at: number; skipped: number }>();
   return (kind, message) => {
     const now = Date.now();
@@ -42,6 +42,47 @@ function throttled(write: (message: string) => void): (kind: string, message: st
     last.set(kind, { at: now, skipped: 0 });
     write(seen?.skipped ? `${message} (and ${seen.skipped} more like it)` : message);
   };
+}
+
+type Note = (kind: string, message: string) => void;
+
+/** The app's HTTP listener: /healthz and the extra routes, /slack/events (verified) and the OAuth pages, with limits. */
+function appServer(
+  config: SlackAppConfig,
+  route: Omit<RouterParts, 'routes' | 'guard'>,
+  extraRoutes: HttpRoute[],
+  note: Note,
+): { server: Server; events: ServerEvents } {
+  const health: HttpRoute = {
+    path: '/healthz',
+    method: ['GET'],
+    handler: (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ ok: true, mode: config.appToken ? 'socket' : 'http' }));
+    },
+  };
+  const listener = router({
+    ...route,
+    routes: [health, ...extraRoutes],
+    guard: {
+      maxBodyBytes: config.http.slackBodyBytes,
+      replay: new ReplayMemory(config.http.replayMemory),
+      now: Date.now,
+      onRefused: (status, reason) =>
+        note(`refused-${status}`, `/slack/events refused (${status}): ${reason}`),
+    },
+  });
+  const events: ServerEvents = {
+    onDropped: (why, address) =>
+      note(
+        `dropped-${why}`,
+        why === 'all'
+          ? `HTTP: ${config.http.maxConnections} connections open, the most allowed: a new one was closed`
+          : `HTTP: ${address} holds ${config.http.maxConnectionsPerAddress} connections, the most per address: a new one was closed`,
+      ),
+    onError: (err) => note('server-error', `HTTP listener: ${err.message}`),
+  };
+  return { server: limitedServer(config.http, listener, events), events };
 }
 
 /**
@@ -73,40 +114,13 @@ export function createSlackApp(
   app.error(async (error) => {
     app.logger.error(`unhandled Slack listener error: ${error.message}`);
   });
-
-  const health: HttpRoute = {
-    path: '/healthz',
-    method: ['GET'],
-    handler: (_req, res) => {
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ ok: true, mode: config.appToken ? 'socket' : 'http' }));
-    },
-  };
-  const listener = router({
+  const route = {
     config: receiverConfig,
     scopes: [...BOT_SCOPES],
     receiver,
-    routes: [health, ...extraRoutes],
-    guard: {
-      maxBodyBytes: config.http.slackBodyBytes,
-      replay: new ReplayMemory(config.http.replayMemory),
-      now: Date.now,
-      onRefused: (status, reason) =>
-        note(`refused-${status}`, `/slack/events refused (${status}): ${reason}`),
-    },
-    log: (m) => app.logger.error(m),
-  });
-  const events = {
-    onDropped: (why: 'all' | 'address', address: string) =>
-      note(
-        `dropped-${why}`,
-        why === 'all'
-          ? `HTTP: ${config.http.maxConnections} connections open, the most allowed: a new one was closed`
-          : `HTTP: ${address} holds ${config.http.maxConnectionsPerAddress} connections, the most per address: a new one was closed`,
-      ),
-    onError: (err: Error) => note('server-error', `HTTP listener: ${err.message}`),
+    log: (m: string) => app.logger.error(m),
   };
-  const server = limitedServer(config.http, listener, events);
+  const { server, events } = appServer(config, route, extraRoutes, note);
   return {
     app,
     server,
