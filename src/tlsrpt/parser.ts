@@ -20,8 +20,11 @@ interface Pending {
 
 /** A worker that has not said it is ready after this long is replaced. */
 const STARTUP_MS = 30_000;
-/** Bodies waiting for the worker; beyond this, 503 (the request rate limits keep it from filling). */
-const MAX_QUEUED = 64;
+/**
+ * Bytes of bodies waiting for the worker; beyond this, 503. Real reports are a few KB, so a burst of thousands (senders
+ * report at midnight UTC) waits its turn, while bodies at the size cap cannot pile up past this much memory.
+ */
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 /** Heap of the worker: a report at the largest size cap (16 MiB) fits many times over. */
 const WORKER_HEAP_MB = 256;
 
@@ -38,9 +41,10 @@ export class ReportParser {
   private running: { pending: Pending; timer: NodeJS.Timeout } | null = null;
   private lastError: Error | null = null;
   private nextId = 1;
+  private queuedBytes = 0;
 
   parse(body: Uint8Array, kind: 'gzip' | 'json', options: ParseOptions): Promise<ParseOutcome> {
-    if (this.queue.length >= MAX_QUEUED) {
+    if (this.queuedBytes + body.length > MAX_QUEUED_BYTES) {
       return Promise.resolve({
         ok: false,
         status: 503,
@@ -60,6 +64,7 @@ export class ReportParser {
       nowMs: options.now.getTime(),
     };
     return new Promise((resolve) => {
+      this.queuedBytes += copy.length;
       this.queue.push({ job, timeoutMs: options.timeoutMs, resolve });
       this.pump();
     });
@@ -84,6 +89,7 @@ export class ReportParser {
     worker.ref();
     const pending = this.ready ? this.queue.shift() : undefined;
     if (!pending) return;
+    this.queuedBytes -= pending.job.body.length;
     const timer = setTimeout(() => this.overrun(), pending.timeoutMs);
     this.running = { pending, timer };
     worker.postMessage(pending.job, [pending.job.body.buffer as ArrayBuffer]);
@@ -185,6 +191,7 @@ export class ReportParser {
   private failAll(why: string): void {
     this.finishRunning({ ok: false, status: 503, error: why, retryAfter: 60 });
     for (const p of this.queue.splice(0)) p.resolve({ ok: false, status: 503, error: why, retryAfter: 60 });
+    this.queuedBytes = 0;
   }
 }
 

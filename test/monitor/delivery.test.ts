@@ -116,18 +116,18 @@ function reportBody(domain: string, n: number): Buffer {
 }
 
 /** Reports through the intake the app serves at POST /tlsrpt: each stored report starts a delivery. */
-function intakeHttps(runtime: Runtime, domain: string, n: number): void {
-  const r = ingestReport(reportBody(domain, n), 'application/tlsrpt+json', 'https', runtime.intake);
-  expect(r.status).toBe(201);
+async function intakeHttps(runtime: Runtime, domain: string, n: number): Promise<void> {
+  const r = await ingestReport(reportBody(domain, n), 'application/tlsrpt+json', 'https', runtime.intake);
+  expect(r.status, r.message).toBe(201);
 }
 
 /** Reports as `mtasts ingest-email` takes them in: queued, and left for the app to deliver. */
-function intakeEmail(runtime: Runtime, domain: string): void {
-  const r = ingestReport(reportBody(domain, 0), 'application/tlsrpt+json', 'email', {
+async function intakeEmail(runtime: Runtime, domain: string): Promise<void> {
+  const r = await ingestReport(reportBody(domain, 0), 'application/tlsrpt+json', 'email', {
     ...runtime.intake,
     onStored: () => {},
   });
-  expect(r.status).toBe(201);
+  expect(r.status, r.message).toBe(201);
 }
 
 function watch(runtime: Runtime, clock: Clock, channel: string, domains: string[]): void {
@@ -182,7 +182,9 @@ describe('one delivery worker per process', () => {
     watch(bot, clock, 'CMANY', domains);
     slack.answerDelayMs = 5;
     // Ten reports per domain, interleaved: the first report of each domain queues its alert, in domain order.
-    for (let n = 0; n < 10; n++) for (const d of domains) intakeHttps(bot, d, n);
+    const reports: Promise<void>[] = [];
+    for (let n = 0; n < 10; n++) for (const d of domains) reports.push(intakeHttps(bot, d, n));
+    await Promise.all(reports);
     await bot.monitor.deliver();
     expect(postedTo('CMANY')).toEqual(domains); // the outbox order, which is the order the alerts were queued
     expect(postsTo('CMANY')).toHaveLength(11);
@@ -196,7 +198,7 @@ describe('one delivery worker per process', () => {
     const domains = Array.from({ length: 11 }, (_, i) => domainOf(i + 1));
     watch(bot, clock, 'CCALLS-A', domains.slice(0, 6));
     watch(bot, clock, 'CCALLS-B', domains.slice(6));
-    for (const d of domains) intakeEmail(bot, d);
+    for (const d of domains) await intakeEmail(bot, d);
     slack.answerDelayMs = 5;
     const calls = Array.from({ length: 110 }, () => bot.monitor.deliver());
     const rounds = new Set(calls);
@@ -222,7 +224,7 @@ describe('claims shared through the database', () => {
     const first = openBot(dbPath, clock, {}, SLACK_TIMEOUT_MS);
     const domains = [1, 2, 3].map(domainOf);
     watch(first, clock, 'CCRASH', domains);
-    for (const d of domains) intakeEmail(first, d);
+    for (const d of domains) await intakeEmail(first, d);
     slack.holdNext('chat.postMessage'); // Slack takes the first post and never answers
     const dying = first.monitor.deliver();
     await slack.waitFor(() => postsTo('CCRASH').length === 1);
@@ -262,7 +264,7 @@ describe('claims shared through the database', () => {
     const channels = ['CTWO-1', 'CTWO-2', 'CTWO-3'];
     const domains = Array.from({ length: 4 }, (_, i) => domainOf(i + 1));
     for (const c of channels) watch(a, clock, c, domains);
-    for (const d of domains) intakeEmail(a, d);
+    for (const d of domains) await intakeEmail(a, d);
     slack.answerDelayMs = 5;
     const rounds: Promise<DeliverySummary>[] = [];
     for (let i = 0; i < 20; i++) rounds.push(a.monitor.deliver(), b.monitor.deliver());
@@ -289,8 +291,8 @@ describe('Slack that does not answer, or asks to wait', () => {
     const bot = openBot(dbPath, clock, {}, SLACK_TIMEOUT_MS);
     const otherProcess = openBot(dbPath, clock, {}, SLACK_TIMEOUT_MS);
     watch(bot, clock, 'CHANG', [domainOf(1), domainOf(2)]);
-    intakeEmail(bot, domainOf(1));
-    intakeEmail(bot, domainOf(2));
+    await intakeEmail(bot, domainOf(1));
+    await intakeEmail(bot, domainOf(2));
     slack.holdNext('chat.postMessage');
     const round = bot.monitor.deliver();
     await slack.waitFor(() => postsTo('CHANG').length === 1);
@@ -320,8 +322,8 @@ describe('Slack that does not answer, or asks to wait', () => {
     const clock = new Clock();
     const bot = openBot(newDbPath(), clock, { maxAttempts: 3 });
     watch(bot, clock, 'C429', [domainOf(1), domainOf(2)]);
-    intakeEmail(bot, domainOf(1));
-    intakeEmail(bot, domainOf(2));
+    await intakeEmail(bot, domainOf(1));
+    await intakeEmail(bot, domainOf(2));
     const limited = {
       status: 429,
       headers: { 'Retry-After': '2' },
@@ -358,8 +360,8 @@ describe('Slack that does not answer, or asks to wait', () => {
     const clock = new Clock();
     const bot = openBot(newDbPath(), clock, { maxAttempts: 3 });
     watch(bot, clock, 'C500', [domainOf(1), domainOf(2)]);
-    intakeEmail(bot, domainOf(1));
-    intakeEmail(bot, domainOf(2));
+    await intakeEmail(bot, domainOf(1));
+    await intakeEmail(bot, domainOf(2));
     const error = { status: 500, json: { ok: false, error: 'internal_error' } };
     const limited = {
       status: 429,
