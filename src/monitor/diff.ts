@@ -69,38 +69,6 @@ export const DEFAULT_DIFF_SETTINGS: DiffSettings = {
   readyAfterMs: 14 * 24 * 3600_000,
 };
 
-/** Findings whose cause is often a passing network fault: alerted only after `debouncePasses` passes in a row. */
-const FLAKY = new Set<FindingCode>([
-  'POLICY_FETCH_FAILED',
-  'POLICY_HOST_UNRESOLVABLE',
-  'POLICY_HTTP_STATUS',
-  'POLICY_REDIRECT',
-  'POLICY_CONTENT_TYPE',
-  'POLICY_TOO_LARGE',
-  'POLICY_SYNTAX',
-  'DNS_LOOKUP_FAILED',
-  'MX_UNREACHABLE',
-  'MX_SMTP_ERROR',
-  'MX_TLS_FAILED',
-  'SMTP_PORT_BLOCKED',
-]);
-
-/** Certificate expiry is followed by fingerprint and threshold, not by these findings. */
-const CERT_CODES = new Set<FindingCode>([
-  'POLICY_CERT_EXPIRED',
-  'POLICY_CERT_EXPIRING',
-  'MX_CERT_EXPIRED',
-  'MX_CERT_EXPIRING',
-]);
-
-/** Warnings that deserve an alert when they start: protection weakened or about to be. */
-const ALERT_WARNINGS = new Set<FindingCode>([
-  'MX_NOT_IN_POLICY',
-  'TLSRPT_MISSING',
-  'POLICY_MODE_NONE',
-  'SMTP_PORT_BLOCKED',
-]);
-
 const THRESHOLDS = [30, 14, 7, 3, 1] as const;
 const DAY = 86_400_000;
 
@@ -148,11 +116,12 @@ export function diff(
   // 1. Conditions from findings.
   const candidates = new Map<string, { info: ConditionInfo; debounce: number }>();
   for (const f of report.findings) {
-    if (CERT_CODES.has(f.code)) continue;
-    if (f.severity !== 'error' && !ALERT_WARNINGS.has(f.code)) continue;
+    // How each code alerts is declared in the catalog; certificates are followed below, by fingerprint.
+    const alert = CATALOG[f.code].alert;
+    if (alert === 'never' || alert === 'certificate' || f.code === 'STS_ID_NOT_UPDATED') continue; // the id: step 2
     candidates.set(`finding:${f.code}:${f.subject}`, {
       info: infoOf(f, 'finding'),
-      debounce: FLAKY.has(f.code) ? settings.debouncePasses : 1,
+      debounce: alert === 'after-passes' ? settings.debouncePasses : 1,
     });
   }
 
