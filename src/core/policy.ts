@@ -51,7 +51,7 @@ export function parsePolicy(text: string): PolicyResult {
       syntax(`line ${n} holds a carriage return not followed by a line feed; lines end in LF or CRLF`);
       return;
     }
-    const m = /^([^:]*):[ \t]*(.*)$/.exec(line);
+    const m = /^([^:]*):[ \t]*(.*)$/s.exec(line); // "s": a value may hold U+2028 and U+2029 like any other text
     if (!m) {
       syntax(`line ${n} ("${shown(line)}") is not of the form key: value`);
       return;

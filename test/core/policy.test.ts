@@ -382,6 +382,7 @@ describe('parsePolicy (RFC 8461 §3.2)', () => {
   test.each([
     ['Unicode text', 'grüße aus Köln', []],
     ['a colon', 'a:b', []],
+    ['a line separator (U+2028), which is not a line break in a policy', 'a\u2028b', []],
     ['a control character', 'a\u0001b', ['line 4: the value of "note" holds a control character']],
     ['a tab inside', 'a\tb', ['line 4: the value of "note" holds a control character']],
   ])('the value of an unknown field may hold anything printable: %s', (_name, value, syntax) => {
