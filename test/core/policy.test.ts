@@ -51,7 +51,7 @@ describe('parsePolicy (RFC 8461 §3.2)', () => {
     ],
     [
       'no space after the colon, tabs and trailing space',
-      'version:STSv1\nmode:\ttesting \nmx:  \t *.example.com\nmax_age: 1 ',
+      'version:STSv1\nmode:\ttesting \t \nmx:  \t *.example.com\nmax_age: 1 ',
       policy('testing', 1, ['*.example.com']),
     ],
     [
@@ -382,6 +382,7 @@ describe('parsePolicy (RFC 8461 §3.2)', () => {
   test.each([
     ['Unicode text', 'grüße aus Köln', []],
     ['a colon', 'a:b', []],
+    ['one character', 'x', []],
     ['a line separator (U+2028), which is not a line break in a policy', 'a\u2028b', []],
     ['a control character', 'a\u0001b', ['line 4: the value of "note" holds a control character']],
     ['a tab inside', 'a\tb', ['line 4: the value of "note" holds a control character']],
@@ -474,6 +475,7 @@ describe('mxPatternMatches (RFC 8461 §4.1)', () => {
     ['*.example.com', 'MX1.EXAMPLE.COM.', true],
     ['*.example.com', 'example.com', false],
     ['*.example.com', 'a.b.example.com', false],
+    ['*.example.com', '.example.com', false],
     ['*.example.com', 'mx1.example.net', false],
     ['*.example.com', 'evilexample.com', false],
     ['mail.example.com', 'evilmail.example.com', false],
