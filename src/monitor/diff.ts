@@ -1,60 +1,20 @@
 import type { Report } from '../core/check.js';
 import { CATALOG, type Finding, type FindingCode, finding, type Severity } from '../core/findings.js';
-import type { CertSeen, Snapshot } from './snapshot.js';
+import type {
+  CertLevel,
+  CertSeen,
+  Condition,
+  ConditionInfo,
+  DomainState,
+  MonitorEvent,
+  Snapshot,
+} from '../store/monitor-state.js';
 
 /**
  * Comparing a pass with the state left by the previous ones. Pure: state in, state and events out. Conditions open
  * (with an alert) when a problem starts, are reminded while they last, and recover (in the opener's thread) when they
  * clear; each event has a stable key, so that the outbox can post it exactly once.
  */
-
-export interface ConditionInfo {
-  kind: 'finding' | 'cert' | 'sts-id';
-  title: string;
-  subject: string;
-  severity: Severity;
-  message: string;
-  fix: string;
-  code?: FindingCode;
-  /** cert: the certificate and the most severe level alerted so far. */
-  cert?: CertSeen & { level: CertLevel };
-  /** sts-id: the id that was not updated. */
-  stsId?: string;
-}
-
-export type CertLevel = 30 | 14 | 7 | 3 | 1 | 'expired';
-
-export interface Condition {
-  key: string;
-  state: 'pending' | 'open';
-  count: number;
-  firstSeenAt: string;
-  openedAt: string | null;
-  lastRemindedAt: string | null;
-  openerKey: string | null;
-  info: ConditionInfo;
-}
-
-export interface DomainState {
-  snapshot: Snapshot | null;
-  conditions: Condition[];
-  cleanSince: string | null;
-  readyAnnounced: string | null;
-}
-
-export interface MonitorEvent {
-  key: string;
-  kind: 'opened' | 'escalated' | 'reminder' | 'recovered' | 'changed' | 'ready';
-  /** The event whose message this one belongs under (its thread), if any. */
-  threadKey: string | null;
-  info: ConditionInfo;
-  /** recovered: how long the condition lasted; reminder: how long it has lasted. */
-  durationMs?: number;
-  /** recovered: what replaced it (a new certificate) or why it closed. */
-  resolution?: string;
-  /** changed: MX hosts added and removed. */
-  mxChange?: { added: string[]; removed: string[] };
-}
 
 export interface DiffSettings {
   /** Passes a flaky condition must be seen in a row before it alerts. */

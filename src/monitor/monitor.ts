@@ -6,7 +6,9 @@ import type { Engine } from '../engine.js';
 import { bindFragment, planRecords } from '../generate/records.js';
 import type { CheckStore } from '../store/checks.js';
 import type { LockStore } from '../store/locks.js';
-import type { MonitorStore, NewAlert } from '../store/monitor.js';
+import type { MonitorStore } from '../store/monitor.js';
+import type { AlertPayload, MonitorEvent } from '../store/monitor-state.js';
+import type { NewAlert } from '../store/outbox.js';
 import { isActive, type SubscriptionStore } from '../store/subscriptions.js';
 import type { TlsRptStore } from '../store/tlsrpt.js';
 import {
@@ -18,9 +20,8 @@ import {
   type Poster,
   workerName,
 } from './deliver.js';
-import { DEFAULT_DIFF_SETTINGS, type DiffSettings, diff, type MonitorEvent } from './diff.js';
+import { DEFAULT_DIFF_SETTINGS, type DiffSettings, diff } from './diff.js';
 import { DEFAULT_PASS_CACHE, type PassCacheSettings, type PassCacheStats, passDeps } from './pass-cache.js';
-import type { AlertPayload } from './payload.js';
 import { pool } from './pool.js';
 import { snapshotOf } from './snapshot.js';
 

@@ -1,32 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Report } from '../core/check.js';
-import type { PolicyMode } from '../core/policy.js';
-
-export interface CertSeen {
-  role: 'policy' | 'mx';
-  host: string;
-  fingerprint: string;
-  notAfter: string;
-}
-
-/** What one check of a domain looked like, reduced to what the monitor compares between passes. */
-export interface Snapshot {
-  domain: string;
-  takenAt: string;
-  status: Report['status'];
-  /** The `_mta-sts` id, or null when there is no valid record. */
-  stsId: string | null;
-  /** SHA-256 of the policy text, and the text itself, when it was read. */
-  policyHash: string | null;
-  policyText: string | null;
-  mode: PolicyMode | null;
-  maxAge: number | null;
-  /** MX hosts, sorted; null when the MX lookup failed (nothing to compare). */
-  mx: string[] | null;
-  certs: CertSeen[];
-  /** "CODE subject" of every finding. */
-  findings: string[];
-}
+import type { CertSeen, Snapshot } from '../store/monitor-state.js';
 
 export function snapshotOf(report: Report): Snapshot {
   const e = report.evidence;

@@ -1,17 +1,6 @@
-import type { Condition, DomainState } from '../monitor/diff.js';
-import type { AlertPayload } from '../monitor/payload.js';
-import type { Snapshot } from '../monitor/snapshot.js';
 import type { Db } from './db.js';
-import { enqueue } from './outbox.js';
-
-export interface NewAlert {
-  eventKey: string;
-  teamId: string;
-  channelId: string;
-  threadEventKey: string | null;
-  broadcast: boolean;
-  payload: AlertPayload;
-}
+import type { AlertPayload, Condition, DomainState, Snapshot } from './monitor-state.js';
+import { enqueue, type NewAlert } from './outbox.js';
 
 /** An alert in the outbox, as the deliverer reads it. */
 export interface OutboxRow extends NewAlert {

@@ -1,5 +1,15 @@
 import type { Db } from './db.js';
-import type { NewAlert } from './monitor.js';
+import type { AlertPayload } from './monitor-state.js';
+
+/** An alert to queue: where it goes, the thread it belongs under, and its data (rendered only when sent). */
+export interface NewAlert {
+  eventKey: string;
+  teamId: string;
+  channelId: string;
+  threadEventKey: string | null;
+  broadcast: boolean;
+  payload: AlertPayload;
+}
 
 /**
  * Adds alerts to the outbox; call it inside the transaction that makes the change they report. An alert already

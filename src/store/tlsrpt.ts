@@ -1,8 +1,6 @@
-import type { TlsRptReport } from '../tlsrpt/report.js';
-import type { DomainReportSummary, FailureGroup, OrgSummary } from '../tlsrpt/summary.js';
+import type { TlsRptReport } from '../core/tlsrpt-report.js';
 import type { Db } from './db.js';
-import type { NewAlert } from './monitor.js';
-import { enqueue } from './outbox.js';
+import { enqueue, type NewAlert } from './outbox.js';
 
 /** Alerts a stored report causes for one domain, about the day its sessions belong to. */
 export interface DayAlerts {
@@ -228,4 +226,35 @@ export class TlsRptStore {
 
 function capped(n: number): number {
   return Math.min(MAX_SUM, Math.round(n));
+}
+
+/* What the stored TLS-RPT reports say about one domain over a period (the store's answers). */
+
+export interface OrgSummary {
+  organization: string;
+  successful: number;
+  failed: number;
+  reports: number;
+}
+
+export interface FailureGroup {
+  resultType: string;
+  receivingMx: string | null;
+  /** The receiving address, for failures whose reporter named no MX host. */
+  receivingIp: string | null;
+  count: number;
+  reasonCodes: string[];
+}
+
+export interface DomainReportSummary {
+  domain: string;
+  /** First UTC day counted (YYYY-MM-DD). */
+  since: string;
+  /** Last UTC day counted, when the summary is of one day or a closed period. */
+  until?: string;
+  reports: number;
+  successful: number;
+  failed: number;
+  organizations: OrgSummary[];
+  failures: FailureGroup[];
 }

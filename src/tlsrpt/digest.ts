@@ -1,5 +1,5 @@
-import type { DigestPayload } from '../monitor/payload.js';
-import type { NewAlert } from '../store/monitor.js';
+import type { DigestPayload } from '../store/monitor-state.js';
+import type { NewAlert } from '../store/outbox.js';
 import { isActive, type SubscriptionStore } from '../store/subscriptions.js';
 import type { TlsRptStore } from '../store/tlsrpt.js';
 

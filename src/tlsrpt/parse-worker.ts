@@ -1,5 +1,5 @@
 import { parentPort } from 'node:worker_threads';
-import { type DecodeResult, decodeReport } from './report.js';
+import { type DecodeResult, decodeReport } from '../core/tlsrpt-report.js';
 
 /** One body to decode, as the intake posts it to this worker thread. */
 export interface ParseJob {

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { DecodeResult, ReportLimits } from '../core/tlsrpt-report.js';
 import type { ParseJob, WorkerMessage } from './parse-worker.js';
-import type { DecodeResult, ReportLimits } from './report.js';
 
 export interface ParseOptions extends ReportLimits {
   /** A body still being decoded after this long is abandoned (the worker is replaced) and refused with 503. */

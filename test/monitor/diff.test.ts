@@ -11,16 +11,14 @@ import {
 } from '../../src/core/findings.js';
 import type { PolicyMode } from '../../src/core/policy.js';
 import {
-  type CertLevel,
   certLevel,
   DEFAULT_DIFF_SETTINGS,
   type DiffResult,
   type DiffSettings,
-  type DomainState,
   diff,
-  type MonitorEvent,
 } from '../../src/monitor/diff.js';
-import { type CertSeen, snapshotOf } from '../../src/monitor/snapshot.js';
+import { snapshotOf } from '../../src/monitor/snapshot.js';
+import type { CertLevel, CertSeen, DomainState, MonitorEvent } from '../../src/store/monitor-state.js';
 import { reportOf } from '../support/report.js';
 
 /**

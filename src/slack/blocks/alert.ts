@@ -1,5 +1,5 @@
 import type { PolicyMode } from '../../core/policy.js';
-import type { AlertPayload, EventPayload } from '../../monitor/payload.js';
+import type { AlertPayload, EventPayload } from '../../store/monitor-state.js';
 import { alertActions } from './actions.js';
 import { clip, code, context, esc, type Message, preformatted, section } from './common.js';
 import { digestMessage, failureRateMessage } from './tlsrpt.js';

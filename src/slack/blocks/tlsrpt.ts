@@ -1,6 +1,6 @@
-import type { DigestPayload, FailureRatePayload } from '../../monitor/payload.js';
-import { explainResult } from '../../tlsrpt/report.js';
-import type { DomainReportSummary } from '../../tlsrpt/summary.js';
+import { explainResult } from '../../core/tlsrpt-report.js';
+import type { DigestPayload, FailureRatePayload } from '../../store/monitor-state.js';
+import type { DomainReportSummary } from '../../store/tlsrpt.js';
 import { code, context, esc, type Message, quoted, section } from './common.js';
 
 const MAX_LINES = 25;

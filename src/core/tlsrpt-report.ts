@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { z } from 'zod';
-import { parseDateTime, periodProblem } from './dates.js';
-import { nestingDepth } from './depth.js';
+import { nestingDepth } from './json-depth.js';
+import { parseDateTime, periodProblem } from './tlsrpt-dates.js';
 
 /**
  * TLS-RPT aggregate reports (RFC 8460 §4): validated with zod, accepting what real reporters send (an `mx-host`

@@ -1,0 +1,116 @@
+import type { Report } from '../core/check.js';
+import type { FindingCode, Severity } from '../core/findings.js';
+import type { PolicyMode } from '../core/policy.js';
+import type { DomainReportSummary } from './tlsrpt.js';
+
+/**
+ * The monitor's state and alerts as the store keeps them: what a pass remembers of a check (snapshot), the
+ * conditions it follows between passes, the events it raises and the alert payloads the outbox holds. The store owns
+ * these shapes, so that it imports only core/; the monitor (monitor/diff.ts, snapshot.ts) computes them.
+ */
+
+export interface CertSeen {
+  role: 'policy' | 'mx';
+  host: string;
+  fingerprint: string;
+  notAfter: string;
+}
+
+/** What one check of a domain looked like, reduced to what the monitor compares between passes. */
+export interface Snapshot {
+  domain: string;
+  takenAt: string;
+  status: Report['status'];
+  /** The `_mta-sts` id, or null when there is no valid record. */
+  stsId: string | null;
+  /** SHA-256 of the policy text, and the text itself, when it was read. */
+  policyHash: string | null;
+  policyText: string | null;
+  mode: PolicyMode | null;
+  maxAge: number | null;
+  /** MX hosts, sorted; null when the MX lookup failed (nothing to compare). */
+  mx: string[] | null;
+  certs: CertSeen[];
+  /** "CODE subject" of every finding. */
+  findings: string[];
+}
+
+export interface ConditionInfo {
+  kind: 'finding' | 'cert' | 'sts-id';
+  title: string;
+  subject: string;
+  severity: Severity;
+  message: string;
+  fix: string;
+  code?: FindingCode;
+  /** cert: the certificate and the most severe level alerted so far. */
+  cert?: CertSeen & { level: CertLevel };
+  /** sts-id: the id that was not updated. */
+  stsId?: string;
+}
+
+export type CertLevel = 30 | 14 | 7 | 3 | 1 | 'expired';
+
+export interface Condition {
+  key: string;
+  state: 'pending' | 'open';
+  count: number;
+  firstSeenAt: string;
+  openedAt: string | null;
+  lastRemindedAt: string | null;
+  openerKey: string | null;
+  info: ConditionInfo;
+}
+
+export interface DomainState {
+  snapshot: Snapshot | null;
+  conditions: Condition[];
+  cleanSince: string | null;
+  readyAnnounced: string | null;
+}
+
+export interface MonitorEvent {
+  key: string;
+  kind: 'opened' | 'escalated' | 'reminder' | 'recovered' | 'changed' | 'ready';
+  /** The event whose message this one belongs under (its thread), if any. */
+  threadKey: string | null;
+  info: ConditionInfo;
+  /** recovered: how long the condition lasted; reminder: how long it has lasted. */
+  durationMs?: number;
+  /** recovered: what replaced it (a new certificate) or why it closed. */
+  resolution?: string;
+  /** changed: MX hosts added and removed. */
+  mxChange?: { added: string[]; removed: string[] };
+}
+
+/** What the outbox keeps of an alert: the data, rendered for Slack only when it is sent. */
+export type AlertPayload = EventPayload | DigestPayload | FailureRatePayload;
+
+/** A monitor event: a condition opened, escalated, reminded or recovered, a change, ready to enforce. */
+export interface EventPayload {
+  kind?: 'event';
+  domain: string;
+  domainUnicode: string;
+  mode: PolicyMode | null;
+  event: MonitorEvent;
+  /** ready: the records to publish for enforce. */
+  ready?: { id: string; bind: string; policyText: string };
+}
+
+/** The daily TLS-RPT digest of one domain. */
+export interface DigestPayload {
+  kind: 'tlsrpt-digest';
+  domain: string;
+  summary: DomainReportSummary;
+  from: string;
+  to: string;
+}
+
+/** Reported failures crossed the alert threshold. */
+export interface FailureRatePayload {
+  kind: 'tlsrpt-rate';
+  domain: string;
+  summary: DomainReportSummary;
+  rate: number;
+  threshold: number;
+}
