@@ -31,6 +31,7 @@ const USAGE = `usage:
                  [--id ID] [--json]  copy-ready records, policy file, web-server snippets, Domain Connect
   mtasts sweep                       one monitoring pass over every watched domain now (needs SLACK_BOT_TOKEN)
   mtasts ingest-email < message.eml  store a TLS-RPT report e-mail (exit 0 stored or duplicate, 2 not a report)
+  mtasts ingest-imap --once          read new report e-mails from MTASTS_TLSRPT_IMAP_URL once (exit 0 read, 1 failed)
   mtasts --version                   the version of mtasts-bot
 `;
 
@@ -48,6 +49,8 @@ export async function main(argv: string[], given?: CliIo): Promise<number> {
         return await runSweep(rest, io);
       case 'ingest-email':
         return await runIngestEmail(rest, io);
+      case 'ingest-imap':
+        return await runIngestImap(rest, io);
       case '--version':
       case 'version':
         io.stdout(`mtasts-bot ${packageVersion()}\n`);
@@ -188,6 +191,57 @@ async function runIngestEmail(args: string[], io: CliIo): Promise<number> {
 }
 
 const MAX_EMAIL_BYTES = 20 * 1024 * 1024;
+
+/** One pass over the TLS-RPT mailbox (MTASTS_TLSRPT_IMAP_URL): new report e-mails stored, then moved out. */
+async function runIngestImap(args: string[], io: CliIo): Promise<number> {
+  const { positional, flags } = parseArgs(args, { once: false });
+  if (positional.length > 0 || !flags.has('once'))
+    throw new UsageError(
+      'run "mtasts ingest-imap --once" (the app itself reads the mailbox as reports arrive)',
+    );
+  const [{ loadAppConfig, ConfigError }, { openRuntime }, { ingestEmail }, imap] = await Promise.all([
+    import('./config.js'),
+    import('./runtime.js'),
+    import('./tlsrpt/intake.js'),
+    import('./tlsrpt/imap.js'),
+  ]);
+  const config = loadAppConfig(io.env, 'ingest');
+  const settings = config.tlsrptImap;
+  if (!settings)
+    throw new ConfigError(
+      'MTASTS_TLSRPT_IMAP_URL is not set: name the mailbox, e.g. imaps://user@imap.example.com/INBOX',
+    );
+  const logger = {
+    info: (m: string) => io.stderr(`${m}\n`),
+    warn: (m: string) => io.stderr(`warning: ${m}\n`),
+    error: (m: string) => io.stderr(`error: ${m}\n`),
+  };
+  const runtime = openRuntime(config, null, logger);
+  try {
+    const result = await imap.readOnce({
+      settings,
+      db: runtime.db,
+      ingest: (raw) => ingestEmail(raw, { ...runtime.intake, onStored: () => {} }),
+      now: runtime.intake.now,
+      logger,
+    });
+    if (result.kind === 'busy') {
+      io.stderr(
+        'mtasts: another process (the app, or another ingest-imap) is reading the mailbox; nothing was done\n',
+      );
+      return 75;
+    }
+    if (result.summary)
+      io.stdout(`ingest-imap: ${settings.account}/${settings.folder}: ${imap.passLine(result.summary)}\n`);
+    if (result.kind === 'failed') {
+      io.stderr(`mtasts: ${result.error}\n`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    runtime.close();
+  }
+}
 
 async function readStdin(limit: number): Promise<Buffer | null> {
   const chunks: Buffer[] = [];

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
+import { type ImapSettings, Secret } from './tlsrpt/imap.js';
 
 /** The only module that reads the environment: every setting is parsed and checked here, once. */
 
@@ -250,6 +251,15 @@ const appSchema = z.object({
   MTASTS_TLSRPT_DOMAIN_PER_MINUTE: int(1, 1000000, 10),
   MTASTS_TLSRPT_DOMAIN_BURST: int(1, 1000000, 200),
   MTASTS_TLSRPT_MIN_FREE_MB: int(0, 1000000000, 512),
+  MTASTS_TLSRPT_IMAP_URL: z.string().optional(),
+  MTASTS_TLSRPT_IMAP_PASSWORD: z.string().optional(),
+  MTASTS_TLSRPT_IMAP_TOKEN_FILE: z.string().optional(),
+  MTASTS_TLSRPT_IMAP_POLL: cronExpression('*/5 * * * *', 'every 5 minutes'),
+  MTASTS_TLSRPT_IMAP_DONE_FOLDER: z.string().optional(),
+  MTASTS_TLSRPT_IMAP_REJECT_FOLDER: z.string().optional(),
+  MTASTS_TLSRPT_IMAP_BATCH: int(1, 1000, 50),
+  MTASTS_TLSRPT_IMAP_MAX_MESSAGE_BYTES: int(65536, 104857600, 20971520),
+  MTASTS_TLSRPT_IMAP_TIMEOUT_MS: int(1000, 600000, 30000),
 });
 
 /** Limits of the HTTP listener, and of what /slack/events reads before the signature is checked. */
@@ -322,6 +332,8 @@ export interface AppConfig {
     domainRate: { perMinute: number; burst: number };
     minFreeMb: number;
   };
+  /** The mailbox TLS-RPT reports are read from over IMAP (MTASTS_TLSRPT_IMAP_URL), or null. */
+  tlsrptImap: ImapSettings | null;
   engine: EngineConfig;
 }
 
@@ -421,6 +433,115 @@ export function loadAppConfig(
       domainRate: { perMinute: c.MTASTS_TLSRPT_DOMAIN_PER_MINUTE, burst: c.MTASTS_TLSRPT_DOMAIN_BURST },
       minFreeMb: c.MTASTS_TLSRPT_MIN_FREE_MB,
     },
+    tlsrptImap: imapSettings(c),
     engine: loadEngineConfig(env),
   };
+}
+
+type ImapVariables = Pick<
+  z.output<typeof appSchema>,
+  Extract<keyof z.output<typeof appSchema>, `MTASTS_TLSRPT_IMAP_${string}`>
+>;
+
+/**
+ * MTASTS_TLSRPT_IMAP_*: the mailbox TLS-RPT reports are read from, or null when no URL is set. No message repeats the
+ * URL (a user may have put a password in it) or a secret.
+ */
+function imapSettings(c: ImapVariables): ImapSettings | null {
+  const raw = c.MTASTS_TLSRPT_IMAP_URL?.trim() ?? '';
+  const password = c.MTASTS_TLSRPT_IMAP_PASSWORD ?? '';
+  const tokenFile = c.MTASTS_TLSRPT_IMAP_TOKEN_FILE?.trim() ?? '';
+  if (raw === '') {
+    if (password === '' && tokenFile === '') return null;
+    throw new ConfigError(
+      'MTASTS_TLSRPT_IMAP_URL is not set, but an IMAP password or token file is: set the mailbox too, e.g. imaps://tls-reports%40example.com@imap.example.com/INBOX',
+    );
+  }
+  const url = imapUrl(raw);
+  if ((password === '') === (tokenFile === '')) {
+    throw new ConfigError(
+      password === ''
+        ? 'MTASTS_TLSRPT_IMAP_URL needs MTASTS_TLSRPT_IMAP_PASSWORD (an app password) or MTASTS_TLSRPT_IMAP_TOKEN_FILE (a file holding an OAuth2 access token)'
+        : 'MTASTS_TLSRPT_IMAP_PASSWORD and MTASTS_TLSRPT_IMAP_TOKEN_FILE are both set: set one of them',
+    );
+  }
+  const folders = {
+    doneFolder: imapFolder(
+      'MTASTS_TLSRPT_IMAP_DONE_FOLDER',
+      c.MTASTS_TLSRPT_IMAP_DONE_FOLDER,
+      'TLS-RPT/processed',
+    ),
+    rejectFolder: imapFolder(
+      'MTASTS_TLSRPT_IMAP_REJECT_FOLDER',
+      c.MTASTS_TLSRPT_IMAP_REJECT_FOLDER,
+      'TLS-RPT/not-a-report',
+    ),
+  };
+  for (const [name, folder] of Object.entries(folders)) {
+    if (folder.toLowerCase() === url.folder.toLowerCase())
+      throw new ConfigError(
+        `MTASTS_TLSRPT_IMAP_${name === 'doneFolder' ? 'DONE' : 'REJECT'}_FOLDER is the folder reports are read from ("${folder}"): messages moved there would be read again`,
+      );
+  }
+  return {
+    ...url,
+    ...folders,
+    auth: password !== '' ? { password: new Secret(password) } : { tokenFile },
+    poll: c.MTASTS_TLSRPT_IMAP_POLL,
+    batchSize: c.MTASTS_TLSRPT_IMAP_BATCH,
+    maxMessageBytes: c.MTASTS_TLSRPT_IMAP_MAX_MESSAGE_BYTES,
+    timeoutMs: c.MTASTS_TLSRPT_IMAP_TIMEOUT_MS,
+  };
+}
+
+/** imaps://user@host[:port][/folder] (imap:// for STARTTLS); a user name holding "@" writes it as %40. */
+function imapUrl(
+  raw: string,
+): Pick<ImapSettings, 'account' | 'host' | 'port' | 'implicitTls' | 'user' | 'folder'> {
+  const bad = (why: string) =>
+    new ConfigError(`MTASTS_TLSRPT_IMAP_URL ${why} (expected imaps://user@imap.example.com/INBOX)`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw bad('is not a URL');
+  }
+  if (url.password !== '')
+    throw new ConfigError(
+      'MTASTS_TLSRPT_IMAP_URL must not hold the password (the URL is shown in logs): put it in MTASTS_TLSRPT_IMAP_PASSWORD',
+    );
+  if (url.protocol !== 'imaps:' && url.protocol !== 'imap:')
+    throw bad('must start with imaps:// (or imap:// for STARTTLS)');
+  if (url.hostname === '') throw bad('has no host');
+  if (url.username === '') throw bad('has no user name');
+  if (url.search !== '' || url.hash !== '') throw bad('must not have a query or a fragment');
+  let user: string;
+  let folder: string;
+  try {
+    user = decodeURIComponent(url.username);
+    folder = decodeURIComponent(url.pathname.replace(/^\//, '')) || 'INBOX';
+  } catch {
+    throw bad('has a broken %-escape');
+  }
+  const implicitTls = url.protocol === 'imaps:';
+  const port = url.port === '' ? (implicitTls ? 993 : 143) : Number(url.port);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return {
+    account: `${url.protocol}//${url.username}@${shown}:${port}`,
+    host,
+    port,
+    implicitTls,
+    user,
+    folder,
+  };
+}
+
+function imapFolder(name: string, value: string | undefined, fallback: string): string {
+  const folder = value?.trim() || fallback;
+  if (/[\u0000-\u001f\u007f*%]/.test(folder) || folder.length > 200)
+    throw new ConfigError(
+      `${name} must be a folder name such as "${fallback}", without control characters, * or %`,
+    );
+  return folder;
 }

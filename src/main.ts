@@ -4,6 +4,8 @@ import { installFaultHandlers } from './faults.js';
 import { consoleLogger } from './log.js';
 import { buildSlackApp, openRuntime, type Runtime } from './runtime.js';
 import { queueDigests } from './tlsrpt/digest.js';
+import { ImapWatcher } from './tlsrpt/imap.js';
+import { ingestEmail } from './tlsrpt/intake.js';
 
 /** Stops the running app (listener, monitor, database) and exits with the code; set once the app has started. */
 let stopApp: ((reason: string, code: number) => Promise<void>) | null = null;
@@ -61,6 +63,17 @@ async function start(): Promise<void> {
   });
   const tick = setInterval(() => void runtime.monitor.deliver().catch(() => {}), 60_000);
   process.stdout.write(`mtasts-bot: monitoring on schedule "${config.schedule}"\n`);
+  // TLS-RPT reports from the mailbox they land in (MTASTS_TLSRPT_IMAP_URL): read now, then as they arrive.
+  const imap = config.tlsrptImap
+    ? new ImapWatcher({
+        settings: config.tlsrptImap,
+        db: runtime.db,
+        ingest: (raw) => ingestEmail(raw, runtime.intake),
+        now: runtime.intake.now,
+        logger,
+      })
+    : null;
+  imap?.start();
   let stopping = false;
   stopApp = async (reason: string, code: number) => {
     if (stopping) return;
@@ -71,6 +84,7 @@ async function start(): Promise<void> {
     clearInterval(tick);
     await Promise.resolve(digest.stop()).catch(() => {});
     await runtime.monitor.stop().catch(() => {});
+    await imap?.stop().catch(() => {});
     await slack.stop().catch(() => {});
     try {
       runtime.close();
