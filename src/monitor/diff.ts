@@ -1,5 +1,5 @@
 import type { Report } from '../core/check.js';
-import { CATALOG, type Finding, type FindingCode, finding, type Severity } from '../core/findings.js';
+import { CATALOG, type Finding, type FindingCode, finding } from '../core/findings.js';
 import type {
   CertLevel,
   CertSeen,
@@ -58,6 +58,26 @@ export interface DiffInputs {
   lastReportedFailureAt?: string | null;
 }
 
+/** One comparison in progress: what the steps of `diff` read and add to. */
+interface Pass {
+  prev: DomainState;
+  snap: Snapshot;
+  now: Date;
+  nowIso: string;
+  /** The first pass of a domain: its conditions are recorded without alerts. */
+  baseline: boolean;
+  settings: DiffSettings;
+  previous: Map<string, Condition>;
+  next: Map<string, Condition>;
+  events: MonitorEvent[];
+}
+
+/** A condition this pass raises, and the passes in a row it needs before it alerts. */
+interface Candidate {
+  info: ConditionInfo;
+  debounce: number;
+}
+
 export function diff(
   prev: DomainState,
   snap: Snapshot,
@@ -66,17 +86,37 @@ export function diff(
   settings: DiffSettings = DEFAULT_DIFF_SETTINGS,
   inputs: DiffInputs = {},
 ): DiffResult {
-  const nowIso = now.toISOString();
-  const baseline = prev.snapshot === null;
-  const events: MonitorEvent[] = [];
-  const extraFindings: Finding[] = [];
-  const previous = new Map(prev.conditions.map((c) => [c.key, c]));
-  const next = new Map<string, Condition>();
+  const pass: Pass = {
+    prev,
+    snap,
+    now,
+    nowIso: now.toISOString(),
+    baseline: prev.snapshot === null,
+    settings,
+    previous: new Map(prev.conditions.map((c) => [c.key, c])),
+    next: new Map(),
+    events: [],
+  };
+  const candidates = findingCandidates(report, settings);
+  const stuckId = stsIdCandidate(pass);
+  if (stuckId) candidates.set('sts-id', stuckId.candidate);
+  for (const [key, candidate] of candidates) advance(pass, key, candidate);
+  followCertificates(pass);
+  closeCleared(pass, candidates);
+  const mxChanged = mxChange(prev.snapshot, snap, pass.nowIso);
+  if (mxChanged) pass.events.push(mxChanged);
+  const { cleanSince, readyAnnounced } = readyToEnforce(pass, report, inputs);
+  return {
+    state: { snapshot: snap, conditions: [...pass.next.values()], cleanSince, readyAnnounced },
+    events: pass.events,
+    extraFindings: stuckId ? [stuckId.finding] : [],
+  };
+}
 
-  // 1. Conditions from findings.
-  const candidates = new Map<string, { info: ConditionInfo; debounce: number }>();
+/** 1. The findings that alert, as the catalog declares; certificates are followed apart, by fingerprint. */
+function findingCandidates(report: Report, settings: DiffSettings): Map<string, Candidate> {
+  const candidates = new Map<string, Candidate>();
   for (const f of report.findings) {
-    // How each code alerts is declared in the catalog; certificates are followed below, by fingerprint.
     const alert = CATALOG[f.code].alert;
     if (alert === 'never' || alert === 'certificate' || f.code === 'STS_ID_NOT_UPDATED') continue; // the id: step 2
     candidates.set(`finding:${f.code}:${f.subject}`, {
@@ -84,8 +124,11 @@ export function diff(
       debounce: alert === 'after-passes' ? settings.debouncePasses : 1,
     });
   }
+  return candidates;
+}
 
-  // 2. The sts id: policy text changed, id did not.
+/** 2. The sts id: the policy text changed and the id did not (or still has not, since it was seen). */
+function stsIdCandidate({ prev, snap, previous }: Pass): { candidate: Candidate; finding: Finding } | null {
   const stuck = previous.get('sts-id');
   const idUnchangedNow =
     prev.snapshot?.policyHash &&
@@ -93,66 +136,67 @@ export function diff(
     prev.snapshot.policyHash !== snap.policyHash &&
     snap.stsId !== null &&
     prev.snapshot.stsId === snap.stsId;
-  if (idUnchangedNow || (stuck && snap.stsId === stuck.info.stsId)) {
-    const id = snap.stsId ?? '';
-    const f = finding(
-      'STS_ID_NOT_UPDATED',
-      snap.domain,
-      `_mta-sts.${snap.domain}`,
-      `The policy text changed but the id is still ${id}.`,
-    );
-    extraFindings.push(f);
-    candidates.set('sts-id', {
-      info: { ...infoOf(f, 'sts-id'), stsId: id },
-      debounce: 1,
+  if (!idUnchangedNow && !(stuck && snap.stsId === stuck.info.stsId)) return null;
+  const id = snap.stsId ?? '';
+  const f = finding(
+    'STS_ID_NOT_UPDATED',
+    snap.domain,
+    `_mta-sts.${snap.domain}`,
+    `The policy text changed but the id is still ${id}.`,
+  );
+  return { candidate: { info: { ...infoOf(f, 'sts-id'), stsId: id }, debounce: 1 }, finding: f };
+}
+
+/** A condition seen this pass: opened (at once, or once debounced), or reminded while it lasts. */
+function advance(pass: Pass, key: string, { info, debounce }: Candidate): void {
+  const { nowIso, baseline, events, next } = pass;
+  const old = pass.previous.get(key);
+  if (!old) {
+    const opens = debounce <= 1;
+    next.set(key, {
+      key,
+      state: opens ? 'open' : 'pending',
+      count: 1,
+      firstSeenAt: nowIso,
+      openedAt: opens ? nowIso : null,
+      lastRemindedAt: opens ? nowIso : null,
+      openerKey: opens && !baseline ? `${key}@${nowIso}` : null,
+      info,
     });
+    if (opens && !baseline) events.push({ key: `${key}@${nowIso}`, kind: 'opened', threadKey: null, info });
+    return;
   }
-
-  for (const [key, { info, debounce }] of candidates) {
-    const old = previous.get(key);
-    if (!old) {
-      const opens = debounce <= 1;
-      const condition: Condition = {
-        key,
-        state: opens ? 'open' : 'pending',
-        count: 1,
-        firstSeenAt: nowIso,
-        openedAt: opens ? nowIso : null,
-        lastRemindedAt: opens ? nowIso : null,
-        openerKey: opens && !baseline ? `${key}@${nowIso}` : null,
-        info,
-      };
-      if (opens && !baseline) events.push({ key: `${key}@${nowIso}`, kind: 'opened', threadKey: null, info });
-      next.set(key, condition);
-      continue;
+  if (old.state === 'pending') {
+    const count = old.count + 1;
+    if (count < debounce) {
+      next.set(key, { ...old, count, info });
+      return;
     }
-    if (old.state === 'pending') {
-      const count = old.count + 1;
-      if (count >= debounce) {
-        const openerKey = `${key}@${nowIso}`;
-        next.set(key, {
-          ...old,
-          state: 'open',
-          count,
-          openedAt: old.firstSeenAt,
-          lastRemindedAt: nowIso,
-          openerKey,
-          info,
-        });
-        events.push({ key: openerKey, kind: 'opened', threadKey: null, info });
-      } else next.set(key, { ...old, count, info });
-      continue;
-    }
-    next.set(key, remind(old, info, now, settings, events));
+    const openerKey = `${key}@${nowIso}`;
+    next.set(key, {
+      ...old,
+      state: 'open',
+      count,
+      openedAt: old.firstSeenAt,
+      lastRemindedAt: nowIso,
+      openerKey,
+      info,
+    });
+    events.push({ key: openerKey, kind: 'opened', threadKey: null, info });
+    return;
   }
+  next.set(key, remind(old, info, pass.now, pass.settings, events));
+}
 
-  // 3. Certificates, followed by host and fingerprint across passes.
+/** 3. Certificates, followed by host and fingerprint across passes: one alert per threshold crossed. */
+function followCertificates(pass: Pass): void {
+  const { snap, now, nowIso, baseline, events, next } = pass;
   const certsNow = new Map(snap.certs.map((c) => [`cert:${c.role}:${c.host}:${c.fingerprint}`, c]));
   for (const [key, cert] of certsNow) {
     const level = certLevel(cert.notAfter, now);
-    const old = previous.get(key);
     if (level === null) continue; // more than 30 days left, and no alert open for it (handled below)
     const info = certInfo(cert, level, snap.domain);
+    const old = pass.previous.get(key);
     if (!old) {
       const eventKey = `${key}:${level}`;
       next.set(key, {
@@ -166,114 +210,122 @@ export function diff(
         info,
       });
       if (!baseline) events.push({ key: eventKey, kind: 'opened', threadKey: null, info });
-      continue;
-    }
-    const oldLevel = old.info.cert?.level ?? 30;
-    if (severityRank(level) < severityRank(oldLevel)) {
+    } else if (severityRank(level) < severityRank(old.info.cert?.level ?? 30)) {
       // One alert per threshold crossed, in the thread of the first.
       const eventKey = `${key}:${level}`;
       events.push({ key: eventKey, kind: 'escalated', threadKey: old.openerKey, info });
       next.set(key, { ...old, info, lastRemindedAt: nowIso, openerKey: old.openerKey ?? eventKey });
     } else {
-      next.set(key, remind(old, info, now, settings, events));
+      next.set(key, remind(old, info, now, pass.settings, events));
     }
   }
-  for (const old of prev.conditions) {
-    if (old.info.kind !== 'cert' || next.has(old.key) || !old.info.cert) continue;
+  closeReplacedCertificates(pass);
+}
+
+/** A certificate alert not seen this pass closes when it was replaced or its MX host left; otherwise it is kept. */
+function closeReplacedCertificates(pass: Pass): void {
+  const { snap, now } = pass;
+  for (const old of pass.prev.conditions) {
+    if (old.info.kind !== 'cert' || pass.next.has(old.key) || !old.info.cert) continue;
     const c = old.info.cert;
     const replacement = snap.certs.find(
       (x) => x.role === c.role && x.host === c.host && x.fingerprint !== c.fingerprint,
     );
-    const hostGone = c.role === 'mx' && snap.mx !== null && !snap.mx.includes(c.host);
     if (replacement) {
       const newLevel = certLevel(replacement.notAfter, now);
-      close(
+      recover(
+        pass,
         old,
         `replaced: the new certificate expires ${replacement.notAfter.slice(0, 10)}${newLevel === null ? '' : ` (${newLevel === 'expired' ? 'already expired' : `within ${newLevel} days`})`}`,
       );
-    } else if (hostGone) {
-      close(old, `${c.host} is no longer an MX host`);
+    } else if (c.role === 'mx' && snap.mx !== null && !snap.mx.includes(c.host)) {
+      recover(pass, old, `${c.host} is no longer an MX host`);
     } else {
-      next.set(old.key, old); // not seen this pass (e.g. unreachable): keep following it
+      pass.next.set(old.key, old); // not seen this pass (e.g. unreachable): keep following it
     }
   }
+}
 
-  // 4. Conditions that cleared.
-  for (const old of prev.conditions) {
-    if (old.info.kind === 'cert' || next.has(old.key) || candidates.has(old.key)) continue;
-    if (old.state === 'open') {
-      close(old, old.info.kind === 'sts-id' ? `the id changed to ${snap.stsId ?? 'none'}` : 'no longer seen');
-    }
+/** 4. Conditions that cleared: each open one recovers in its opener's thread. */
+function closeCleared(pass: Pass, candidates: Map<string, Candidate>): void {
+  for (const old of pass.prev.conditions) {
+    if (old.info.kind === 'cert' || pass.next.has(old.key) || candidates.has(old.key)) continue;
+    recover(
+      pass,
+      old,
+      old.info.kind === 'sts-id' ? `the id changed to ${pass.snap.stsId ?? 'none'}` : 'no longer seen',
+    );
   }
+}
 
-  function close(old: Condition, resolution: string): void {
-    if (old.state !== 'open') return;
-    const opened = Date.parse(old.openedAt ?? old.firstSeenAt);
-    events.push({
-      key: `${old.key}@${nowIso}:recovered`,
-      kind: 'recovered',
-      threadKey: old.openerKey,
-      info: old.info,
-      durationMs: now.getTime() - opened,
-      resolution,
-    });
-  }
+function recover(pass: Pass, old: Condition, resolution: string): void {
+  if (old.state !== 'open') return;
+  const opened = Date.parse(old.openedAt ?? old.firstSeenAt);
+  pass.events.push({
+    key: `${old.key}@${pass.nowIso}:recovered`,
+    kind: 'recovered',
+    threadKey: old.openerKey,
+    info: old.info,
+    durationMs: pass.now.getTime() - opened,
+    resolution,
+  });
+}
 
-  // 5. MX set changes.
-  if (prev.snapshot?.mx && snap.mx) {
-    const before = prev.snapshot.mx;
-    const added = snap.mx.filter((h) => !before.includes(h));
-    const removed = before.filter((h) => !snap.mx?.includes(h));
-    if (added.length > 0 || removed.length > 0) {
-      events.push({
-        key: `mx-changed@${nowIso}`,
-        kind: 'changed',
-        threadKey: null,
-        mxChange: { added, removed },
-        info: {
-          kind: 'finding',
-          title: 'MX hosts changed',
-          subject: snap.domain,
-          severity: 'info',
-          message: `MX hosts ${[...added.map((h) => `added ${h}`), ...removed.map((h) => `removed ${h}`)].join(', ')}; now ${snap.mx.join(', ') || 'none'}.`,
-          fix: 'Make sure the policy lists every MX host (an alert follows if one is not covered), and publish a new id when you change it.',
-        },
-      });
-    }
-  }
+/** 5. MX hosts added or removed since the previous pass (nothing to compare while a lookup fails). */
+function mxChange(before: Snapshot | null, snap: Snapshot, nowIso: string): MonitorEvent | null {
+  if (!before?.mx || !snap.mx) return null;
+  const now = snap.mx;
+  const added = now.filter((h) => !before.mx?.includes(h));
+  const removed = before.mx.filter((h) => !now.includes(h));
+  if (added.length === 0 && removed.length === 0) return null;
+  return {
+    key: `mx-changed@${nowIso}`,
+    kind: 'changed',
+    threadKey: null,
+    mxChange: { added, removed },
+    info: {
+      kind: 'finding',
+      title: 'MX hosts changed',
+      subject: snap.domain,
+      severity: 'info',
+      message: `MX hosts ${[...added.map((h) => `added ${h}`), ...removed.map((h) => `removed ${h}`)].join(', ')}; now ${now.join(', ') || 'none'}.`,
+      fix: 'Make sure the policy lists every MX host (an alert follows if one is not covered), and publish a new id when you change it.',
+    },
+  };
+}
 
-  // 6. Ready to enforce: testing, and no errors for the whole window.
+/** 6. Ready to enforce: testing, with no errors and no reported TLS failures for the whole window. */
+function readyToEnforce(
+  pass: Pass,
+  report: Report,
+  inputs: DiffInputs,
+): { cleanSince: string | null; readyAnnounced: string | null } {
+  const { snap, now, nowIso } = pass;
   const errors = report.findings.some((f) => f.severity === 'error');
-  const cleanSince = snap.mode === 'testing' && !errors ? (prev.cleanSince ?? nowIso) : null;
-  let readyAnnounced = prev.readyAnnounced;
+  const cleanSince = snap.mode === 'testing' && !errors ? (pass.prev.cleanSince ?? nowIso) : null;
   const failure = inputs.lastReportedFailureAt ?? null;
   const readySince = cleanSince && failure && failure > cleanSince ? failure : cleanSince;
   if (
-    readySince &&
-    now.getTime() - Date.parse(readySince) >= settings.readyAfterMs &&
-    readyAnnounced !== readySince
+    !readySince ||
+    now.getTime() - Date.parse(readySince) < pass.settings.readyAfterMs ||
+    pass.prev.readyAnnounced === readySince
   ) {
-    readyAnnounced = readySince;
-    events.push({
-      key: `ready@${readySince}`,
-      kind: 'ready',
-      threadKey: null,
-      info: {
-        kind: 'finding',
-        title: 'Ready to move from testing to enforce',
-        subject: snap.domain,
-        severity: 'info',
-        message: `${snap.domain} has been in testing mode with no errors${failure ? ' and no reported TLS failures' : ''} since ${readySince.slice(0, 10)}.`,
-        fix: 'Publish the policy with mode: enforce and a new id (records below).',
-      },
-    });
+    return { cleanSince, readyAnnounced: pass.prev.readyAnnounced };
   }
-
-  return {
-    state: { snapshot: snap, conditions: [...next.values()], cleanSince, readyAnnounced },
-    events,
-    extraFindings,
-  };
+  pass.events.push({
+    key: `ready@${readySince}`,
+    kind: 'ready',
+    threadKey: null,
+    info: {
+      kind: 'finding',
+      title: 'Ready to move from testing to enforce',
+      subject: snap.domain,
+      severity: 'info',
+      message: `${snap.domain} has been in testing mode with no errors${failure ? ' and no reported TLS failures' : ''} since ${readySince.slice(0, 10)}.`,
+      fix: 'Publish the policy with mode: enforce and a new id (records below).',
+    },
+  });
+  return { cleanSince, readyAnnounced: readySince };
 }
 
 function remind(

@@ -1,5 +1,5 @@
 import type { Db } from './db.js';
-import type { AlertPayload, Condition, DomainState, Snapshot } from './monitor-state.js';
+import type { Condition, DomainState, Snapshot } from './monitor-state.js';
 import { enqueue, type NewAlert } from './outbox.js';
 
 /** An alert in the outbox, as the deliverer reads it. */
