@@ -159,7 +159,7 @@ export function describeImapError(err: unknown, s: ImapSettings, secret: Secret 
   else if (e.authenticationFailed) {
     const what =
       'password' in s.auth
-        ? 'MTASTS_TLSRPT_IMAP_PASSWORD (Google and Microsoft need an app password or OAuth2)'
+        ? 'MTASTS_TLSRPT_IMAP_PASSWORD (Google takes an app password; Microsoft 365 only OAuth2, MTASTS_TLSRPT_IMAP_TOKEN_FILE)'
         : `the access token in MTASTS_TLSRPT_IMAP_TOKEN_FILE (${s.auth.tokenFile}): is it current, with the IMAP scope?`;
     line = `${where} refused the login of ${s.user}${said ? ` (${said})` : ''}: check ${what}`;
   } else if (e.mailboxMissing) line = `the folder "${s.folder}" does not exist on ${where} (for ${s.user})`;
@@ -175,7 +175,7 @@ export function describeImapError(err: unknown, s: ImapSettings, secret: Secret 
   return hidden && hidden.length >= 4 ? line.replaceAll(hidden, '[secret]') : line;
 }
 
-/** A connection, logged in, with the folder to read and the folders to move messages to. */
+/** A connection, logged in, once the folders messages are moved to have been created where they were missing. */
 interface Session {
   client: ImapFlow;
   openedAt: number;
@@ -207,7 +207,8 @@ async function openSession(deps: Reader, tokens: TokenFile | null, on: SessionEv
     greetingTimeout: s.timeoutMs,
     // A server silent this long within a command is given up; in IDLE, imapflow checks on it with a NOOP instead.
     socketTimeout: Math.max(s.timeoutMs, 5 * 60_000),
-    maxLiteralSize: s.maxMessageBytes,
+    // No source is fetched above the limit (by the size the server gave); the margin covers a size slightly off.
+    maxLiteralSize: s.maxMessageBytes + 64 * 1024,
     maxResponseSize: s.maxMessageBytes + 1024 * 1024,
     maxLineLength: 16 * 1024 * 1024,
     clientInfo: { name: 'mtasts-bot' },
@@ -657,8 +658,10 @@ export class ImapWatcher {
       this.lastError = result.error;
       return;
     }
+    if (result.kind === 'busy') return; // another process is reading it
+    if (this.lastError !== null) this.deps.logger.info(`tlsrpt imap: ${account}: the mailbox is read again`);
     this.lastError = null;
-    if (result.kind === 'read' && result.summary.found > 0)
+    if (result.summary.found > 0)
       this.deps.logger.info(`tlsrpt imap: ${account}: ${passLine(result.summary)}`);
   }
 }
