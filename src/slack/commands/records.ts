@@ -1,0 +1,46 @@
+import { domainArgument, recordsRequest } from '../../args.js';
+import type { Domain } from '../../core/domain.js';
+import { RecordsInputError, type RecordsRequest } from '../../generate/records.js';
+import { recordsFor } from '../../generate/service.js';
+import { recordsMessage } from '../blocks/records.js';
+import { rationed } from '../context.js';
+import { type Call, ephemeral, type Subcommand } from './subcommand.js';
+
+interface RecordsArgs {
+  domain: Domain;
+  request: RecordsRequest;
+}
+
+/** The flags of `mtasts records`, read by the same function as the CLI's. */
+function recordsArgs(words: string[]): RecordsArgs {
+  const { positional, request } = recordsRequest(words);
+  return { domain: domainArgument(positional), request };
+}
+
+/** Prepares the records (the domain's current state is looked up) and answers only to the user. */
+async function answerRecords(c: Call, { domain, request }: RecordsArgs): Promise<void> {
+  await c.ack(ephemeral(`:hourglass_flowing_sand: Preparing records for ${domain.ascii}…`));
+  try {
+    const result = await recordsFor(domain, request, c.ctx.engine);
+    await c.respond({
+      response_type: 'ephemeral',
+      ...recordsMessage(result.plan, result.snippets, result.domainConnect),
+    });
+  } catch (err) {
+    if (!(err instanceof RecordsInputError)) throw err;
+    await c.respond(ephemeral(`:warning: ${err.message}`));
+  }
+}
+
+export const records: Subcommand<RecordsArgs> = {
+  usage: 'records example.com [--mode testing|enforce|none] [--max-age N] [--mx host] [--rua uri] [--id ID]',
+  does: 'copy-ready DNS records and policy',
+  args: recordsArgs,
+  run: (c, args) =>
+    rationed(
+      c.ctx,
+      c.scope,
+      (message) => c.ack(ephemeral(message)),
+      () => answerRecords(c, args),
+    ),
+};
