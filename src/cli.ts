@@ -217,11 +217,13 @@ async function runIngestImap(args: string[], io: CliIo): Promise<number> {
     error: (m: string) => io.stderr(`error: ${m}\n`),
   };
   const runtime = openRuntime(config, null, logger);
+  // One intake for the whole pass (its rate limits and disk check span the messages); alerts wait for the app.
+  const intake = { ...runtime.intake, onStored: () => {} };
   try {
     const result = await imap.readOnce({
       settings,
       db: runtime.db,
-      ingest: (raw) => ingestEmail(raw, { ...runtime.intake, onStored: () => {} }),
+      ingest: (raw) => ingestEmail(raw, intake),
       now: runtime.intake.now,
       logger,
     });
