@@ -260,6 +260,10 @@ const appSchema = z.object({
   MTASTS_TLSRPT_IMAP_BATCH: int(1, 1000, 50),
   MTASTS_TLSRPT_IMAP_MAX_MESSAGE_BYTES: int(65536, 104857600, 20971520),
   MTASTS_TLSRPT_IMAP_TIMEOUT_MS: int(1000, 600000, 30000),
+  MTASTS_SLACK_RECONNECT_MIN_MS: int(100, 600000, 1000),
+  MTASTS_SLACK_RECONNECT_MAX_MS: int(1000, 3600000, 300000),
+  MTASTS_HEALTH_INTERVAL_MS: int(1000, 3600000, 15000),
+  MTASTS_SHUTDOWN_TIMEOUT_MS: int(1000, 600000, 10000),
 });
 
 /** Limits of the HTTP listener, and of what /slack/events reads before the signature is checked. */
@@ -334,7 +338,27 @@ export interface AppConfig {
   };
   /** The mailbox TLS-RPT reports are read from over IMAP (MTASTS_TLSRPT_IMAP_URL), or null. */
   tlsrptImap: ImapSettings | null;
+  /** How the app runs as a service (see README, Running it). */
+  service: ServiceSettings;
   engine: EngineConfig;
+}
+
+export interface ServiceSettings {
+  /** Socket Mode: the first wait before reconnecting after the socket dropped; doubled per failure up to the max. */
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  /** How often the app checks that its database answers and is still its file, and (HTTP mode) that Slack answers. */
+  healthIntervalMs: number;
+  /** SIGTERM/SIGINT: what is still running gets this long to end; then the process exits anyway. */
+  shutdownTimeoutMs: number;
+}
+
+/** LOG_FORMAT: `json` for one JSON object a line, `text` (the default) for human lines. Read first, before the rest. */
+export function loadLogFormat(env: NodeJS.ProcessEnv = process.env): 'text' | 'json' {
+  const v = (env.LOG_FORMAT ?? '').trim().toLowerCase();
+  if (v === '' || v === 'text') return 'text';
+  if (v === 'json') return 'json';
+  throw new ConfigError(`LOG_FORMAT must be "json" or "text", got "${(env.LOG_FORMAT ?? '').slice(0, 40)}"`);
 }
 
 /** The Slack app's settings; a missing or malformed one is one line naming the variable and where to get it. */
@@ -434,6 +458,12 @@ export function loadAppConfig(
       minFreeMb: c.MTASTS_TLSRPT_MIN_FREE_MB,
     },
     tlsrptImap: imapSettings(c),
+    service: {
+      reconnectMinMs: c.MTASTS_SLACK_RECONNECT_MIN_MS,
+      reconnectMaxMs: Math.max(c.MTASTS_SLACK_RECONNECT_MIN_MS, c.MTASTS_SLACK_RECONNECT_MAX_MS),
+      healthIntervalMs: c.MTASTS_HEALTH_INTERVAL_MS,
+      shutdownTimeoutMs: c.MTASTS_SHUTDOWN_TIMEOUT_MS,
+    },
     engine: loadEngineConfig(env),
   };
 }
