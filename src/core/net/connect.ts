@@ -39,32 +39,67 @@ function oneLine(s: string): string {
   return s.replace(/\s+/g, ' ').slice(0, 200);
 }
 
-/** Rejects with a timeout NetError-shaped error after `ms`, destroying `socket`. */
-function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => void, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout();
-      reject(Object.assign(new Error(`${what}: timed out after ${ms} ms`), { code: 'ETIMEDOUT' }));
-    }, ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+/** An error that netError() names `aborted`: the caller's AbortSignal ended the step. */
+export function abortError(what: string): Error {
+  return Object.assign(new Error(`${what}: aborted`), { name: 'AbortError', code: 'ABORT_ERR' });
 }
 
-/** Opens a TCP connection within the timeout. */
+/**
+ * Calls `stop` once when `signal` aborts, at once if it already has; the function returned stops listening. Without a
+ * signal it does nothing.
+ */
+export function whenAborted(signal: AbortSignal | undefined, stop: () => void): () => void {
+  if (!signal) return () => {};
+  if (signal.aborted) {
+    stop();
+    return () => {};
+  }
+  signal.addEventListener('abort', stop, { once: true });
+  return () => signal.removeEventListener('abort', stop);
+}
+
+/** Rejects after `ms` (a timeout) or when `signal` aborts, calling `stop` first; whichever comes before `promise`. */
+function withDeadline<T>(
+  promise: Promise<T>,
+  ms: number,
+  signal: AbortSignal | undefined,
+  stop: () => void,
+  what: string,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let unlisten = () => {};
+  const cut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      stop();
+      reject(Object.assign(new Error(`${what}: timed out after ${ms} ms`), { code: 'ETIMEDOUT' }));
+    }, ms);
+    unlisten = whenAborted(signal, () => {
+      stop();
+      reject(abortError(what));
+    });
+  });
+  return Promise.race([promise, cut]).finally(() => {
+    clearTimeout(timer);
+    unlisten();
+  });
+}
+
+/** Opens a TCP connection within the timeout; an aborted `signal` destroys it (none is opened if it already was). */
 export function tcpConnect(
   host: string,
   port: number,
   timeoutMs: number,
   signal?: AbortSignal,
 ): Promise<Socket> {
-  const socket = netConnect({ host, port, signal });
+  const what = `connect to ${hostPort(host, port)}`;
+  if (signal?.aborted) return Promise.reject(abortError(what));
+  const socket = netConnect({ host, port });
   socket.setNoDelay(true);
   const opened = new Promise<Socket>((resolve, reject) => {
     socket.once('connect', () => resolve(socket));
     socket.once('error', reject);
   });
-  return settle(opened, socket, timeoutMs, `connect to ${hostPort(host, port)}`);
+  return settle(opened, socket, timeoutMs, what, signal);
 }
 
 export interface TlsOptions {
@@ -76,13 +111,23 @@ export interface TlsOptions {
   minVersion?: SecureVersion;
   ciphers?: string;
   ALPNProtocols?: string[];
+  /** Ends the handshake and destroys the socket when it aborts. */
+  signal?: AbortSignal;
 }
 
-/** Runs a TLS handshake on an open socket (or opens one), never rejecting unauthorized peers: they are judged later. */
+/**
+ * Runs a TLS handshake on an open socket (or opens one), never rejecting unauthorized peers: they are judged later.
+ * An aborted signal destroys the socket; none is opened if it had aborted already.
+ */
 export function tlsHandshake(
   target: { socket: Socket } | { host: string; port: number },
   options: TlsOptions,
 ): Promise<TLSSocket> {
+  const what = `TLS handshake with ${options.servername}`;
+  if (options.signal?.aborted) {
+    if ('socket' in target) target.socket.destroy();
+    return Promise.reject(abortError(what));
+  }
   const tls = tlsConnect({
     ...('socket' in target ? { socket: target.socket } : { host: target.host, port: target.port }),
     servername: options.servername,
@@ -96,7 +141,7 @@ export function tlsHandshake(
     tls.once('secureConnect', () => resolve(tls));
     tls.once('error', reject);
   });
-  return settle(done, tls, options.timeoutMs, `TLS handshake with ${options.servername}`);
+  return settle(done, tls, options.timeoutMs, what, options.signal);
 }
 
 export function hostPort(host: string, port: number): string {
@@ -109,9 +154,18 @@ function quiet(socket: Socket): void {
   socket.on('error', () => {});
 }
 
-/** Waits for a socket step within the timeout; on failure the socket is destroyed, so no peer is left waiting. */
-function settle<T>(step: Promise<T>, socket: Socket, ms: number, what: string): Promise<T> {
-  return withTimeout(step, ms, () => socket.destroy(), what)
+/**
+ * Waits for a socket step within the timeout and until `signal` aborts; on failure the socket is destroyed, so no peer
+ * is left waiting.
+ */
+function settle<T>(
+  step: Promise<T>,
+  socket: Socket,
+  ms: number,
+  what: string,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  return withDeadline(step, ms, signal, () => socket.destroy(), what)
     .catch((err: unknown) => {
       socket.destroy();
       throw err;

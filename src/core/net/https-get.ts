@@ -1,6 +1,6 @@
-import { request } from 'node:http';
+import { type IncomingMessage, request } from 'node:http';
 import { type CertificateEvidence, certificateEvidence } from './certificate.js';
-import { hostPort, type NetError, netError, tlsHandshake } from './connect.js';
+import { abortError, hostPort, type NetError, netError, tlsHandshake, whenAborted } from './connect.js';
 
 export interface HttpsGetOptions {
   /** The host name: used for SNI, the Host header and certificate validation. */
@@ -16,6 +16,8 @@ export interface HttpsGetOptions {
   ca?: string[];
   timeoutMs: number;
   now: Date;
+  /** Ends the request where it stands (handshake, head, body), closing the connection; no address is tried after. */
+  signal?: AbortSignal;
 }
 
 export interface HttpsGetAttempt {
@@ -41,14 +43,15 @@ export interface HttpsGetEvidence {
     /** The body as text when it was read whole and within the cap. */
     body: string | null;
   } | null;
-  /** Why no HTTP answer could be read at all; null when `http` is set. */
+  /** Why no HTTP answer could be read at all (`aborted` when the signal ended it); null when `http` is set. */
   error: NetError | null;
 }
 
 /**
  * One HTTPS GET as a strict client makes it: SNI, no redirects followed, the body capped by Content-Length and by the
  * stream, a timeout on every step, addresses tried in order. Certificate problems are recorded rather than fatal, so
- * the caller can judge them and still read the answer. Never throws.
+ * the caller can judge them and still read the answer. Never throws. An aborted `signal` ends the attempt under way
+ * with an `aborted` error and tries no further address; none is connected to if it had aborted already.
  */
 export async function httpsGet(options: HttpsGetOptions): Promise<HttpsGetEvidence> {
   const port = options.port ?? 443;
@@ -62,6 +65,10 @@ export async function httpsGet(options: HttpsGetOptions): Promise<HttpsGetEviden
     error: null,
   };
   for (const address of options.addresses) {
+    if (options.signal?.aborted) {
+      evidence.error = netError(abortError(url), url);
+      break;
+    }
     const outcome = await fetchFrom(address, port, options);
     if ('error' in outcome) {
       evidence.attempts.push({ address, error: outcome.error });
@@ -96,6 +103,7 @@ async function fetchFrom(address: string, port: number, options: HttpsGetOptions
         timeoutMs: options.timeoutMs,
         ALPNProtocols: ['http/1.1'],
         ...(options.ca ? { ca: options.ca } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
       },
     );
   } catch (err) {
@@ -116,11 +124,15 @@ async function fetchFrom(address: string, port: number, options: HttpsGetOptions
   }
 }
 
+type HttpAnswer = NonNullable<HttpsGetEvidence['http']>;
+
+/** The GET on an open TLS socket: the answer's head within the timeout, then its body; the signal ends either. */
 function httpGet(
   socket: Awaited<ReturnType<typeof tlsHandshake>>,
   options: HttpsGetOptions,
-): Promise<NonNullable<HttpsGetEvidence['http']>> {
-  return new Promise((resolve, reject) => {
+): Promise<HttpAnswer> {
+  let unlisten = () => {};
+  const answer = new Promise<HttpAnswer>((resolve, reject) => {
     const req = request({
       createConnection: () => socket,
       host: options.host,
@@ -129,79 +141,87 @@ function httpGet(
       headers: { Host: options.host, 'User-Agent': 'mtasts-bot (MTA-STS checker)', Accept: options.accept },
       maxHeaderSize: 16 * 1024,
     });
-    let timer = setTimeout(
+    const timer = setTimeout(
       () => req.destroy(timeoutError('no HTTP answer', options.timeoutMs)),
       options.timeoutMs,
     );
+    unlisten = whenAborted(options.signal, () => {
+      clearTimeout(timer);
+      reject(abortError('HTTP GET'));
+      req.destroy();
+      socket.destroy();
+    });
     req.on('error', (err) => {
       clearTimeout(timer);
       reject(err);
     });
     req.on('response', (res) => {
       clearTimeout(timer);
-      const status = res.statusCode ?? 0;
-      const headerLength = res.headers['content-length'];
-      const contentLength =
-        headerLength !== undefined && /^\d+$/.test(headerLength) ? Number(headerLength) : null;
-      const base = {
-        status,
-        contentType: res.headers['content-type'] ?? null,
-        location: typeof res.headers.location === 'string' ? res.headers.location : null,
-        contentLength,
-      };
-      // Refuse by header first, then by the stream, whatever the server claims.
-      if (contentLength !== null && contentLength > options.maxBytes) {
-        res.destroy();
-        resolve({ ...base, bytesRead: 0, tooLarge: true, body: null });
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let bytesRead = 0;
-      let finished = false;
-      const finish = (tooLarge: boolean) => {
-        if (finished) return;
-        finished = true;
-        clearTimeout(timer);
-        const body = tooLarge ? null : Buffer.concat(chunks).toString('utf8');
-        resolve({ ...base, bytesRead, tooLarge, body });
-      };
-      timer = setTimeout(() => {
-        res.destroy();
-        if (!finished) {
-          finished = true;
-          reject(timeoutError('policy body not received', options.timeoutMs));
-        }
-      }, options.timeoutMs);
-      res.on('data', (chunk: Buffer) => {
-        bytesRead += chunk.length;
-        if (bytesRead > options.maxBytes) {
-          finish(true);
-          res.destroy();
-          return;
-        }
-        chunks.push(chunk);
-      });
-      res.on('end', () => finish(false));
-      res.on('error', (err) => {
-        if (finished) return;
-        finished = true;
-        clearTimeout(timer);
-        reject(err);
-      });
-      res.on('close', () => {
-        // A connection closed before the declared length arrived: the policy is truncated.
-        if (!finished && !res.complete) {
-          finished = true;
-          clearTimeout(timer);
-          reject(
-            Object.assign(new Error('the connection closed before the whole policy arrived'), {
-              code: 'ECONNRESET',
-            }),
-          );
-        }
-      });
+      readAnswer(res, options).then(resolve, reject);
     });
     req.end();
+  });
+  return answer.finally(() => unlisten());
+}
+
+/** The answer's head, then its body: refused by Content-Length first, then by the stream, whatever the server claims. */
+async function readAnswer(res: IncomingMessage, options: HttpsGetOptions): Promise<HttpAnswer> {
+  const headerLength = res.headers['content-length'];
+  const contentLength =
+    headerLength !== undefined && /^\d+$/.test(headerLength) ? Number(headerLength) : null;
+  const head = {
+    status: res.statusCode ?? 0,
+    contentType: res.headers['content-type'] ?? null,
+    location: typeof res.headers.location === 'string' ? res.headers.location : null,
+    contentLength,
+  };
+  if (contentLength !== null && contentLength > options.maxBytes) {
+    res.destroy();
+    return { ...head, bytesRead: 0, tooLarge: true, body: null };
+  }
+  return { ...head, ...(await readBody(res, options)) };
+}
+
+/** Reads the body within the timeout, up to the cap (plus one chunk); a body cut short is an error, not a policy. */
+function readBody(
+  res: IncomingMessage,
+  options: HttpsGetOptions,
+): Promise<Pick<HttpAnswer, 'bytesRead' | 'tooLarge' | 'body'>> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytesRead = 0;
+    let finished = false;
+    const end = (outcome: () => void) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      outcome();
+    };
+    const finish = (tooLarge: boolean) =>
+      end(() =>
+        resolve({ bytesRead, tooLarge, body: tooLarge ? null : Buffer.concat(chunks).toString('utf8') }),
+      );
+    const timer = setTimeout(() => {
+      res.destroy();
+      end(() => reject(timeoutError('policy body not received', options.timeoutMs)));
+    }, options.timeoutMs);
+    res.on('data', (chunk: Buffer) => {
+      bytesRead += chunk.length;
+      if (bytesRead > options.maxBytes) {
+        finish(true);
+        res.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.on('end', () => finish(false));
+    res.on('error', (err) => end(() => reject(err)));
+    res.on('close', () => {
+      // A connection closed before the declared length arrived: the policy is truncated.
+      if (res.complete) return;
+      const truncated = new Error('the connection closed before the whole policy arrived');
+      end(() => reject(Object.assign(truncated, { code: 'ECONNRESET' })));
+    });
   });
 }
 

@@ -1,7 +1,15 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { type CertificateEvidence, certificateEvidence } from './certificate.js';
-import { hostPort, type NetError, netError, tcpConnect, tlsHandshake } from './connect.js';
+import {
+  abortError,
+  hostPort,
+  type NetError,
+  netError,
+  tcpConnect,
+  tlsHandshake,
+  whenAborted,
+} from './connect.js';
 
 export interface StarttlsProbeOptions {
   /** The MX host name: SNI and the name the certificate must be valid for. */
@@ -13,6 +21,8 @@ export interface StarttlsProbeOptions {
   ca?: string[];
   timeoutMs: number;
   now: Date;
+  /** Ends the probe where it stands (connect, any reply wait, the handshake), closing the connection. */
+  signal?: AbortSignal;
 }
 
 export interface StarttlsEvidence {
@@ -36,7 +46,8 @@ const MAX_REPLY_BYTES = 16 * 1024;
 /**
  * Probes one address of one MX host as a sending MTA does: TCP to port 25, banner, EHLO, STARTTLS, then a TLS
  * handshake with SNI. TLS versions down to 1.0 are offered so that an outdated server is named, not just failed;
- * the check then judges the version. Ends with QUIT. Never throws.
+ * the check then judges the version. Ends with QUIT. Never throws. When `signal` aborts, the step under way fails with
+ * an `aborted` error and the connection is closed; an already aborted signal makes no connection.
  */
 export async function probeStarttls(options: StarttlsProbeOptions): Promise<StarttlsEvidence> {
   const port = options.port ?? 25;
@@ -55,61 +66,86 @@ export async function probeStarttls(options: StarttlsProbeOptions): Promise<Star
     durationMs: 0,
   };
   const where = `${options.host} at ${hostPort(options.address, port)}`;
-  let step: NonNullable<StarttlsEvidence['failedAt']> = 'connect';
-  let socket: Socket | null = null;
-  let tls: TLSSocket | null = null;
+  const probe: Probe = { options, port, evidence, step: 'connect', socket: null, tls: null, reader: null };
   try {
-    socket = await tcpConnect(options.address, port, options.timeoutMs);
-    evidence.connected = true;
-    const reader = new ReplyReader(socket, options.timeoutMs);
-    step = 'banner';
-    const banner = await reader.read();
-    evidence.banner = banner.lines.join('\n');
-    if (banner.code !== 220) throw protocolError(`the server greeted with ${banner.code} instead of 220`);
-    step = 'ehlo';
-    socket.write(`EHLO ${options.ehloName}\r\n`);
-    const ehlo = await reader.read();
-    if (ehlo.code !== 250)
-      throw protocolError(`EHLO was answered with ${ehlo.code} ${ehlo.lines[0] ?? ''}`.trim());
-    evidence.extensions = ehlo.lines.slice(1).map((l) => l.split(' ')[0]?.toUpperCase() ?? '');
-    evidence.starttlsOffered = evidence.extensions.includes('STARTTLS');
-    step = 'starttls';
-    if (!evidence.starttlsOffered) {
-      await quit(socket, reader);
-      evidence.failedAt = 'starttls';
-      return evidence;
-    }
-    socket.write('STARTTLS\r\n');
-    const ready = await reader.read();
-    if (ready.code !== 220)
-      throw protocolError(`STARTTLS was answered with ${ready.code} ${ready.lines[0] ?? ''}`.trim());
-    reader.detach();
-    step = 'tls';
-    tls = await tlsHandshake(
-      { socket },
-      {
-        servername: options.host,
-        timeoutMs: options.timeoutMs,
-        minVersion: 'TLSv1',
-        ciphers: 'DEFAULT:@SECLEVEL=0',
-        ...(options.ca ? { ca: options.ca } : {}),
-      },
-    );
-    evidence.tls = {
-      protocol: tls.getProtocol() ?? 'unknown',
-      cipher: tls.getCipher()?.name ?? 'unknown',
-      certificate: certificateEvidence(tls, options.host, options.now),
-    };
-    await quit(tls, new ReplyReader(tls, options.timeoutMs));
+    if (await greet(probe)) await startTls(probe);
   } catch (err) {
-    evidence.failedAt = step;
-    evidence.error = netError(err, `${step} with ${where}`);
+    evidence.failedAt = probe.step;
+    evidence.error = netError(err, `${probe.step} with ${where}`);
   } finally {
-    tls?.destroy();
-    socket?.destroy();
+    probe.reader?.detach();
+    probe.tls?.destroy();
+    probe.socket?.destroy();
     evidence.durationMs = Date.now() - started;
   }
   return evidence;
+}
+
+/** One probe under way: the step it is at, and what it has open (closed by probeStarttls whatever happens). */
+interface Probe {
+  readonly options: StarttlsProbeOptions;
+  readonly port: number;
+  readonly evidence: StarttlsEvidence;
+  step: NonNullable<StarttlsEvidence['failedAt']>;
+  socket: Socket | null;
+  tls: TLSSocket | null;
+  reader: ReplyReader | null;
+}
+
+/** Connect, banner, EHLO. True when the server offers STARTTLS; otherwise QUIT is sent and the probe ends there. */
+async function greet(probe: Probe): Promise<boolean> {
+  const { options, evidence } = probe;
+  const socket = await tcpConnect(options.address, probe.port, options.timeoutMs, options.signal);
+  probe.socket = socket;
+  evidence.connected = true;
+  const reader = new ReplyReader(socket, options.timeoutMs, options.signal);
+  probe.reader = reader;
+  probe.step = 'banner';
+  const banner = await reader.read();
+  evidence.banner = banner.lines.join('\n');
+  if (banner.code !== 220) throw protocolError(`the server greeted with ${banner.code} instead of 220`);
+  probe.step = 'ehlo';
+  socket.write(`EHLO ${options.ehloName}\r\n`);
+  const ehlo = await reader.read();
+  if (ehlo.code !== 250)
+    throw protocolError(`EHLO was answered with ${ehlo.code} ${ehlo.lines[0] ?? ''}`.trim());
+  evidence.extensions = ehlo.lines.slice(1).map((l) => l.split(' ')[0]?.toUpperCase() ?? '');
+  evidence.starttlsOffered = evidence.extensions.includes('STARTTLS');
+  probe.step = 'starttls';
+  if (evidence.starttlsOffered) return true;
+  await quit(socket, reader);
+  evidence.failedAt = 'starttls';
+  return false;
+}
+
+/** STARTTLS, the TLS handshake with SNI (its result recorded), then QUIT inside TLS. */
+async function startTls(probe: Probe): Promise<void> {
+  const { options, evidence, socket, reader } = probe;
+  if (!socket || !reader) throw protocolError('no SMTP session to start TLS on');
+  socket.write('STARTTLS\r\n');
+  const ready = await reader.read();
+  if (ready.code !== 220)
+    throw protocolError(`STARTTLS was answered with ${ready.code} ${ready.lines[0] ?? ''}`.trim());
+  reader.detach();
+  probe.step = 'tls';
+  const tls = await tlsHandshake(
+    { socket },
+    {
+      servername: options.host,
+      timeoutMs: options.timeoutMs,
+      minVersion: 'TLSv1',
+      ciphers: 'DEFAULT:@SECLEVEL=0',
+      ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    },
+  );
+  probe.tls = tls;
+  evidence.tls = {
+    protocol: tls.getProtocol() ?? 'unknown',
+    cipher: tls.getCipher()?.name ?? 'unknown',
+    certificate: certificateEvidence(tls, options.host, options.now),
+  };
+  await quit(tls, new ReplyReader(tls, options.timeoutMs, options.signal));
 }
 
 /** Sends QUIT and waits briefly for the answer; a server that just closes is fine. */
@@ -133,7 +169,7 @@ interface Reply {
   lines: string[];
 }
 
-/** Reads SMTP replies (RFC 5321 §4.2: "250-" continues, "250 " ends), capped in size and time. */
+/** Reads SMTP replies (RFC 5321 §4.2: "250-" continues, "250 " ends), capped in size and time, until `signal` aborts. */
 class ReplyReader {
   private buffer = '';
   private waiting: { resolve: (r: Reply) => void; reject: (e: Error) => void } | null = null;
@@ -146,15 +182,18 @@ class ReplyReader {
   private readonly onEnd = () =>
     this.fail(Object.assign(new Error('the server closed the connection'), { code: 'ECONNRESET' }));
   private readonly onError = (err: Error) => this.fail(err);
+  private readonly unlisten: () => void;
 
   constructor(
     private readonly socket: Socket,
     private readonly timeoutMs: number,
+    signal: AbortSignal | undefined,
   ) {
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onEnd);
     socket.on('error', this.onError);
+    this.unlisten = whenAborted(signal, () => this.fail(abortError('SMTP reply')));
   }
 
   read(): Promise<Reply> {
@@ -190,6 +229,7 @@ class ReplyReader {
     this.socket.off('end', this.onEnd);
     this.socket.off('close', this.onEnd);
     this.socket.off('error', this.onError);
+    this.unlisten();
   }
 
   private deliver(): void {
