@@ -10,9 +10,13 @@ export interface Engine {
   /** For tests: the port of Domain Connect's HTTPS requests (443 on the Internet). */
   domainConnectPort?: number;
   domainConnectKey: SigningKey | null;
-  check(domain: Domain): Promise<Report>;
+  /**
+   * One check (see checkDomain). `signal` cancels it: the promise still resolves, to a report marked `aborted`, which
+   * callers drop rather than show or store as the domain's state.
+   */
+  check(domain: Domain, signal?: AbortSignal): Promise<Report>;
   /** The same check over another network (the monitor's per-pass caches). */
-  checkWith(domain: Domain, deps: CheckDeps): Promise<Report>;
+  checkWith(domain: Domain, deps: CheckDeps, signal?: AbortSignal): Promise<Report>;
 }
 
 export interface EngineOverrides {
@@ -43,7 +47,7 @@ export function createEngine(
     deps,
     ...(overrides.domainConnectPort ? { domainConnectPort: overrides.domainConnectPort } : {}),
     domainConnectKey,
-    check: (domain) => checkDomain(domain, options, deps),
-    checkWith: (domain, other) => checkDomain(domain, options, other),
+    check: (domain, signal) => checkDomain(domain, options, deps, signal),
+    checkWith: (domain, other, signal) => checkDomain(domain, options, other, signal),
   };
 }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { canonicalHost, type Domain } from './domain.js';
 import {
   type Finding,
@@ -9,7 +10,8 @@ import {
 } from './findings.js';
 import { nonPublicReason } from './net/address-guard.js';
 import { type CertificateEvidence, describeTrustError } from './net/certificate.js';
-import { createDns, type DnsAnswer, type DnsLookups } from './net/dns.js';
+import { whenAborted } from './net/connect.js';
+import { createDns, type DnsAnswer, type DnsLookups, type MxRecord } from './net/dns.js';
 import { fetchPolicy, type PolicyFetchEvidence, type PolicyFetchOptions } from './net/policy-fetch.js';
 import { probeStarttls, type StarttlsEvidence, type StarttlsProbeOptions } from './net/starttls.js';
 import { mxPatternMatches, type Policy, parsePolicy } from './policy.js';
@@ -17,7 +19,10 @@ import { shown } from './problem.js';
 import { isStsRecord, parseStsRecord } from './sts-record.js';
 import { isTlsRptRecord, parseTlsRptRecord } from './tlsrpt-record.js';
 
-/** The network the check uses: real by default, wrapped with caches by the monitor, never mocked in tests. */
+/**
+ * The network the check uses: real by default, wrapped with caches by the monitor, never mocked in tests. Each function
+ * is given the check's AbortSignal (in its options, or as the lookup's second argument) and ends when it aborts.
+ */
 export interface CheckDeps {
   dns: DnsLookups;
   fetchPolicy: (options: PolicyFetchOptions) => Promise<PolicyFetchEvidence>;
@@ -106,6 +111,8 @@ export interface Report {
   findings: Finding[];
   evidence: Evidence;
   durationMs: number;
+  /** Present when the check's signal aborted it: the report is incomplete and says nothing about the domain. */
+  aborted?: true;
 }
 
 export function defaultDeps(options: { dnsServers?: readonly string[]; timeoutMs: number }): CheckDeps {
@@ -120,35 +127,91 @@ export function defaultDeps(options: { dnsServers?: readonly string[]; timeoutMs
 }
 
 /**
+ * `deps` with `signal` on every call that carries none: for a network wrapped by something that does not pass the
+ * check's signal on (the monitor's per-pass caches), so that the real lookups and connections still end with it.
+ */
+export function withSignal(deps: CheckDeps, signal: AbortSignal): CheckDeps {
+  const { dns } = deps;
+  return {
+    dns: {
+      txt: (name, own) => dns.txt(name, own ?? signal),
+      mx: (name, own) => dns.mx(name, own ?? signal),
+      addresses: (name, own) => dns.addresses(name, own ?? signal),
+      soa: (name, own) => dns.soa(name, own ?? signal),
+    },
+    fetchPolicy: (options) => deps.fetchPolicy(options.signal ? options : { ...options, signal }),
+    probeStarttls: (options) => deps.probeStarttls(options.signal ? options : { ...options, signal }),
+  };
+}
+
+/**
  * Checks a domain's MTA-STS and TLS-RPT setup as a sender would meet it. The TXT lookups, the policy fetch and every
  * MX probe run at once; each step has its own timeout, and no failure stops the others. Never throws on anything the
  * network returns.
+ *
+ * `signal` cancels the check as a whole: every DNS question, the policy fetch and each SMTP probe stop where they stand
+ * and close their connections (none is opened once it has aborted). The check still resolves, never rejects: to a
+ * report marked `aborted: true` whose unfinished steps carry `aborted` errors (DNS code ABORT_ERR, NetError kind
+ * `aborted`) and the findings those failures make. Such a report says that the check was cut short, not how the domain
+ * is set up: callers drop it (the monitor neither stores nor compares it).
  */
-export async function checkDomain(domain: Domain, options: CheckOptions, deps: CheckDeps): Promise<Report> {
+export async function checkDomain(
+  domain: Domain,
+  options: CheckOptions,
+  deps: CheckDeps,
+  signal?: AbortSignal,
+): Promise<Report> {
   const now = options.now ?? (() => new Date());
   const started = now();
   const startedMs = Date.now();
-  const d = domain.ascii;
-  const out = new FindingList(d);
+  const own = ownSignal(signal);
+  const out = new FindingList(domain.ascii);
+  const run: Run = { domain: domain.ascii, options, deps, out, now, signal: own?.signal };
 
-  const policyPromise = checkPolicy(d, options, deps, out, now);
+  const policyPromise = checkPolicy(run);
   const [sts, tlsrpt, mx, policy] = await Promise.all([
-    checkStsRecord(d, deps, out),
-    checkTlsRptRecord(d, deps, out),
-    checkMx(d, options, deps, out, now, policyPromise),
+    checkStsRecord(run),
+    checkTlsRptRecord(run),
+    checkMx(run, policyPromise),
     policyPromise,
-  ]);
+  ]).finally(() => own?.unlisten());
 
   const report: Report = {
-    domain: d,
+    domain: run.domain,
     domainUnicode: domain.unicode,
     checkedAt: started.toISOString(),
-    status: statusOf(out.items),
-    findings: out.sorted(),
+    status: statusOf(run.out.items),
+    findings: run.out.sorted(),
     evidence: { sts, tlsrpt, policy, mx, smtpProbe: options.smtpProbe ? 'on' : 'off' },
     durationMs: Date.now() - startedMs,
+    ...(signal?.aborted ? { aborted: true as const } : {}),
   };
   return report;
+}
+
+/**
+ * The check's own signal, following the caller's: one listener on the caller's signal however many steps listen to
+ * this one (a check with many MX addresses has more than Node's default of ten at once).
+ */
+function ownSignal(
+  signal: AbortSignal | undefined,
+): { signal: AbortSignal; unlisten: () => void } | undefined {
+  if (!signal) return undefined;
+  const own = new AbortController();
+  setMaxListeners(0, own.signal);
+  const unlisten = whenAborted(signal, () => own.abort(signal.reason));
+  return { signal: own.signal, unlisten };
+}
+
+/** One check under way: what its steps read, the signal that ends them, and the list their findings go to. */
+interface Run {
+  /** The domain's A-label. */
+  domain: string;
+  options: CheckOptions;
+  deps: CheckDeps;
+  out: FindingList;
+  now: () => Date;
+  signal: AbortSignal | undefined;
 }
 
 class FindingList {
@@ -168,24 +231,24 @@ class FindingList {
 
 /** Looks up TXT records and sorts out the lookup failure cases shared by the two records. */
 async function txtLookup(
+  run: Run,
   name: string,
-  deps: CheckDeps,
-  out: FindingList,
 ): Promise<{ answer: DnsAnswer<string>; evidence: TxtEvidence }> {
-  const answer = await deps.dns.txt(name);
+  const answer = await run.deps.dns.txt(name, run.signal);
   const evidence: TxtEvidence = {
     name,
     records: answer.ok ? answer.records : [],
     error: answer.ok ? null : answer.message,
   };
   if (!answer.ok && answer.kind === 'error')
-    out.add('DNS_LOOKUP_FAILED', name, `The TXT lookup failed: ${answer.message}.`);
+    run.out.add('DNS_LOOKUP_FAILED', name, `The TXT lookup failed: ${answer.message}.`);
   return { answer, evidence };
 }
 
-async function checkStsRecord(d: string, deps: CheckDeps, out: FindingList): Promise<Evidence['sts']> {
-  const name = `_mta-sts.${d}`;
-  const { answer, evidence } = await txtLookup(name, deps, out);
+async function checkStsRecord(run: Run): Promise<Evidence['sts']> {
+  const { out } = run;
+  const name = `_mta-sts.${run.domain}`;
+  const { answer, evidence } = await txtLookup(run, name);
   const result = { ...evidence, id: null as string | null };
   if (!answer.ok && answer.kind === 'error') return result;
   const sts = evidence.records.filter(isStsRecord);
@@ -207,9 +270,10 @@ async function checkStsRecord(d: string, deps: CheckDeps, out: FindingList): Pro
   return result;
 }
 
-async function checkTlsRptRecord(d: string, deps: CheckDeps, out: FindingList): Promise<Evidence['tlsrpt']> {
-  const name = `_smtp._tls.${d}`;
-  const { answer, evidence } = await txtLookup(name, deps, out);
+async function checkTlsRptRecord(run: Run): Promise<Evidence['tlsrpt']> {
+  const { out } = run;
+  const name = `_smtp._tls.${run.domain}`;
+  const { answer, evidence } = await txtLookup(run, name);
   const result = { ...evidence, rua: null as string[] | null };
   if (!answer.ok && answer.kind === 'error') return result;
   const records = evidence.records.filter(isTlsRptRecord);
@@ -231,10 +295,8 @@ async function checkTlsRptRecord(d: string, deps: CheckDeps, out: FindingList): 
 
 /** Resolves a host and keeps the addresses a check may connect to; the others are findings. */
 async function allowedAddresses(
+  run: Run,
   host: string,
-  options: CheckOptions,
-  deps: CheckDeps,
-  out: FindingList,
   onMissing: (message: string) => void,
 ): Promise<{
   addresses: string[];
@@ -242,22 +304,22 @@ async function allowedAddresses(
   notAllowed: { address: string; reason: string }[];
   error: string | null;
 }> {
-  const answer = await deps.dns.addresses(host);
+  const answer = await run.deps.dns.addresses(host, run.signal);
   if (!answer.ok) {
     if (answer.kind === 'error')
-      out.add('DNS_LOOKUP_FAILED', host, `The address lookup failed: ${answer.message}.`);
+      run.out.add('DNS_LOOKUP_FAILED', host, `The address lookup failed: ${answer.message}.`);
     else onMissing(answer.message);
     return { addresses: [], allowed: [], notAllowed: [], error: answer.message };
   }
   const notAllowed: { address: string; reason: string }[] = [];
   const allowed: string[] = [];
   for (const address of answer.records) {
-    const reason = options.allowPrivateNetworks ? null : nonPublicReason(address);
+    const reason = run.options.allowPrivateNetworks ? null : nonPublicReason(address);
     if (reason) notAllowed.push({ address, reason });
     else allowed.push(address);
   }
   if (notAllowed.length > 0) {
-    out.add(
+    run.out.add(
       'ADDRESS_NOT_ALLOWED',
       host,
       `${host} resolves to ${notAllowed.map((n) => n.reason).join('; ')}; it was not contacted.`,
@@ -266,14 +328,10 @@ async function allowedAddresses(
   return { addresses: answer.records, allowed, notAllowed, error: null };
 }
 
-async function checkPolicy(
-  d: string,
-  options: CheckOptions,
-  deps: CheckDeps,
-  out: FindingList,
-  now: () => Date,
-): Promise<PolicyEvidence> {
-  const host = `mta-sts.${d}`;
+/** The policy host: its addresses, the fetch and its certificate, the HTTP answer, then the policy text. */
+async function checkPolicy(run: Run): Promise<PolicyEvidence> {
+  const { options, out } = run;
+  const host = `mta-sts.${run.domain}`;
   const evidence: PolicyEvidence = {
     host,
     addresses: [],
@@ -284,7 +342,7 @@ async function checkPolicy(
     valid: false,
     error: null,
   };
-  const resolved = await allowedAddresses(host, options, deps, out, (message) =>
+  const resolved = await allowedAddresses(run, host, (message) =>
     out.add('POLICY_HOST_UNRESOLVABLE', host, `${message}.`),
   );
   evidence.addresses = resolved.addresses;
@@ -292,31 +350,40 @@ async function checkPolicy(
   evidence.error = resolved.error;
   if (resolved.allowed.length === 0) return evidence;
 
-  const fetched = await deps.fetchPolicy({
+  const fetched = await run.deps.fetchPolicy({
     host,
     addresses: resolved.allowed,
     timeoutMs: options.timeoutMs,
-    now: now(),
+    now: run.now(),
     ...(options.policyPort ? { port: options.policyPort } : {}),
     ...(options.ca ? { ca: options.ca } : {}),
+    ...(run.signal ? { signal: run.signal } : {}),
   });
   evidence.fetch = fetched;
   const cert = fetched.tls?.certificate;
   if (cert) certificateFindings(cert, host, 'POLICY', options, out, resolved.allowed);
+  const body = policyBody(fetched, evidence, out);
+  if (body !== null) policyText(body, fetched.url, evidence, out);
+  return evidence;
+}
+
+/** Judges the HTTP answer as a strict sender does; the body when a sender would go on to parse it, else null. */
+function policyBody(fetched: PolicyFetchEvidence, evidence: PolicyEvidence, out: FindingList): string | null {
+  const host = evidence.host;
   if (!fetched.http) {
     evidence.error = fetched.error?.message ?? 'no answer';
     out.add('POLICY_FETCH_FAILED', host, `${fetched.url} could not be read: ${evidence.error}.`);
-    return evidence;
+    return null;
   }
   const http = fetched.http;
   if (http.status >= 300 && http.status < 400) {
     const to = http.location ? ` to ${quote(http.location)}` : '';
     out.add('POLICY_REDIRECT', host, `${fetched.url} answered ${http.status}, a redirect${to}.`);
-    return evidence;
+    return null;
   }
   if (http.status !== 200) {
     out.add('POLICY_HTTP_STATUS', host, `${fetched.url} answered HTTP ${http.status}.`);
-    return evidence;
+    return null;
   }
   const mediaType = (http.contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   if (mediaType !== 'text/plain') {
@@ -329,32 +396,45 @@ async function checkPolicy(
         ? `${http.contentLength} bytes declared`
         : `over ${http.bytesRead} bytes sent`;
     out.add('POLICY_TOO_LARGE', host, `${fetched.url} is ${size}; the limit is 65536.`);
-    return evidence;
+    return null;
   }
-  evidence.text = http.body;
-  const parsed = parsePolicy(http.body);
+  return http.body;
+}
+
+/** Parses the policy text served at `url` and judges its mode and max_age. */
+function policyText(body: string, url: string, evidence: PolicyEvidence, out: FindingList): void {
+  const host = evidence.host;
+  evidence.text = body;
+  const parsed = parsePolicy(body);
   evidence.policy = parsed.policy;
   evidence.valid = parsed.valid;
-  for (const p of parsed.problems) out.add(p.code, fetched.url, `${p.message}.`);
+  for (const p of parsed.problems) out.add(p.code, url, `${p.message}.`);
   const { mode, maxAge } = parsed.policy;
   if (mode === 'testing') out.add('POLICY_MODE_TESTING', host, 'The policy says mode: testing.');
   if (mode === 'none') out.add('POLICY_MODE_NONE', host, 'The policy says mode: none.');
   if (mode === 'enforce' && maxAge !== null && maxAge < 604800) {
     out.add('POLICY_MAX_AGE_SHORT', host, `max_age is ${maxAge} seconds (${describeSeconds(maxAge)}).`);
   }
-  return evidence;
 }
 
-async function checkMx(
-  d: string,
-  options: CheckOptions,
-  deps: CheckDeps,
-  out: FindingList,
-  now: () => Date,
-  policyPromise: Promise<PolicyEvidence>,
-): Promise<Evidence['mx']> {
-  const answer = await deps.dns.mx(d);
+/** The MX records, each kept host resolved and probed, then their coverage by the policy (fetched meanwhile). */
+async function checkMx(run: Run, policyPromise: Promise<PolicyEvidence>): Promise<Evidence['mx']> {
   const result: Evidence['mx'] = { hosts: [], nullMx: false, error: null };
+  const records = await lookupMx(run, result);
+  if (records === null) {
+    await policyPromise;
+    return result;
+  }
+  await checkMxHosts(run, records, result);
+  // The policy arrives concurrently; MX coverage is judged once both are known.
+  coverageFindings(result.hosts, await policyPromise, run.out);
+  return result;
+}
+
+/** The MX records in the order they are checked, or null (with its finding) when there is no host to check. */
+async function lookupMx(run: Run, result: Evidence['mx']): Promise<MxRecord[] | null> {
+  const { domain: d, out } = run;
+  const answer = await run.deps.dns.mx(d, run.signal);
   if (!answer.ok) {
     result.error = answer.message;
     if (answer.kind === 'error') out.add('DNS_LOOKUP_FAILED', d, `The MX lookup failed: ${answer.message}.`);
@@ -365,8 +445,7 @@ async function checkMx(
         `${d} publishes no MX record; senders fall back to its A/AAAA records (implicit MX), which MTA-STS cannot name.`,
       );
     }
-    await policyPromise;
-    return result;
+    return null;
   }
   // By preference, then by name, so that the same hosts are kept by the limit whatever order DNS answers in.
   const records = [...answer.records].sort(
@@ -375,13 +454,17 @@ async function checkMx(
   if (records.some((r) => r.exchange === '' || r.exchange === '.')) {
     result.nullMx = true;
     out.add('MX_MISSING', d, `${d} publishes a null MX ("0 ."): it declares that it accepts no mail.`);
-    await policyPromise;
-    return result;
+    return null;
   }
+  return records;
+}
 
+/** Resolves and probes the most preferred hosts, lists the others, and judges what the probes saw. */
+async function checkMxHosts(run: Run, records: MxRecord[], result: Evidence['mx']): Promise<void> {
+  const { domain: d, options, out } = run;
   // A bounded number of connections per check, whatever the domain publishes: the most preferred hosts first.
   const checked = await Promise.all(
-    records.slice(0, options.maxMxHosts).map((record) => checkMxHost(record, options, deps, out, now)),
+    records.slice(0, options.maxMxHosts).map((record) => checkMxHost(run, record)),
   );
   result.hosts = [
     ...checked.map((c) => c.evidence),
@@ -396,61 +479,59 @@ async function checkMx(
       d,
       'The SMTP probes are turned off by configuration (MTASTS_SMTP_PROBE=off).',
     );
+}
 
-  // The policy arrives concurrently; MX coverage is judged once both are known.
-  const policyEvidence = await policyPromise;
+/** Which policy mx pattern covers each MX host (MX_NOT_IN_POLICY), and which patterns cover none (POLICY_MX_UNUSED). */
+function coverageFindings(hosts: MxHostEvidence[], policyEvidence: PolicyEvidence, out: FindingList): void {
   const policy = policyEvidence.policy;
-  if (policy && policy.mode !== null && policy.mode !== 'none') {
-    const severity: Severity = policy.mode === 'enforce' ? 'error' : 'warning';
-    for (const host of result.hosts) {
-      host.coveredBy = policy.mx.find((pattern) => mxPatternMatches(pattern, host.host)) ?? null;
-      if (host.coveredBy === null) {
-        const listed = policy.mx.length > 0 ? policy.mx.join(', ') : 'no patterns';
-        out.add(
-          'MX_NOT_IN_POLICY',
-          host.host,
-          `${host.host} matches none of the policy's mx patterns (${listed}).`,
-          severity,
-        );
-      }
-    }
-    for (const pattern of policy.mx) {
-      if (!result.hosts.some((h) => mxPatternMatches(pattern, h.host))) {
-        const hosts = result.hosts.map((h) => h.host).join(', ');
-        out.add(
-          'POLICY_MX_UNUSED',
-          policyEvidence.host,
-          `The pattern "mx: ${pattern}" matches none of the MX hosts (${hosts}).`,
-        );
-      }
+  if (!policy || policy.mode === null || policy.mode === 'none') return;
+  const severity: Severity = policy.mode === 'enforce' ? 'error' : 'warning';
+  for (const host of hosts) {
+    host.coveredBy = policy.mx.find((pattern) => mxPatternMatches(pattern, host.host)) ?? null;
+    if (host.coveredBy === null) {
+      const listed = policy.mx.length > 0 ? policy.mx.join(', ') : 'no patterns';
+      out.add(
+        'MX_NOT_IN_POLICY',
+        host.host,
+        `${host.host} matches none of the policy's mx patterns (${listed}).`,
+        severity,
+      );
     }
   }
-  return result;
+  for (const pattern of policy.mx) {
+    if (!hosts.some((h) => mxPatternMatches(pattern, h.host))) {
+      const names = hosts.map((h) => h.host).join(', ');
+      out.add(
+        'POLICY_MX_UNUSED',
+        policyEvidence.host,
+        `The pattern "mx: ${pattern}" matches none of the MX hosts (${names}).`,
+      );
+    }
+  }
 }
 
 /** Resolves one MX host and probes its first addresses; the allowed addresses beyond the limit are returned. */
 async function checkMxHost(
-  record: { exchange: string; priority: number },
-  options: CheckOptions,
-  deps: CheckDeps,
-  out: FindingList,
-  now: () => Date,
+  run: Run,
+  record: MxRecord,
 ): Promise<{ evidence: MxHostEvidence; notProbed: string[] }> {
+  const { options, out } = run;
   const host = canonicalHost(record.exchange);
-  const resolved = await allowedAddresses(host, options, deps, out, (message) =>
+  const resolved = await allowedAddresses(run, host, (message) =>
     out.add('MX_UNREACHABLE', host, `${message}: senders have no address to connect to.`),
   );
   const probed = options.smtpProbe ? resolved.allowed.slice(0, options.maxAddressesPerMx) : [];
   const probes = await Promise.all(
     probed.map((address) =>
-      deps.probeStarttls({
+      run.deps.probeStarttls({
         host,
         address,
         ehloName: options.ehloName,
         timeoutMs: options.timeoutMs,
-        now: now(),
+        now: run.now(),
         ...(options.smtpPort ? { port: options.smtpPort } : {}),
         ...(options.ca ? { ca: options.ca } : {}),
+        ...(run.signal ? { signal: run.signal } : {}),
       }),
     ),
   );
@@ -467,10 +548,7 @@ async function checkMxHost(
 }
 
 /** An MX host beyond the limit: listed (the policy must still cover it), not looked up. */
-function notCheckedHost(
-  record: { exchange: string; priority: number },
-  options: CheckOptions,
-): MxHostEvidence {
+function notCheckedHost(record: MxRecord, options: CheckOptions): MxHostEvidence {
   return {
     host: canonicalHost(record.exchange),
     priority: record.priority,
@@ -533,49 +611,62 @@ function smtpFindings(hosts: MxHostEvidence[], d: string, options: CheckOptions,
     return;
   }
   for (const host of hosts) {
-    if (host.probes.length === 0) continue;
-    const connected = host.probes.filter((p) => p.connected);
-    if (connected.length === 0) {
-      const why = host.probes.map((p) => p.error?.message ?? 'no connection').join('; ');
-      out.add('MX_UNREACHABLE', host.host, `No address of ${host.host} accepted a connection: ${why}.`);
-      continue;
-    }
-    const dialogue = connected.filter((p) => p.failedAt === 'banner' || p.failedAt === 'ehlo');
-    if (dialogue.length > 0) {
-      out.add('MX_SMTP_ERROR', host.host, dialogue.map((p) => `${p.error?.message ?? 'failed'}.`).join(' '));
-    }
-    const noStarttls = connected.filter((p) => p.failedAt === 'starttls' && p.error === null);
-    if (noStarttls.length > 0) {
-      out.add(
-        'MX_STARTTLS_MISSING',
-        host.host,
-        `${host.host} (${addresses(noStarttls)}) does not announce STARTTLS after EHLO.`,
-      );
-    }
-    const tlsFailed = connected.filter(
-      (p) => (p.failedAt === 'starttls' && p.error !== null) || p.failedAt === 'tls',
+    if (host.probes.length > 0) hostSmtpFindings(host, options, out);
+  }
+}
+
+/** What the probes of one MX host saw: no connection, a broken dialogue, no STARTTLS, TLS failures, certificates. */
+function hostSmtpFindings(host: MxHostEvidence, options: CheckOptions, out: FindingList): void {
+  const connected = host.probes.filter((p) => p.connected);
+  if (connected.length === 0) {
+    const why = host.probes.map((p) => p.error?.message ?? 'no connection').join('; ');
+    out.add('MX_UNREACHABLE', host.host, `No address of ${host.host} accepted a connection: ${why}.`);
+    return;
+  }
+  const dialogue = connected.filter((p) => p.failedAt === 'banner' || p.failedAt === 'ehlo');
+  if (dialogue.length > 0) {
+    out.add('MX_SMTP_ERROR', host.host, dialogue.map((p) => `${p.error?.message ?? 'failed'}.`).join(' '));
+  }
+  const noStarttls = connected.filter((p) => p.failedAt === 'starttls' && p.error === null);
+  if (noStarttls.length > 0) {
+    out.add(
+      'MX_STARTTLS_MISSING',
+      host.host,
+      `${host.host} (${addresses(noStarttls)}) does not announce STARTTLS after EHLO.`,
     );
-    for (const p of tlsFailed) out.add('MX_TLS_FAILED', host.host, `${p.error?.message ?? 'TLS failed'}.`);
-    const oldTls = connected.filter((p) => p.tls && !['TLSv1.2', 'TLSv1.3'].includes(p.tls.protocol));
-    if (oldTls.length > 0) {
-      out.add(
-        'MX_TLS_FAILED',
-        host.host,
-        `${host.host} (${addresses(oldTls)}) negotiated ${oldTls[0]?.tls?.protocol}; MTA-STS needs TLS 1.2 or later.`,
-      );
-    }
-    // One set of certificate findings per distinct certificate of the host.
-    const byFingerprint = new Map<string, { cert: CertificateEvidence; addresses: string[] }>();
-    for (const p of connected) {
-      const cert = p.tls?.certificate;
-      if (!cert) continue;
-      const entry = byFingerprint.get(cert.fingerprint) ?? { cert, addresses: [] };
-      entry.addresses.push(p.address);
-      byFingerprint.set(cert.fingerprint, entry);
-    }
-    for (const { cert, addresses: addrs } of byFingerprint.values()) {
-      certificateFindings(cert, host.host, 'MX', options, out, addrs);
-    }
+  }
+  const tlsFailed = connected.filter(
+    (p) => (p.failedAt === 'starttls' && p.error !== null) || p.failedAt === 'tls',
+  );
+  for (const p of tlsFailed) out.add('MX_TLS_FAILED', host.host, `${p.error?.message ?? 'TLS failed'}.`);
+  const oldTls = connected.filter((p) => p.tls && !['TLSv1.2', 'TLSv1.3'].includes(p.tls.protocol));
+  if (oldTls.length > 0) {
+    out.add(
+      'MX_TLS_FAILED',
+      host.host,
+      `${host.host} (${addresses(oldTls)}) negotiated ${oldTls[0]?.tls?.protocol}; MTA-STS needs TLS 1.2 or later.`,
+    );
+  }
+  probeCertificateFindings(host.host, connected, options, out);
+}
+
+/** One set of certificate findings per distinct certificate the host showed, naming the addresses it showed it at. */
+function probeCertificateFindings(
+  host: string,
+  connected: readonly StarttlsEvidence[],
+  options: CheckOptions,
+  out: FindingList,
+): void {
+  const byFingerprint = new Map<string, { cert: CertificateEvidence; addresses: string[] }>();
+  for (const p of connected) {
+    const cert = p.tls?.certificate;
+    if (!cert) continue;
+    const entry = byFingerprint.get(cert.fingerprint) ?? { cert, addresses: [] };
+    entry.addresses.push(p.address);
+    byFingerprint.set(cert.fingerprint, entry);
+  }
+  for (const { cert, addresses: addrs } of byFingerprint.values()) {
+    certificateFindings(cert, host, 'MX', options, out, addrs);
   }
 }
 
