@@ -1,5 +1,6 @@
+import { setMaxListeners } from 'node:events';
 import { schedule as cronSchedule, type ScheduledTask } from 'node-cron';
-import type { CheckDeps, Report } from '../core/check.js';
+import { type CheckDeps, type Report, withSignal } from '../core/check.js';
 import { parseDomain } from '../core/domain.js';
 import { SEVERITY_ORDER, statusOf } from '../core/findings.js';
 import type { Engine } from '../engine.js';
@@ -86,6 +87,8 @@ export interface PassSummary {
  */
 export class Monitor {
   private running: Promise<PassSummary> | null = null;
+  /** Aborts the running pass's checks (stop()). */
+  private passAbort: AbortController | null = null;
   private task: ScheduledTask | null = null;
   private readonly settings: MonitorSettings;
   /** This process's one delivery worker: every way alerts get delivered goes through it. */
@@ -109,7 +112,10 @@ export class Monitor {
   runPass(): Promise<PassSummary> | null {
     if (this.running) return null;
     if (this.deps.locks && !this.deps.locks.acquire(PASS_LOCK, LEASE_MS, this.deps.now())) return null;
-    this.running = this.pass().finally(() => {
+    const abort = new AbortController();
+    setMaxListeners(0, abort.signal); // every lookup and probe of the pass listens
+    this.passAbort = abort;
+    this.running = this.pass(abort.signal).finally(() => {
       this.deps.locks?.release(PASS_LOCK);
       this.running = null;
     });
@@ -149,13 +155,15 @@ export class Monitor {
     );
   }
 
+  /** Stops scheduling; the running pass's checks are aborted, and it ends before its page is counted as done. */
   async stop(): Promise<void> {
     await this.task?.stop();
+    this.passAbort?.abort();
     await this.running?.catch(() => {});
     await this.delivery.idle();
   }
 
-  private async pass(): Promise<PassSummary> {
+  private async pass(signal: AbortSignal): Promise<PassSummary> {
     const { store, subscriptions, now } = this.deps;
     const pass = store.beginPass(now());
     const summary: PassSummary = {
@@ -169,7 +177,7 @@ export class Monitor {
       sqliteMs: 0,
       delivery: { sent: 0, retrying: 0, dead: 0, channelsPaused: 0 },
     };
-    const network = passDeps(this.deps.engine.deps, this.settings.cache);
+    const network = passDeps(withSignal(this.deps.engine.deps, signal), this.settings.cache);
     summary.network = network.stats;
     let cursor = pass.cursor;
     for (;;) {
@@ -177,7 +185,7 @@ export class Monitor {
       if (page.length === 0) break;
       await pool(page, this.settings.concurrency, async (domain) => {
         try {
-          const { events, alerts, sqliteMs } = await this.checkOne(domain, network.deps);
+          const { events, alerts, sqliteMs } = await this.checkOne(domain, network.deps, signal);
           summary.events += events;
           summary.alerts += alerts;
           summary.sqliteMs += sqliteMs;
@@ -188,6 +196,7 @@ export class Monitor {
           );
         }
       });
+      if (signal.aborted) return summary; // resumed from this page after a restart
       cursor = page[page.length - 1] ?? cursor;
       const t = performance.now();
       store.advancePass(pass.id, cursor, page.length);
@@ -204,13 +213,17 @@ export class Monitor {
   async checkOne(
     domain: string,
     deps?: CheckDeps,
+    signal?: AbortSignal,
   ): Promise<{ events: number; alerts: number; sqliteMs: number }> {
     const { engine, checks, store, subscriptions, now } = this.deps;
     const parsed = parseDomain(domain);
     if (!parsed.ok) throw new Error(`stored domain "${domain}" is not valid: ${parsed.error}`);
     if (this.settings.jitterMs > 0)
       await new Promise((r) => setTimeout(r, Math.random() * this.settings.jitterMs));
-    const report = deps ? await engine.checkWith(parsed.domain, deps) : await engine.check(parsed.domain);
+    const report = deps
+      ? await engine.checkWith(parsed.domain, deps, signal)
+      : await engine.check(parsed.domain, signal);
+    if (report.aborted) return { events: 0, alerts: 0, sqliteMs: 0 }; // cut short: not the domain's state
     const at = now();
     const t0 = performance.now();
     const previous = store.loadState(domain);
