@@ -128,6 +128,16 @@ export function parsePolicy(text: string): PolicyResult {
   return { policy, valid, problems };
 }
 
+/**
+ * The policy file for a mode, its mx patterns and max_age (RFC 8461 §3.2): one `key: value` line each, LF line ends,
+ * the mx patterns in the order given. Valid patterns and a max_age within the limit parse back with parsePolicy to
+ * the same values and no problems.
+ */
+export function formatPolicy(policy: { mode: PolicyMode; mx: readonly string[]; maxAge: number }): string {
+  const mx = policy.mx.map((m) => `mx: ${m}\n`).join('');
+  return `version: STSv1\nmode: ${policy.mode}\n${mx}max_age: ${policy.maxAge}\n`;
+}
+
 /** `[*.]hostname` in A-labels (RFC 8461 §3.2); returns what is wrong, or null. */
 export function mxPatternProblem(value: string): string | null {
   const host = value.startsWith('*.') ? value.slice(2) : value;

@@ -1,11 +1,12 @@
-import { EXT_NAME, type Problem, shown } from './problem.js';
+import { type Problem, shown } from './problem.js';
+import { formatFieldList, readFieldList, type TxtField } from './txt-fields.js';
 
 /** A parsed `_mta-sts` TXT record (RFC 8461 §3.1). */
 export interface StsRecord {
   /** The sts id: 1-32 letters and digits; a change tells senders to fetch the policy again. */
   id: string;
   /** Extension fields, kept in order; senders ignore them. */
-  extensions: { name: string; value: string }[];
+  extensions: TxtField[];
 }
 
 export interface StsRecordResult {
@@ -18,8 +19,8 @@ export function isStsRecord(txt: string): boolean {
   return txt.startsWith('v=STSv1');
 }
 
-const ID = /^[A-Za-z0-9]{1,32}$/;
-const EXT_VALUE = /^[\x21-\x3a\x3c\x3e-\x7e]+$/;
+/** RFC 8461 §3.1 sts-id: 1*32(ALPHA / DIGIT). */
+export const STS_ID = /^[A-Za-z0-9]{1,32}$/;
 
 /**
  * Parses one TXT record (its strings already joined) per the RFC 8461 §3.1 grammar:
@@ -42,34 +43,24 @@ export function parseStsRecord(txt: string): StsRecordResult {
     }
     return invalid(`the record must start with "v=STSv1", seen "${shown(txt, 40)}"`);
   }
-  const rest = txt.slice(m[0].length).replace(/[ \t]+$/, '');
-  const body = rest.endsWith(';') ? rest.slice(0, -1).replace(/[ \t]+$/, '') : rest;
   let id: string | null = null;
-  const extensions: { name: string; value: string }[] = [];
-  if (body.length > 0) {
-    for (const raw of body.split(';')) {
-      const field = raw.replace(/^[ \t]+|[ \t]+$/g, '');
-      if (field.length === 0) return invalid('an empty field (two ";" in a row)');
-      const eq = field.indexOf('=');
-      if (eq <= 0) return invalid(`the field "${shown(field)}" is not of the form name=value`);
-      const name = field.slice(0, eq);
-      const value = field.slice(eq + 1);
-      if (name === 'id') {
-        if (!ID.test(value)) {
-          return invalid(`the id "${shown(value)}" must be 1 to 32 letters and digits (RFC 8461 §3.1)`);
-        }
-        id ??= value; // a repeated id: the first counts, as for policy fields (RFC 8461 §3.2)
-        continue;
-      }
-      if (!EXT_NAME.test(name))
-        return invalid(`the field name "${shown(name)}" is not a valid extension name`);
-      if (!EXT_VALUE.test(value)) {
-        return invalid(`the field "${shown(name)}" has an empty value or one with a space, "=" or ";"`);
-      }
-      extensions.push({ name, value });
-    }
-  }
+  const { extensions, problem } = readFieldList(txt.slice(m[0].length), (name, value) => {
+    if (name !== 'id') return undefined;
+    if (!STS_ID.test(value))
+      return `the id "${shown(value)}" must be 1 to 32 letters and digits (RFC 8461 §3.1)`;
+    id ??= value; // a repeated id: the first counts, as for policy fields (RFC 8461 §3.2)
+    return null;
+  });
+  if (problem !== null) return invalid(problem);
   if (id === null)
     return invalid('the id field is missing (RFC 8461 §3.1 requires id=<1-32 letters and digits>)');
   return { record: { id, extensions }, problems: [] };
+}
+
+/**
+ * The `_mta-sts` TXT record for an id (and extension fields, if any): `v=STSv1; id=<id>`. The id must be 1-32 letters
+ * and digits; what this gives parses back with parseStsRecord to the same id.
+ */
+export function formatStsRecord(record: { id: string; extensions?: readonly TxtField[] }): string {
+  return formatFieldList('v=STSv1', [{ name: 'id', value: record.id }, ...(record.extensions ?? [])]);
 }

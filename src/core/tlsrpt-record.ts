@@ -1,10 +1,11 @@
-import { EXT_NAME, type Problem, shown } from './problem.js';
+import { type Problem, shown } from './problem.js';
+import { formatFieldList, readFieldList, type TxtField } from './txt-fields.js';
 
 /** A parsed `_smtp._tls` TXT record (RFC 8460 §3). */
 export interface TlsRptRecord {
   /** Where reports go: `mailto:` and `https:` URIs, in order. */
   rua: string[];
-  extensions: { name: string; value: string }[];
+  extensions: TxtField[];
 }
 
 export interface TlsRptRecordResult {
@@ -15,8 +16,6 @@ export interface TlsRptRecordResult {
 export function isTlsRptRecord(txt: string): boolean {
   return txt.startsWith('v=TLSRPTv1');
 }
-
-const EXT_VALUE = /^[\x21-\x3a\x3c\x3e-\x7e]+$/;
 
 /**
  * Parses one TXT record per RFC 8460 §3: `v=TLSRPTv1` first, fields separated by `;`, a `rua` field holding one or
@@ -33,33 +32,19 @@ export function parseTlsRptRecord(txt: string): TlsRptRecordResult {
       return invalid('the record has no rua field: senders have nowhere to report');
     return invalid(`the record must start with "v=TLSRPTv1;" (case-sensitive), seen "${shown(txt, 40)}"`);
   }
-  const rest = txt.slice(m[0].length).replace(/[ \t]+$/, '');
-  const body = rest.endsWith(';') ? rest.slice(0, -1).replace(/[ \t]+$/, '') : rest;
   let rua: string[] | null = null;
-  const extensions: { name: string; value: string }[] = [];
-  for (const raw of body.length > 0 ? body.split(';') : []) {
-    const field = raw.replace(/^[ \t]+|[ \t]+$/g, '');
-    if (field.length === 0) return invalid('an empty field (two ";" in a row)');
-    const eq = field.indexOf('=');
-    if (eq <= 0) return invalid(`the field "${shown(field)}" is not of the form name=value`);
-    const name = field.slice(0, eq);
-    const value = field.slice(eq + 1);
-    if (name === 'rua') {
-      if (rua !== null) continue; // the first rua counts
-      const uris = value.split(',').map((u) => u.replace(/^[ \t]+|[ \t]+$/g, ''));
-      for (const uri of uris) {
-        const problem = ruaProblem(uri);
-        if (problem) return invalid(`the rua URI "${shown(uri)}" ${problem}`);
-      }
-      rua = uris;
-      continue;
+  const { extensions, problem } = readFieldList(txt.slice(m[0].length), (name, value) => {
+    if (name !== 'rua') return undefined;
+    if (rua !== null) return null; // the first rua counts
+    const uris = value.split(',').map((u) => u.replace(/^[ \t]+|[ \t]+$/g, ''));
+    for (const uri of uris) {
+      const wrong = ruaProblem(uri);
+      if (wrong) return `the rua URI "${shown(uri)}" ${wrong}`;
     }
-    if (!EXT_NAME.test(name)) return invalid(`the field name "${shown(name)}" is not a valid extension name`);
-    if (!EXT_VALUE.test(value)) {
-      return invalid(`the field "${shown(name)}" has an empty value or one with a space, "=" or ";"`);
-    }
-    extensions.push({ name, value });
-  }
+    rua = uris;
+    return null;
+  });
+  if (problem !== null) return invalid(problem);
   if (rua === null) return invalid('the record has no rua field: senders have nowhere to report');
   return { record: { rua, extensions }, problems: [] };
 }
@@ -87,4 +72,29 @@ export function ruaProblem(uri: string): string | null {
     return 'has no host';
   }
   return null;
+}
+
+/**
+ * A reporting URI as it may stand in the record: `,` and `!` (RFC 8460 §3), `;` (the field separator), and every
+ * character a URI cannot hold as it is (white space, control characters, quotes, angle brackets, braces, non-ASCII
+ * as UTF-8) percent-encoded; `%` and the rest of RFC 3986's characters as given. A lone surrogate becomes U+FFFD.
+ */
+export function encodeRuaUri(uri: string): string {
+  return uri.replace(/[^A-Za-z0-9\-._~:/?#[\]@$&'()*+=%]/gu, (c) =>
+    /^[\ud800-\udfff]$/.test(c) ? '%EF%BF%BD' : encodeURIComponent(c).replace(/!/g, '%21'),
+  );
+}
+
+/**
+ * The `_smtp._tls` TXT record for its reporting URIs: `v=TLSRPTv1; rua=<uri>,<uri>`, each URI encoded as encodeRuaUri
+ * says. Valid URIs (ruaProblem of the encoded URI is null) parse back with parseTlsRptRecord to the encoded URIs.
+ */
+export function formatTlsRptRecord(record: {
+  rua: readonly string[];
+  extensions?: readonly TxtField[];
+}): string {
+  return formatFieldList('v=TLSRPTv1', [
+    { name: 'rua', value: record.rua.map(encodeRuaUri).join(',') },
+    ...(record.extensions ?? []),
+  ]);
 }

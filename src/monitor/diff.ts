@@ -1,5 +1,6 @@
 import type { Report } from '../core/check.js';
 import { CATALOG, type Finding, type FindingCode, finding } from '../core/findings.js';
+import { cleanSince, ROLLOUT_WINDOW_MS, rolloutVerdict } from '../core/rollout.js';
 import type {
   CertLevel,
   CertSeen,
@@ -26,7 +27,7 @@ export interface DiffSettings {
 export const DEFAULT_DIFF_SETTINGS: DiffSettings = {
   debouncePasses: 2,
   reminderMs: 24 * 3600_000,
-  readyAfterMs: 14 * 24 * 3600_000,
+  readyAfterMs: ROLLOUT_WINDOW_MS,
 };
 
 const THRESHOLDS = [30, 14, 7, 3, 1] as const;
@@ -294,23 +295,26 @@ function mxChange(before: Snapshot | null, snap: Snapshot, nowIso: string): Moni
   };
 }
 
-/** 6. Ready to enforce: testing, with no errors and no reported TLS failures for the whole window. */
+/** 6. Ready to enforce, by the rollout rule (core/rollout.ts), announced once per clean stretch. */
 function readyToEnforce(
   pass: Pass,
   report: Report,
   inputs: DiffInputs,
 ): { cleanSince: string | null; readyAnnounced: string | null } {
-  const { snap, now, nowIso } = pass;
+  const { snap, now } = pass;
   const errors = report.findings.some((f) => f.severity === 'error');
-  const cleanSince = snap.mode === 'testing' && !errors ? (pass.prev.cleanSince ?? nowIso) : null;
+  const clean = cleanSince(pass.prev.cleanSince, snap.mode, errors, now);
   const failure = inputs.lastReportedFailureAt ?? null;
-  const readySince = cleanSince && failure && failure > cleanSince ? failure : cleanSince;
-  if (
-    !readySince ||
-    now.getTime() - Date.parse(readySince) < pass.settings.readyAfterMs ||
-    pass.prev.readyAnnounced === readySince
-  ) {
-    return { cleanSince, readyAnnounced: pass.prev.readyAnnounced };
+  const verdict = rolloutVerdict({
+    mode: snap.mode,
+    cleanSince: clean,
+    lastReportedFailureAt: failure,
+    now,
+    windowMs: pass.settings.readyAfterMs,
+  });
+  const readySince = verdict.since;
+  if (!verdict.ready || readySince === null || pass.prev.readyAnnounced === readySince) {
+    return { cleanSince: clean, readyAnnounced: pass.prev.readyAnnounced };
   }
   pass.events.push({
     key: `ready@${readySince}`,
@@ -325,7 +329,7 @@ function readyToEnforce(
       fix: 'Publish the policy with mode: enforce and a new id (records below).',
     },
   });
-  return { cleanSince, readyAnnounced: readySince };
+  return { cleanSince: clean, readyAnnounced: readySince };
 }
 
 function remind(

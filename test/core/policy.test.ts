@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import {
+  formatPolicy,
   MAX_AGE_LIMIT,
   mxPatternMatches,
   mxPatternProblem,
@@ -505,5 +506,39 @@ describe('mxPatternProblem: [*.]hostname in A-labels (RFC 8461 §3.2)', () => {
     ],
   ])('%j: %s', (pattern, problem) => {
     expect(mxPatternProblem(pattern)).toBe(problem);
+  });
+});
+
+describe('formatPolicy: the policy file beside its parser', () => {
+  test.each([
+    [
+      { mode: 'enforce' as const, mx: ['mx1.example.com', '*.mail.example.com'], maxAge: 1209600 },
+      'version: STSv1\nmode: enforce\nmx: mx1.example.com\nmx: *.mail.example.com\nmax_age: 1209600\n',
+    ],
+    [{ mode: 'none' as const, mx: [], maxAge: 86400 }, 'version: STSv1\nmode: none\nmax_age: 86400\n'],
+  ])('%j', (policy, text) => {
+    expect(formatPolicy(policy)).toBe(text);
+  });
+
+  test('what it formats parses back to the same mode, mx and max_age, with no problems', () => {
+    const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$/);
+    const pattern = fc
+      .tuple(fc.boolean(), fc.array(label, { minLength: 2, maxLength: 4 }))
+      .map(([wild, labels]) => `${wild ? '*.' : ''}${labels.join('.')}`)
+      .filter((p) => mxPatternProblem(p) === null);
+    fc.assert(
+      fc.property(
+        fc.constantFrom('enforce' as const, 'testing' as const, 'none' as const),
+        fc.array(pattern, { minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 0, max: 31557600 }),
+        (mode, mx, maxAge) => {
+          const parsed = parsePolicy(formatPolicy({ mode, mx, maxAge }));
+          expect(parsed.problems).toEqual([]);
+          expect(parsed.valid).toBe(true);
+          expect(parsed.policy).toEqual({ version: 'STSv1', mode, maxAge, mx, extensions: [] });
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { isStsRecord, parseStsRecord } from '../../src/core/sts-record.js';
+import { formatStsRecord, isStsRecord, parseStsRecord } from '../../src/core/sts-record.js';
 
 describe('parseStsRecord (RFC 8461 §3.1)', () => {
   test.each([
@@ -110,6 +110,34 @@ describe('parseStsRecord (RFC 8461 §3.1)', () => {
       fc.property(fc.stringMatching(/^[A-Za-z0-9]{1,32}$/), (id) => {
         expect(parseStsRecord(`v=STSv1; id=${id}`).record?.id).toBe(id);
       }),
+    );
+  });
+});
+
+describe('formatStsRecord: the record beside its parser', () => {
+  test.each([
+    [{ id: '20261129T120000' }, 'v=STSv1; id=20261129T120000'],
+    [{ id: 'a' }, 'v=STSv1; id=a'],
+    [{ id: 'x', extensions: [{ name: 'ext', value: '1' }] }, 'v=STSv1; id=x; ext=1'],
+  ])('%j', (record, text) => {
+    expect(formatStsRecord(record)).toBe(text);
+  });
+
+  test('what it formats parses back to the same id and extensions, with no problems', () => {
+    const name = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/).filter((n) => n !== 'id');
+    const value = fc.stringMatching(/^[\x21-\x3a\x3c\x3e-\x7e]{1,20}$/);
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[A-Za-z0-9]{1,32}$/),
+        fc.array(fc.record({ name, value }), { maxLength: 4 }),
+        (id, extensions) => {
+          expect(parseStsRecord(formatStsRecord({ id, extensions }))).toEqual({
+            record: { id, extensions },
+            problems: [],
+          });
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });

@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { isTlsRptRecord, parseTlsRptRecord, ruaProblem } from '../../src/core/tlsrpt-record.js';
+import {
+  encodeRuaUri,
+  formatTlsRptRecord,
+  isTlsRptRecord,
+  parseTlsRptRecord,
+  ruaProblem,
+} from '../../src/core/tlsrpt-record.js';
 
 describe('parseTlsRptRecord (RFC 8460 §3)', () => {
   test.each([
@@ -183,5 +189,62 @@ describe('ruaProblem: what the setup form and `mtasts records` say about a repor
     ['mailto:tlsrpt@exa%20mple.com', 'does not hold an e-mail address (mailto:user@domain)'],
   ])('%j: %s', (uri, problem) => {
     expect(ruaProblem(uri)).toBe(problem);
+  });
+});
+
+describe('formatTlsRptRecord: the record beside its parser, URIs percent-encoded (RFC 8460 §3)', () => {
+  test.each([
+    [['mailto:tls@example.com'], 'v=TLSRPTv1; rua=mailto:tls@example.com'],
+    [
+      ['mailto:tls@example.com', 'https://r.example.com/report?a=b&c=d'],
+      'v=TLSRPTv1; rua=mailto:tls@example.com,https://r.example.com/report?a=b&c=d',
+    ],
+    [['mailto:tls;x@example.com'], 'v=TLSRPTv1; rua=mailto:tls%3Bx@example.com'],
+    [['mailto:tls,x@example.com'], 'v=TLSRPTv1; rua=mailto:tls%2Cx@example.com'],
+    [['mailto:tls!x@example.com'], 'v=TLSRPTv1; rua=mailto:tls%21x@example.com'],
+    [['mailto:tls@bücher.example'], 'v=TLSRPTv1; rua=mailto:tls@b%C3%BCcher.example'],
+    [['mailto:tls@example.com?subject=a%20b'], 'v=TLSRPTv1; rua=mailto:tls@example.com?subject=a%20b'],
+  ])('%j', (rua, text) => {
+    expect(formatTlsRptRecord({ rua })).toBe(text);
+    expect(parseTlsRptRecord(text).problems).toEqual([]);
+  });
+
+  test.each([
+    ['a,b!c;d', 'a%2Cb%21c%3Bd'],
+    ['a b\tc\nd\x7f', 'a%20b%09c%0Ad%7F'],
+    ['"<>\\^`{|}', '%22%3C%3E%5C%5E%60%7B%7C%7D'],
+    ["azAZ09-._~:/?#[]@$&'()*+=%", "azAZ09-._~:/?#[]@$&'()*+=%"],
+    ['é😀', '%C3%A9%F0%9F%98%80'],
+    ['a\ud800b', 'a%EF%BF%BDb'],
+  ])('encodeRuaUri(%j) is %j', (uri, encoded) => {
+    expect(encodeRuaUri(uri)).toBe(encoded);
+  });
+
+  test('a URI holding "," "!" ";" "=" and non-ASCII parses back clean, to the encoded URI', () => {
+    const local = fc
+      .string({
+        unit: fc.constantFrom('a', 'z', '0', ',', '!', ';', '=', 'é', 'ü', '☃', '😀', '.', '-'),
+        minLength: 1,
+        maxLength: 12,
+      })
+      .filter((l) => /[^.]/.test(l) && !l.startsWith('.'));
+    const domain = fc.constantFrom('example.com', 'bücher.example', 'r.example.org');
+    const query = fc.string({ unit: fc.constantFrom('a', '=', '&', ',', ';', '!', 'ß', ' '), maxLength: 8 });
+    const uri = fc.oneof(
+      fc.tuple(local, domain).map(([l, d]) => `mailto:${l}@${d}`),
+      fc.tuple(domain, query).map(([d, q]) => `https://${d}/tlsrpt?${q}`),
+    );
+    fc.assert(
+      fc.property(fc.array(uri, { minLength: 1, maxLength: 4 }), (rua) => {
+        const encoded = rua.map(encodeRuaUri);
+        for (const u of encoded) expect(ruaProblem(u), u).toBeNull();
+        const text = formatTlsRptRecord({ rua });
+        expect(parseTlsRptRecord(text)).toEqual({ record: { rua: encoded, extensions: [] }, problems: [] });
+        expect(
+          encoded.map((u) => decodeURI(u).replace(/%2C|%3B|%21/gi, (c) => decodeURIComponent(c))),
+        ).toEqual(rua);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
