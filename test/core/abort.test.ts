@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadEngineConfig } from '../../src/config.js';
-import { checkDomain, type Report } from '../../src/core/check.js';
+import { type CheckDeps, checkDomain, type Report } from '../../src/core/check.js';
 import { type Domain, parseDomain } from '../../src/core/domain.js';
 import { createDns } from '../../src/core/net/dns.js';
 import { fetchPolicy } from '../../src/core/net/policy-fetch.js';
@@ -39,13 +39,23 @@ function domain(name: string): Domain {
   return parsed.domain;
 }
 
-function start(name: string, signal: AbortSignal): Promise<Report> {
-  return checkDomain(
-    domain(name),
-    lab.options({ timeoutMs: STEP_TIMEOUT_MS }),
-    lab.deps(STEP_TIMEOUT_MS),
-    signal,
-  );
+function start(name: string, signal: AbortSignal, deps = lab.deps(STEP_TIMEOUT_MS)): Promise<Report> {
+  return checkDomain(domain(name), lab.options({ timeoutMs: STEP_TIMEOUT_MS }), deps, signal);
+}
+
+/** The lab's network, and a promise kept when the first SMTP probe starts (its connect is then under way). */
+function watchedDeps(): { deps: CheckDeps; probing: Promise<void> } {
+  const real = lab.deps(STEP_TIMEOUT_MS);
+  let started = () => {};
+  const probing = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  const probeStarttls: CheckDeps['probeStarttls'] = (options) => {
+    const probe = real.probeStarttls(options);
+    started();
+    return probe;
+  };
+  return { deps: { ...real, probeStarttls }, probing };
 }
 
 /** The promise's value if it settles within the guard, else 'still running'. */
@@ -152,13 +162,9 @@ describe('a check aborted while it runs', () => {
     publish(name, policy.address, [firewall.address]);
 
     const controller = new AbortController();
-    const check = start(name, controller.signal);
-    await Promise.all([
-      policy.reached(),
-      until(
-        () => lab.dns.queries.includes(`A mx1.${name}`) && lab.dns.queries.includes(`TXT _smtp._tls.${name}`),
-      ),
-    ]);
+    const { deps, probing } = watchedDeps();
+    const check = start(name, controller.signal, deps);
+    await Promise.all([policy.reached(), probing]);
     controller.abort();
     const report = await withinGuard(check);
     if (report === 'still running') throw new Error('the aborted check did not settle');
