@@ -47,6 +47,11 @@ describe('parseTlsRptRecord (RFC 8460 §3)', () => {
       ['mailto:a@example.com'],
       [{ name: 'ext', value: 'first' }],
     ],
+    [
+      'v=TLSRPTv1; ext=first \t ; rua=mailto:a@example.com',
+      ['mailto:a@example.com'],
+      [{ name: 'ext', value: 'first' }],
+    ],
     // Percent-encoded addresses, schemes in capitals, a subject in the mailto URI.
     ['v=TLSRPTv1; rua=mailto:tls%2Breports@example.com', ['mailto:tls%2Breports@example.com'], []],
     [
