@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
-import { type ImapSettings, Secret } from './tlsrpt/imap.js';
+import { type ImapSettings, type OperatorChannel, Secret } from './tlsrpt/imap.js';
 
 /** The only module that reads the environment: every setting is parsed and checked here, once. */
 
@@ -260,6 +260,8 @@ const appSchema = z.object({
   MTASTS_TLSRPT_IMAP_BATCH: int(1, 1000, 50),
   MTASTS_TLSRPT_IMAP_MAX_MESSAGE_BYTES: int(65536, 104857600, 20971520),
   MTASTS_TLSRPT_IMAP_TIMEOUT_MS: int(1000, 600000, 30000),
+  MTASTS_TLSRPT_IMAP_ALERT_HOURS: int(1, 720, 24),
+  MTASTS_OPERATOR_CHANNEL: z.string().optional(),
   MTASTS_SLACK_RECONNECT_MIN_MS: int(100, 600000, 1000),
   MTASTS_SLACK_RECONNECT_MAX_MS: int(1000, 3600000, 300000),
   MTASTS_HEALTH_INTERVAL_MS: int(1000, 3600000, 15000),
@@ -338,6 +340,8 @@ export interface AppConfig {
   };
   /** The mailbox TLS-RPT reports are read from over IMAP (MTASTS_TLSRPT_IMAP_URL), or null. */
   tlsrptImap: ImapSettings | null;
+  /** Where alerts about the app itself go (MTASTS_OPERATOR_CHANNEL), and whose workspace sees its status; or null. */
+  operatorChannel: OperatorChannel | null;
   /** How the app runs as a service (see README, Running it). */
   service: ServiceSettings;
   engine: EngineConfig;
@@ -403,6 +407,7 @@ export function loadAppConfig(
       'SLACK_SIGNING_SECRET is not set: HTTP mode needs the signing secret from the app\'s "Basic Information" page (or set SLACK_APP_TOKEN for Socket Mode)',
     );
   }
+  const operator = operatorChannel(c.MTASTS_OPERATOR_CHANNEL, oauthAsked.length === 3);
   return {
     botToken: c.SLACK_BOT_TOKEN.trim(),
     oauth:
@@ -457,7 +462,8 @@ export function loadAppConfig(
       domainRate: { perMinute: c.MTASTS_TLSRPT_DOMAIN_PER_MINUTE, burst: c.MTASTS_TLSRPT_DOMAIN_BURST },
       minFreeMb: c.MTASTS_TLSRPT_MIN_FREE_MB,
     },
-    tlsrptImap: imapSettings(c),
+    tlsrptImap: imapSettings(c, operator),
+    operatorChannel: operator,
     service: {
       reconnectMinMs: c.MTASTS_SLACK_RECONNECT_MIN_MS,
       reconnectMaxMs: Math.max(c.MTASTS_SLACK_RECONNECT_MIN_MS, c.MTASTS_SLACK_RECONNECT_MAX_MS),
@@ -477,7 +483,7 @@ type ImapVariables = Pick<
  * MTASTS_TLSRPT_IMAP_*: the mailbox TLS-RPT reports are read from, or null when no URL is set. No message repeats the
  * URL (a user may have put a password in it) or a secret.
  */
-function imapSettings(c: ImapVariables): ImapSettings | null {
+function imapSettings(c: ImapVariables, operator: OperatorChannel | null): ImapSettings | null {
   const raw = c.MTASTS_TLSRPT_IMAP_URL?.trim() ?? '';
   const password = c.MTASTS_TLSRPT_IMAP_PASSWORD ?? '';
   const tokenFile = c.MTASTS_TLSRPT_IMAP_TOKEN_FILE?.trim() ?? '';
@@ -521,7 +527,25 @@ function imapSettings(c: ImapVariables): ImapSettings | null {
     batchSize: c.MTASTS_TLSRPT_IMAP_BATCH,
     maxMessageBytes: c.MTASTS_TLSRPT_IMAP_MAX_MESSAGE_BYTES,
     timeoutMs: c.MTASTS_TLSRPT_IMAP_TIMEOUT_MS,
+    alertAfterMs: c.MTASTS_TLSRPT_IMAP_ALERT_HOURS * 3_600_000,
+    operator,
   };
+}
+
+/** MTASTS_OPERATOR_CHANNEL: a channel id (C… or G…), after its workspace's id and a colon (T…:C…) with OAuth. */
+function operatorChannel(value: string | undefined, oauth: boolean): OperatorChannel | null {
+  const v = value?.trim() ?? '';
+  if (v === '') return null;
+  const m = /^(?:([TE][A-Z0-9]{1,30}):)?([CG][A-Z0-9]{1,30})$/.exec(v);
+  if (!m?.[2])
+    throw new ConfigError(
+      `MTASTS_OPERATOR_CHANNEL must be a channel id such as C0123ABCD, or T0123ABCD:C0123ABCD to name its workspace, got "${v.slice(0, 60)}" (the id is at the bottom of the channel's details)`,
+    );
+  if (oauth && !m[1])
+    throw new ConfigError(
+      `MTASTS_OPERATOR_CHANNEL must name its workspace with OAuth (several workspaces): T0123ABCD:${m[2]}`,
+    );
+  return { team: m[1] ?? null, channel: m[2] };
 }
 
 /** imaps://user@host[:port][/folder] (imap:// for STARTTLS); a user name holding "@" writes it as %40. */

@@ -71,6 +71,8 @@ async function start(): Promise<void> {
         ingest: (raw) => ingestEmail(raw, runtime.intake),
         now: runtime.intake.now,
         logger,
+        // A day-long failure's alert (MTASTS_OPERATOR_CHANNEL) and its recovery go out at once.
+        onQueued: () => void runtime.monitor.deliver().catch(() => {}),
       })
     : null;
   imap?.start();

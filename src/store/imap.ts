@@ -1,4 +1,5 @@
 import type { Db } from './db.js';
+import { enqueue, type NewAlert } from './outbox.js';
 
 /** How a mailbox was last read: when, and the error that stopped the last pass, if one did. */
 export interface MailboxStatus {
@@ -8,6 +9,24 @@ export interface MailboxStatus {
   lastErrorAt: string | null;
   /** The first failed pass since the last good one: a mailbox failing this long deserves attention. */
   failingSince: string | null;
+}
+
+/**
+ * When a failing mailbox deserves an alert, and the alerts to queue then (none when there is nowhere to post them):
+ * given the failure's start (or, on recovery, the failure as it was).
+ */
+export interface Alerting<T> {
+  afterMs: number;
+  alerts(failure: T): NewAlert[];
+}
+
+/** Whether a failure was alerted: a pass failed `afterMs` or more after it started. */
+function wasAlerted(s: MailboxStatus, afterMs: number): boolean {
+  return (
+    s.failingSince !== null &&
+    s.lastErrorAt !== null &&
+    Date.parse(s.lastErrorAt) - Date.parse(s.failingSince) >= afterMs
+  );
 }
 
 /** Where reading stopped in one folder, valid while the folder keeps its UIDVALIDITY. */
@@ -31,28 +50,55 @@ export class ImapStore {
     return row ?? null;
   }
 
-  /** A pass read the folder without an error: any failure is over. */
-  recordRead(account: string, at: Date): void {
-    this.db
-      .prepare(
-        `INSERT INTO imap_mailboxes (account, last_read_at) VALUES (?, ?)
-         ON CONFLICT (account) DO UPDATE SET last_read_at = excluded.last_read_at, last_error = NULL,
-           last_error_at = NULL, failing_since = NULL`,
-      )
-      .run(account, at.toISOString());
+  /**
+   * A pass read the folder without an error: any failure is over. When it had been failing for `alerting.afterMs` (the
+   * failure was alerted), its recovery alerts are queued in the same transaction; returns that failure, else null.
+   */
+  recordRead(account: string, at: Date, alerting?: Alerting<MailboxStatus>): MailboxStatus | null {
+    return this.db.transaction((): MailboxStatus | null => {
+      const before = this.status(account);
+      this.db
+        .prepare(
+          `INSERT INTO imap_mailboxes (account, last_read_at) VALUES (?, ?)
+           ON CONFLICT (account) DO UPDATE SET last_read_at = excluded.last_read_at, last_error = NULL,
+             last_error_at = NULL, failing_since = NULL`,
+        )
+        .run(account, at.toISOString());
+      if (!alerting || !before?.failingSince || !wasAlerted(before, alerting.afterMs)) return null;
+      enqueue(this.db, account, alerting.alerts(before), at);
+      return before;
+    })();
   }
 
-  /** A pass failed; a failure that goes on keeps the time it started. Returns that time. */
-  recordFailure(account: string, error: string, at: Date): string {
-    const row = this.db
-      .prepare(
-        `INSERT INTO imap_mailboxes (account, last_error, last_error_at, failing_since) VALUES (?, ?, ?, ?)
-         ON CONFLICT (account) DO UPDATE SET last_error = excluded.last_error, last_error_at = excluded.last_error_at,
-           failing_since = COALESCE(imap_mailboxes.failing_since, excluded.failing_since)
-         RETURNING failing_since AS failingSince`,
-      )
-      .get(account, error, at.toISOString(), at.toISOString()) as { failingSince: string };
-    return row.failingSince;
+  /**
+   * A pass failed; a failure that goes on keeps the time it started. `due` is true for the first failed pass that comes
+   * `alerting.afterMs` or more after that start (once per failure, whichever process makes the pass): its alerts are
+   * then queued in the same transaction.
+   */
+  recordFailure(
+    account: string,
+    error: string,
+    at: Date,
+    alerting?: Alerting<string>,
+  ): { failingSince: string; due: boolean } {
+    return this.db.transaction(() => {
+      const before = this.status(account);
+      const row = this.db
+        .prepare(
+          `INSERT INTO imap_mailboxes (account, last_error, last_error_at, failing_since) VALUES (?, ?, ?, ?)
+           ON CONFLICT (account) DO UPDATE SET last_error = excluded.last_error, last_error_at = excluded.last_error_at,
+             failing_since = COALESCE(imap_mailboxes.failing_since, excluded.failing_since)
+           RETURNING failing_since AS failingSince`,
+        )
+        .get(account, error, at.toISOString(), at.toISOString()) as { failingSince: string };
+      const since = row.failingSince;
+      const due =
+        alerting !== undefined &&
+        at.getTime() - Date.parse(since) >= alerting.afterMs &&
+        !(before?.failingSince === since && wasAlerted(before, alerting.afterMs));
+      if (due) enqueue(this.db, account, alerting.alerts(since), at);
+      return { failingSince: since, due };
+    })();
   }
 
   folder(account: string, folder: string): FolderState | null {

@@ -84,7 +84,12 @@ export interface MonitorEvent {
 }
 
 /** What the outbox keeps of an alert: the data, rendered for Slack only when it is sent. */
-export type AlertPayload = EventPayload | DigestPayload | FailureRatePayload;
+export type AlertPayload =
+  | EventPayload
+  | DigestPayload
+  | FailureRatePayload
+  | MailboxFailingPayload
+  | MailboxRecoveredPayload;
 
 /** A monitor event: a condition opened, escalated, reminded or recovered, a change, ready to enforce. */
 export interface EventPayload {
@@ -113,4 +118,33 @@ export interface FailureRatePayload {
   summary: DomainReportSummary;
   rate: number;
   threshold: number;
+}
+
+/**
+ * The TLS-RPT mailbox read over IMAP (MTASTS_TLSRPT_IMAP_URL) has failed every pass for a day: to the operator's
+ * channel (MTASTS_OPERATOR_CHANNEL), once per failure.
+ */
+export interface MailboxFailingPayload {
+  kind: 'imap-failing';
+  /** imaps://user@host:port: no secret in it. */
+  account: string;
+  folder: string;
+  /** The first failed pass of this failure. */
+  since: string;
+  /** The pass that found it had lasted long enough. */
+  at: string;
+  /** What went wrong in that pass: text the server chose may be in it. */
+  error: string;
+}
+
+/** The mailbox is read again after a failure that was alerted: in the alert's thread. */
+export interface MailboxRecoveredPayload {
+  kind: 'imap-recovered';
+  account: string;
+  folder: string;
+  since: string;
+  /** The pass that read it again. */
+  at: string;
+  /** The last error of the failure. */
+  error: string | null;
 }

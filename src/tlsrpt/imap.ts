@@ -4,8 +4,10 @@ import type { FetchMessageObject, ImapFlow, ImapFlowError } from 'imapflow';
 import { schedule as cronSchedule, type ScheduledTask } from 'node-cron';
 import type { Logger } from '../monitor/deliver.js';
 import type { Db } from '../store/db.js';
-import { ImapStore } from '../store/imap.js';
+import { type Alerting, ImapStore, type MailboxStatus } from '../store/imap.js';
 import { LockStore } from '../store/locks.js';
+import type { AlertPayload } from '../store/monitor-state.js';
+import type { NewAlert } from '../store/outbox.js';
 import type { IntakeResult } from './intake.js';
 
 /**
@@ -55,6 +57,17 @@ export interface ImapSettings {
   maxMessageBytes: number;
   /** Connecting (TCP and TLS) and the server's greeting; a silence within a command may last 5 minutes, or this. */
   timeoutMs: number;
+  /** A mailbox failing this long is alerted, once per failure (MTASTS_TLSRPT_IMAP_ALERT_HOURS). */
+  alertAfterMs: number;
+  /** Where that alert goes (MTASTS_OPERATOR_CHANNEL); null: to the log only. */
+  operator: OperatorChannel | null;
+}
+
+/** The operator's channel: the mailbox belongs to whoever runs the app, so its alerts go there, never to customers. */
+export interface OperatorChannel {
+  /** The workspace (T…), required with OAuth; null with a single SLACK_BOT_TOKEN when none is named. */
+  team: string | null;
+  channel: string;
 }
 
 export interface ImapReaderDeps {
@@ -67,6 +80,8 @@ export interface ImapReaderDeps {
   logger: Logger;
   /** For tests: TLS options over the defaults (a test CA). In production NODE_EXTRA_CA_CERTS adds a lab CA. */
   tls?: ConnectionOptions;
+  /** Called when an alert for the operator was queued (the app then delivers the outbox at once). */
+  onQueued?: () => void;
 }
 
 /** The reader's dependencies with the stores it keeps its state in. */
@@ -473,13 +488,87 @@ function secretOf(s: ImapSettings, tokens: TokenFile | null): Secret | null {
   return 'password' in s.auth ? s.auth.password : (tokens?.last() ?? null);
 }
 
+/** A pass failed: recorded, and once the failure has lasted MTASTS_TLSRPT_IMAP_ALERT_HOURS, alerted (once). */
 function failed(deps: Reader, error: string, summary: PassSummary | null): PassResult {
+  const s = deps.settings;
+  const at = deps.now();
   try {
-    deps.store.recordFailure(deps.settings.account, error, deps.now());
+    const alerting: Alerting<string> = {
+      afterMs: s.alertAfterMs,
+      alerts: (since) =>
+        toOperator(
+          s,
+          { kind: 'imap-failing', account: s.account, folder: s.folder, since, at: at.toISOString(), error },
+          failingKey(since),
+          null,
+        ),
+    };
+    const { failingSince, due } = deps.store.recordFailure(s.account, error, at, alerting);
+    if (due) announceFailing(deps, failingSince, error, at);
   } catch (err) {
     deps.logger.error(`tlsrpt imap: the failure could not be recorded: ${(err as Error).message}`);
   }
   return { kind: 'failed', error, summary };
+}
+
+/** A good pass: recorded; after a failure that was alerted, the recovery is queued in the alert's thread. */
+function succeeded(deps: Reader): void {
+  const s = deps.settings;
+  const at = deps.now();
+  const alerting: Alerting<MailboxStatus> = {
+    afterMs: s.alertAfterMs,
+    alerts: (failure) => {
+      const since = failure.failingSince ?? '';
+      const payload: AlertPayload = {
+        kind: 'imap-recovered',
+        account: s.account,
+        folder: s.folder,
+        since,
+        at: at.toISOString(),
+        error: failure.lastError,
+      };
+      return toOperator(s, payload, `imap-recovered ${since}`, failingKey(since));
+    },
+  };
+  const recovered = deps.store.recordRead(s.account, at, alerting);
+  if (recovered && s.operator) {
+    deps.logger.info(
+      `tlsrpt imap: ${s.account}: read again after failing since ${recovered.failingSince}: the recovery goes in the alert's thread`,
+    );
+    deps.onQueued?.();
+  }
+}
+
+/** The event key of a failure's alert: one per failure, named by its start. */
+const failingKey = (since: string) => `imap-failing ${since}`;
+
+/** An alert about the mailbox, for the operator's channel only; none when MTASTS_OPERATOR_CHANNEL is not set. */
+function toOperator(
+  s: ImapSettings,
+  payload: AlertPayload,
+  eventKey: string,
+  threadEventKey: string | null,
+): NewAlert[] {
+  if (!s.operator) return [];
+  const { team, channel } = s.operator;
+  return [{ eventKey, teamId: team ?? '', channelId: channel, threadEventKey, broadcast: false, payload }];
+}
+
+/** One line when the failure is alerted: where the alert went, or how to have one. */
+function announceFailing(deps: Reader, since: string, error: string, at: Date): void {
+  const s = deps.settings;
+  const hours = Math.floor((at.getTime() - Date.parse(since)) / 3_600_000);
+  const lasted = `the mailbox has failed every pass since ${since} (${hours} hours; last: ${error})`;
+  if (!s.operator) {
+    deps.logger.error(
+      `tlsrpt imap: ${s.account}: ${lasted}. No alert is posted: set MTASTS_OPERATOR_CHANNEL to the id of the channel for it (T0123ABCD:C0123ABCD with OAuth)`,
+    );
+    return;
+  }
+  deps.logger.error(
+    `tlsrpt imap: ${s.account}: ${lasted}: alerted in the operator channel ${s.operator.channel}`,
+  );
+  deps.onQueued?.();
 }
 
 /**
@@ -499,7 +588,7 @@ async function leasedPass(
     if (!held) return { kind: 'busy' };
     const { summary, error } = await readFolder((await session()).client, deps, shouldStop);
     if (error !== null) return failed(deps, error, summary);
-    deps.store.recordRead(s.account, deps.now());
+    succeeded(deps);
     return { kind: 'read', summary };
   } catch (err) {
     return failed(deps, describeImapError(err, s, secretOf(s, tokens)), null);

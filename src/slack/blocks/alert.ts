@@ -1,7 +1,12 @@
 import type { PolicyMode } from '../../core/policy.js';
-import type { AlertPayload, EventPayload } from '../../store/monitor-state.js';
+import type {
+  AlertPayload,
+  EventPayload,
+  MailboxFailingPayload,
+  MailboxRecoveredPayload,
+} from '../../store/monitor-state.js';
 import { alertActions } from './actions.js';
-import { clip, code, context, esc, type Message, preformatted, section } from './common.js';
+import { clip, code, context, esc, type Message, preformatted, quoted, section } from './common.js';
 import { digestMessage, failureRateMessage } from './tlsrpt.js';
 
 const ICON = {
@@ -39,20 +44,68 @@ export function humanDuration(ms: number): string {
  * servers is escaped and no link is built from it, so DNS content cannot spoof the alert.
  */
 export function alertMessage(payload: AlertPayload, where?: { team: string; channel: string }): Message {
-  const message =
-    payload.kind === 'tlsrpt-digest'
-      ? digestMessage(payload)
-      : payload.kind === 'tlsrpt-rate'
-        ? failureRateMessage(payload)
-        : eventMessage(payload);
-  const closing =
-    payload.kind !== 'tlsrpt-digest' &&
-    !(payload.kind !== 'tlsrpt-rate' && ['recovered', 'ready'].includes(payload.event.kind));
-  if (where && closing)
-    message.blocks.push(
-      alertActions({ domain: payload.domain, team: where.team, channel: where.channel }, false),
-    );
-  return message;
+  // An alert about a domain that may still need acting on carries Mute and Re-check (where it is posted).
+  const withActions = (message: Message, domain: string): Message => {
+    if (where) message.blocks.push(alertActions({ domain, team: where.team, channel: where.channel }, false));
+    return message;
+  };
+  switch (payload.kind) {
+    case 'tlsrpt-digest':
+      return digestMessage(payload);
+    case 'tlsrpt-rate':
+      return withActions(failureRateMessage(payload), payload.domain);
+    case 'imap-failing':
+      return mailboxFailingMessage(payload);
+    case 'imap-recovered':
+      return mailboxRecoveredMessage(payload);
+    default:
+      return ['recovered', 'ready'].includes(payload.event.kind)
+        ? eventMessage(payload)
+        : withActions(eventMessage(payload), payload.domain);
+  }
+}
+
+/** How long from one ISO time to another (0 when either is not a time). */
+const between = (from: string, to: string): number => Math.max(0, Date.parse(to) - Date.parse(from) || 0);
+
+/** The mailbox and folder, as text the operator set but shown inert all the same. */
+const mailboxLine = (p: { account: string; folder: string }) =>
+  `Mailbox ${quoted(p.account, 200)}, folder ${quoted(p.folder, 100)}`;
+
+/**
+ * The TLS-RPT mailbox has failed for a day: to the operator's channel. The error may hold text the server chose (a
+ * login refusal's reason): it is shown inert.
+ */
+function mailboxFailingMessage(p: MailboxFailingPayload): Message {
+  const lines = [
+    `${ICON.opened} *The TLS-RPT mailbox has failed for ${humanDuration(between(p.since, p.at))}*`,
+    `${mailboxLine(p)}: every pass since ${esc(p.since)} failed.`,
+    `Last error: ${quoted(p.error, 600)}`,
+    'Reports mailed there wait in the folder, unread; once it is read again they are taken in (none is lost unless the mailbox fills up).',
+    '*Fix:* what the error names (the `MTASTS_TLSRPT_IMAP_*` settings, the account, the folder); `npx mtasts ingest-imap --once` tries at once and says how it went.',
+  ];
+  return {
+    text: esc(clip(`TLS-RPT mailbox failing since ${p.since}: ${p.account}`, 300)),
+    blocks: [
+      section(lines.join('\n')),
+      context(
+        "Posted to MTASTS_OPERATOR_CHANNEL: the mailbox is the app's, not a workspace's. Its recovery goes in this thread.",
+      ),
+    ],
+  };
+}
+
+/** The mailbox is read again after a failure that was alerted: in that alert's thread. */
+function mailboxRecoveredMessage(p: MailboxRecoveredPayload): Message {
+  const lines = [
+    `${ICON.recovered} *The TLS-RPT mailbox is read again*`,
+    `${mailboxLine(p)}: read at ${esc(p.at)}, after failing for ${humanDuration(between(p.since, p.at))} (since ${esc(p.since)}).`,
+  ];
+  if (p.error) lines.push(`The last error was ${quoted(p.error, 600)}`);
+  return {
+    text: esc(clip(`TLS-RPT mailbox read again: ${p.account}`, 300)),
+    blocks: [section(lines.join('\n'))],
+  };
 }
 
 function eventMessage(payload: EventPayload): Message {
