@@ -5,9 +5,11 @@ import type { Logger, Poster } from './monitor/deliver.js';
 import { DEFAULT_DIFF_SETTINGS } from './monitor/diff.js';
 import { Monitor, type MonitorSettings } from './monitor/monitor.js';
 import { createSlackApp, type SlackApp } from './slack/app.js';
+import type { MailboxSource } from './slack/context.js';
 import { slackPoster } from './slack/poster.js';
 import { CheckStore } from './store/checks.js';
 import { type Db, openDatabase } from './store/db.js';
+import { ImapStore } from './store/imap.js';
 import { InstallationStoreSqlite } from './store/installations.js';
 import { LockStore } from './store/locks.js';
 import { MonitorStore } from './store/monitor.js';
@@ -122,7 +124,26 @@ export function buildSlackApp(runtime: Runtime): SlackApp {
       installations: config.oauth ? runtime.installations : null,
       maxDomainsPerTeam: config.maxDomainsPerTeam,
       now: runtime.intake.now,
+      mailbox: mailboxSource(config, runtime.db),
     },
     [{ path: '/tlsrpt', method: ['POST'], handler: tlsrptHandler(runtime.intake) }],
   );
+}
+
+/**
+ * The TLS-RPT mailbox's status for the Slack app: shown to its operator only, that is to the one workspace of a single
+ * SLACK_BOT_TOKEN, or with OAuth to the workspace of MTASTS_OPERATOR_CHANNEL.
+ */
+function mailboxSource(config: AppConfig, db: Db): MailboxSource | null {
+  const s = config.tlsrptImap;
+  if (!s) return null;
+  const store = new ImapStore(db);
+  const operatorTeam = config.operatorChannel?.team ?? null;
+  return {
+    account: s.account,
+    folder: s.folder,
+    alertAfterMs: s.alertAfterMs,
+    shownTo: (team) => !config.oauth || (operatorTeam !== null && team === operatorTeam),
+    status: () => store.status(s.account),
+  };
 }

@@ -3,9 +3,11 @@ import type { Domain } from '../core/domain.js';
 import type { Engine } from '../engine.js';
 import { DatabaseBusyError, whenFree } from '../store/busy.js';
 import type { CheckStore } from '../store/checks.js';
+import type { MailboxStatus } from '../store/imap.js';
 import type { InstallationStoreSqlite } from '../store/installations.js';
 import type { SubscriptionStore } from '../store/subscriptions.js';
 import type { TlsRptStore } from '../store/tlsrpt.js';
+import type { MailboxView } from './blocks/mailbox.js';
 import type { CheckLimiter } from './limiter.js';
 
 /** What the Slack listeners work with; built once in main.ts (or by a test). */
@@ -20,6 +22,29 @@ export interface SlackContext {
   now: () => Date;
   /** Rations the checks users start: per user and per workspace. */
   limiter: CheckLimiter;
+  /** The TLS-RPT mailbox read over IMAP, whose status its operator sees; absent or null when none is read. */
+  mailbox?: MailboxSource | null;
+}
+
+/** The TLS-RPT mailbox (MTASTS_TLSRPT_IMAP_URL): it belongs to whoever runs the app, not to a workspace. */
+export interface MailboxSource {
+  account: string;
+  folder: string;
+  alertAfterMs: number;
+  /**
+   * Whether a workspace is the operator's: with a single SLACK_BOT_TOKEN, the one workspace; with OAuth, only the
+   * workspace of MTASTS_OPERATOR_CHANNEL (none when it is not set).
+   */
+  shownTo(team: string): boolean;
+  status(): MailboxStatus | null;
+}
+
+/** The mailbox's status for the operator's workspace; null for any other, or when no mailbox is read. */
+export async function mailboxFor(ctx: SlackContext, team: string): Promise<MailboxView | null> {
+  const m = ctx.mailbox;
+  if (!m?.shownTo(team)) return null;
+  const status = await db(() => m.status());
+  return { account: m.account, folder: m.folder, alertAfterMs: m.alertAfterMs, status, now: ctx.now() };
 }
 
 /** What a user is told when another process has held the database's lock through every retry. */

@@ -1,6 +1,7 @@
 import type { PolicyMode } from '../../core/policy.js';
 import { type Block, code, context, divider, esc, header, LIMITS, STATUS_EMOJI, section } from './common.js';
 import { USAGE } from './help.js';
+import { type MailboxView, mailboxBlocks } from './mailbox.js';
 
 export interface HomeRow {
   domain: string;
@@ -23,9 +24,11 @@ export function homeView(
   rows: HomeRow[],
   team = '',
   notice: string | null = null,
+  mailbox: MailboxView | null = null,
 ): { type: 'home'; blocks: Block[] } {
   const blocks: Block[] = [header('mtasts-bot'), section(USAGE), divider];
   if (notice) blocks.push(section(`:information_source: ${esc(notice)}`));
+  if (mailbox) blocks.push(...mailboxBlocks(mailbox), divider);
   if (rows.length === 0) {
     if (!notice)
       blocks.push(

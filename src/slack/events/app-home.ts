@@ -9,7 +9,7 @@ import type {
 } from '@slack/bolt';
 import { parseDomain } from '../../core/domain.js';
 import { HOME_MENU, type HomeRow, homeView } from '../blocks/home.js';
-import { checkAndRemember, db, rationed, type SlackContext } from '../context.js';
+import { checkAndRemember, db, mailboxFor, rationed, type SlackContext } from '../context.js';
 import { HomeOpened, MenuAction, MenuBody } from '../input.js';
 import { openSetupModal } from '../views/setup.js';
 
@@ -57,8 +57,8 @@ async function homeRows(ctx: SlackContext, team: string, channels: Set<string>):
 }
 
 /**
- * Builds and publishes a user's App Home: the domains watched by channels they are in, by status. `notice` (e.g. why a
- * re-check was not run) is shown at the top.
+ * Builds and publishes a user's App Home: the domains watched by channels they are in, by status; in the operator's
+ * workspace, the TLS-RPT mailbox's status too. `notice` (e.g. why a re-check was not run) is shown at the top.
  */
 export async function publishHome(
   client: webApi.WebClient,
@@ -71,7 +71,8 @@ export async function publishHome(
   const rows = channels === null ? [] : await homeRows(ctx, team, channels);
   const unknown =
     channels === null ? 'Slack did not tell which channels you are in, so no domain can be shown.' : null;
-  const view = homeView(rows, team, [notice, unknown].filter(Boolean).join(' ') || null);
+  const mailbox = await mailboxFor(ctx, team);
+  const view = homeView(rows, team, [notice, unknown].filter(Boolean).join(' ') || null, mailbox);
   await client.views.publish({ user_id: user, view: view as never });
 }
 
