@@ -1,6 +1,11 @@
 import { parseDomain } from './core/domain.js';
 import type { PolicyMode } from './core/policy.js';
-import { RecordsInputError, type RecordsRequest, validateRequest } from './generate/records.js';
+import {
+  maxAgeRangeMessage,
+  RecordsInputError,
+  type RecordsRequest,
+  validateRequest,
+} from './generate/records.js';
 
 /** Argument parsing shared by the CLI and the Slack command: the same words mean the same in both. */
 
@@ -72,8 +77,11 @@ export function recordsRequest(args: string[]): {
     return values?.[0];
   };
   const maxAgeText = one('max-age');
-  if (maxAgeText !== undefined && !/^\d{1,10}$/.test(maxAgeText)) {
+  if (maxAgeText !== undefined && !/^\d+$/.test(maxAgeText)) {
     throw new RecordsInputError(`--max-age must be a whole number of seconds, not "${maxAgeText}"`);
+  }
+  if (maxAgeText !== undefined && !/^0*\d{1,10}$/.test(maxAgeText)) {
+    throw new RecordsInputError(maxAgeRangeMessage(maxAgeText));
   }
   const split = (name: string) =>
     flags.get(name)?.flatMap((v) =>

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { domainArgument, parseArgs, recordsRequest, UsageError } from './args.js';
 import type { CheckDeps, CheckOptions } from './core/check.js';
 import { processEnv } from './env.js';
-import { RecordsInputError } from './generate/records.js';
+import { RecordsInputError, type RolloutHistory } from './generate/records.js';
 import { projectFile } from './paths.js';
 import type { RuntimeOverrides } from './runtime.js';
 
@@ -106,21 +106,49 @@ async function runRecords(args: string[], io: CliIo): Promise<number> {
   const { positional, json, request } = recordsRequest(args);
   const domain = domainArgument(positional);
   const { recordsFor } = await import('./generate/service.js');
-  const result = await recordsFor(domain, request, await engineFor(io));
+  const history = await rolloutHistory(io, domain.ascii);
+  const result = await recordsFor(domain, request, await engineFor(io), history);
   if (json) {
-    const { plan, bind, snippets, domainConnect } = result;
-    io.stdout(`${JSON.stringify({ plan, bind, snippets, domainConnect }, null, 2)}\n`);
+    const { plan, domainConnect } = result;
+    io.stdout(`${JSON.stringify({ plan, domainConnect }, null, 2)}\n`);
   } else {
     const [{ wrap }, { renderRecordsText }] = await Promise.all([
       import('./render/text.js'),
       import('./render/records-text.js'),
     ]);
     const dc = result.domainConnect;
-    const lines = ['4. One-click setup (Domain Connect):', ...wrap(dc.message, 80, '   ')];
-    if (dc.applyUrl) lines.push('', `   ${dc.applyUrl}`);
-    io.stdout(renderRecordsText(result.plan, result.snippets, lines));
+    const lines = ['One-click setup (Domain Connect):', ...wrap(dc.message, 80, '  ', '  ')];
+    if (dc.applyUrl) lines.push('', `  ${dc.applyUrl}`);
+    io.stdout(renderRecordsText(result.plan, lines));
   }
   return 0;
+}
+
+/**
+ * What the monitor knows of a domain, for the rollout rule: read from the database at DATABASE_PATH when there is one
+ * (none is created here), loaded only then.
+ */
+async function rolloutHistory(io: CliIo, domain: string): Promise<RolloutHistory | null> {
+  const { loadAppConfig } = await import('./config.js');
+  const config = loadAppConfig(io.env, 'ingest');
+  if (!existsSync(config.databasePath)) return null;
+  const [{ openDatabase }, { MonitorStore }, { SubscriptionStore }, { TlsRptStore }] = await Promise.all([
+    import('./store/db.js'),
+    import('./store/monitor.js'),
+    import('./store/subscriptions.js'),
+    import('./store/tlsrpt.js'),
+  ]);
+  const db = openDatabase(config.databasePath, undefined, config.dbBusyTimeoutMs);
+  try {
+    const watched = new SubscriptionStore(db).forDomain(domain).length > 0;
+    return {
+      watched,
+      cleanSince: watched ? new MonitorStore(db).loadState(domain).cleanSince : null,
+      lastReportedFailureAt: new TlsRptStore(db).lastFailureAt(domain),
+    };
+  } finally {
+    db.close();
+  }
 }
 
 /** One monitoring pass now: check every watched domain, compare, post alerts. Exit 0 when the pass ran. */

@@ -10,12 +10,12 @@ import {
   type Template,
 } from './domain-connect.js';
 import {
-  bindFragment,
   type HostingSnippets,
-  hostingSnippets,
+  type PlanStep,
   planRecords,
   type RecordsPlan,
   type RecordsRequest,
+  type RolloutHistory,
   relativeName,
 } from './records.js';
 import { findZone } from './zone.js';
@@ -30,6 +30,7 @@ export interface DomainConnectOutcome {
 export interface RecordsResult {
   report: Report;
   plan: RecordsPlan;
+  /** Step 1's BIND fragment and snippets (every step carries its own in plan.steps). */
   bind: string;
   snippets: HostingSnippets;
   domainConnect: DomainConnectOutcome;
@@ -45,19 +46,22 @@ export interface RecordsContext {
 
 /**
  * Everything `records` answers, for the CLI and Slack alike: the check of the domain's current state, its zone, the
- * plan, the snippets, and the Domain Connect link where the provider supports it. Callers check the request first
- * (`recordsRequest`, `validateSetup`) so that bad flags are refused before any network step; planRecords checks it
- * again and throws RecordsInputError.
+ * plan, the snippets, and the Domain Connect link where the provider supports it. `history` is what the monitor
+ * knows of the domain (the rollout rule's inputs), null where there is no monitoring database. Callers check the
+ * request first (`recordsRequest`, `validateSetup`) so that bad flags are refused before any network step;
+ * planRecords checks it again and throws RecordsInputError.
  */
 export async function recordsFor(
   domain: Domain,
   request: RecordsRequest,
   ctx: RecordsContext,
+  history: RolloutHistory | null = null,
 ): Promise<RecordsResult> {
   const report = await ctx.check(domain);
   const now = ctx.options.now?.() ?? new Date();
   const zone = await findZone(ctx.deps.dns, domain.ascii);
-  const plan = planRecords(domain, request, report, zone, now);
+  const plan = planRecords(domain, request, report, zone, now, history);
+  const first = plan.steps[0] as PlanStep;
   const template = shippedTemplate();
   const discovery = await discover(zone, template, {
     dns: ctx.deps.dns,
@@ -71,8 +75,8 @@ export async function recordsFor(
   return {
     report,
     plan,
-    bind: bindFragment(plan),
-    snippets: hostingSnippets(plan),
+    bind: first.bind,
+    snippets: first.snippets,
     domainConnect: domainConnectOutcome(discovery, template, plan, ctx.domainConnectKey),
   };
 }
@@ -112,6 +116,6 @@ function domainConnectOutcome(
     supported: true,
     provider,
     applyUrl: url,
-    message: `${provider} supports one-click setup: open the link, sign in at ${provider} and confirm. It publishes both TXT records; the policy file and its web server are still yours to set up.`,
+    message: `${provider} supports one-click setup of step 1's TXT records (id ${plan.id}): serve step 1's policy file first, then open the link, sign in at ${provider} and confirm. The policy file, its web server${plan.steps.length > 1 ? ' and the later steps' : ''} are still yours to set up.`,
   };
 }

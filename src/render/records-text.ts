@@ -1,75 +1,106 @@
-import type { HostingSnippets, RecordsPlan } from '../generate/records.js';
-import { bindFragment } from '../generate/records.js';
+import { durationText } from '../core/rollout.js';
+import type { PlanStep, RecordsPlan } from '../generate/records.js';
 import { safe, wrap } from './text.js';
 
-/** The records plan for a terminal: each piece copy-ready, under a heading that says where it goes. */
-export function renderRecordsText(
-  plan: RecordsPlan,
-  snippets: HostingSnippets,
-  extra: string[] = [],
-): string {
-  const out: string[] = [];
+/**
+ * The records plan for a terminal: the decisions and their reasons, then each step in the order it must go live, each
+ * piece copy-ready under a heading that says where it goes and when.
+ */
+export function renderRecordsText(plan: RecordsPlan, extra: string[] = []): string {
+  const out: string[] = [...summary(plan)];
+  for (const step of plan.steps) out.push('', ...stepText(plan, step));
+  if (extra.length > 0) out.push('', ...extra);
+  return `${out.join('\n')}\n`;
+}
+
+/** The plan's headline, reasons, warnings, changes and policy host. */
+function summary(plan: RecordsPlan): string[] {
   const name = plan.domainUnicode !== plan.domain ? `${plan.domainUnicode} (${plan.domain})` : plan.domain;
-  out.push(`MTA-STS and TLS-RPT for ${name}: mode ${plan.mode}, max_age ${plan.maxAge}, id ${plan.id}`, '');
+  const out = [
+    `MTA-STS and TLS-RPT for ${name}: mode ${plan.mode}, max_age ${plan.maxAge} (${durationText(plan.maxAge)})`,
+    stepCount(plan),
+    '',
+  ];
   for (const r of plan.reasons) out.push(...wrap(`- ${r}`, 80, '', '  '));
   if (plan.warnings.length > 0) {
     out.push('', 'Look out:');
     for (const w of plan.warnings) out.push(...wrap(`! ${w}`, 80, '  ', '    '));
   }
-  if (plan.change) {
-    const c = plan.change;
-    out.push('', 'Changes against the published policy:');
-    if (c.differences.length === 0) out.push('  none: the policy text stays the same, and so does the id.');
-    for (const d of c.differences) out.push(`  ${safe(d)}`);
-    if (c.differences.length > 0) {
-      out.push(
-        ...wrap(
-          `The policy text changes, so the id must change too (${c.currentId ?? 'none'} -> ${plan.id}): senders refetch the policy only when the id changes.`,
-          80,
-          '  ',
-        ),
-      );
-    }
-    if (c.steps.length > 0) {
-      out.push('', 'Safe order for this MX change:');
-      for (const s of c.steps) out.push(...wrap(s, 80, '  ', '     '));
-      if (c.interimPolicyText) out.push('', 'Interim policy (step 1):', indent(c.interimPolicyText));
-    }
+  if (plan.change && plan.change.differences.length > 0) {
+    out.push('', `Changes against the published policy (id ${plan.change.currentId ?? 'none'}):`);
+    for (const d of plan.change.differences) out.push(`  ${safe(d)}`);
   }
-  out.push(
+  out.push('', 'The policy host:', ...wrap(plan.policyHost.advice, 80, '  ', '  '));
+  return out;
+}
+
+export function stepCount(plan: RecordsPlan): string {
+  return plan.steps.length === 1
+    ? 'One step, safe now.'
+    : `${plan.steps.length} steps, in this order; only step 1 is safe now, each later one from its date.`;
+}
+
+/** When a step may go live, in words. */
+export function stepWhen(step: PlanStep): string {
+  return step.notBefore === null ? 'now' : `not before ${step.notBefore}`;
+}
+
+export function stepHeading(plan: RecordsPlan, step: PlanStep): string {
+  return `Step ${step.number} of ${plan.steps.length} (${stepWhen(step)}): ${step.title}`;
+}
+
+function stepText(plan: RecordsPlan, step: PlanStep): string[] {
+  const heading = wrap(stepHeading(plan, step), 80, '', '  ');
+  const out = [...heading, '='.repeat(Math.max(...heading.map((l) => l.length)))];
+  step.actions.forEach((a, i) => {
+    out.push(...wrap(`${i + 1}. ${a}`, 80, '  ', '     '));
+  });
+  out.push('');
+  if (step.policyChanges) out.push(...policyText(plan, step));
+  else
+    out.push(
+      ...wrap(`The policy file stays as it is (served at ${plan.policyUrl}), id ${step.id}.`, 80, '  ', '  '),
+      '',
+    );
+  if (step.records.length > 0) out.push(...recordsText(plan, step));
+  return out;
+}
+
+function policyText(plan: RecordsPlan, step: PlanStep): string[] {
+  return [
+    ...wrap(
+      `Policy file for step ${step.number}, served at ${plan.policyUrl} (HTTPS, status 200, Content-Type text/plain, no redirect):`,
+      80,
+      '  ',
+      '  ',
+    ),
     '',
-    `1. DNS records, as a zone file fragment (zone ${plan.zone}):`,
+    indent(step.policyText),
+    '  Served by nginx:',
     '',
-    indent(bindFragment(plan)),
-  );
-  out.push('', '   or as the fields of a DNS panel:', '');
-  for (const r of plan.records) {
-    out.push(`   Name: ${r.host}   Type: ${r.type}   TTL: ${r.ttl}`, `   Value: ${r.value}`, '');
+    indent(step.snippets.nginx),
+    '  or Apache:',
+    '',
+    indent(step.snippets.apache),
+    '  or Caddy:',
+    '',
+    indent(step.snippets.caddy),
+  ];
+}
+
+function recordsText(plan: RecordsPlan, step: PlanStep): string[] {
+  const after = step.policyChanges ? ', once the policy file above is served' : '';
+  const out = [
+    ...wrap(`DNS records for step ${step.number}${after} (zone ${plan.zone}):`, 80, '  ', '  '),
+    '',
+    indent(step.bind),
+  ];
+  out.push('  or as the fields of a DNS panel:', '');
+  for (const r of step.records) {
+    const priority = r.priority === undefined ? '' : `   Priority: ${r.priority}`;
+    out.push(`    Name: ${r.host}   Type: ${r.type}${priority}   TTL: ${r.ttl}`, `    Value: ${r.value}`, '');
   }
-  const final = plan.change?.interimPolicyText
-    ? 'final policy file (step 3; the interim policy goes first)'
-    : 'policy file';
-  out.push(
-    `2. The ${final}, served at ${plan.policyUrl}`,
-    '   (HTTPS, status 200, Content-Type text/plain, no redirect):',
-    '',
-    indent(plan.policyText),
-  );
-  out.push('3. The policy host:', ...wrap(plan.policyHost.advice, 80, '   '));
-  out.push(
-    '',
-    '   nginx:',
-    '',
-    indent(snippets.nginx),
-    '   Apache:',
-    '',
-    indent(snippets.apache),
-    '   Caddy:',
-    '',
-    indent(snippets.caddy),
-  );
-  out.push(...extra);
-  return `${out.join('\n')}\n`;
+  return out;
 }
 
 function indent(text: string): string {

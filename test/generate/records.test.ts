@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../src/cli.js';
 import { checkDomain, type Report } from '../../src/core/check.js';
 import { httpsGet } from '../../src/core/net/https-get.js';
-import { parsePolicy } from '../../src/core/policy.js';
+import { formatPolicy, parsePolicy } from '../../src/core/policy.js';
 import { parseStsRecord } from '../../src/core/sts-record.js';
 import { parseTlsRptRecord } from '../../src/core/tlsrpt-record.js';
 import {
@@ -17,7 +17,7 @@ import {
   templateSchema,
   templateVariables,
 } from '../../src/generate/domain-connect.js';
-import { freshId, planRecords, policyTextOf, relativeName } from '../../src/generate/records.js';
+import { freshId, planRecords, relativeName } from '../../src/generate/records.js';
 import { TestHttpsServer } from '../support/https-server.js';
 import { Lab } from '../support/lab.js';
 import { reportOf } from '../support/report.js';
@@ -32,8 +32,6 @@ const io = (env: Record<string, string> = {}) => lab.cliIo(env);
 
 interface RecordsJson {
   plan: ReturnType<typeof planRecords>;
-  bind: string;
-  snippets: { nginx: string; apache: string; caddy: string };
   domainConnect: { supported: boolean; provider: string | null; applyUrl: string | null; message: string };
 }
 
@@ -55,7 +53,10 @@ async function newDomain(domain: string): Promise<void> {
 describe('mtasts records for a domain without MTA-STS', () => {
   test('starts in testing with the real MX hosts, a fresh id and a placeholder rua', async () => {
     await newDomain('fresh.test');
-    const { plan, bind, snippets } = await records(['fresh.test']);
+    const { plan } = await records(['fresh.test']);
+    expect(plan.steps).toHaveLength(1);
+    const [{ bind, snippets, notBefore, policyText, id }] = plan.steps as [(typeof plan.steps)[0]];
+    expect([notBefore, policyText, id]).toEqual([null, plan.policyText, plan.id]);
     expect(plan.mode).toBe('testing');
     expect(plan.maxAge).toBe(86400);
     expect(plan.mx).toEqual(['mx1.fresh.test', 'mx2.fresh.test']);
@@ -95,14 +96,16 @@ describe('mtasts records for a domain without MTA-STS', () => {
     expect(await main(['records', 'text.test'], t.value)).toBe(0);
     const text = t.out();
     for (const piece of [
-      'mode testing, max_age 86400',
+      'mode testing, max_age 86400 (1 day)',
+      'One step, safe now.',
+      'Step 1 of 1 (now): Publish the policy, then the records',
       'Name: _mta-sts   Type: TXT   TTL: 3600',
       'Value: v=TLSRPTv1; rua=mailto:tls-reports@text.test',
       'https://mta-sts.text.test/.well-known/mta-sts.txt',
       'version: STSv1',
-      'nginx:',
-      'Apache:',
-      'Caddy:',
+      'Served by nginx:',
+      'or Apache:',
+      'or Caddy:',
       'One-click setup (Domain Connect):',
       'does not announce Domain Connect',
     ]) {
@@ -121,16 +124,32 @@ describe('mtasts records for a domain without MTA-STS', () => {
 });
 
 describe('mtasts records for a domain that publishes a policy', () => {
-  test('testing with a clean check is offered enforce with max_age of at least a week', async () => {
+  test('testing with a clean check but no monitoring history stays in testing, saying what enforce needs', async () => {
     await lab.domain('ready.test', { mode: 'testing' });
     const { plan } = await records(['ready.test']);
-    expect(plan.mode).toBe('enforce');
-    expect(plan.maxAge).toBe(1209600);
+    expect(plan.mode).toBe('testing');
+    expect(plan.rollout).toEqual({
+      ready: false,
+      since: null,
+      readyAt: null,
+      missing: ['14 days in testing with no errors, counted by the monitor from its first clean pass'],
+    });
+    expect(plan.reasons[0]).toContain('mode testing: kept; enforce needs 14 days in testing with no errors');
+    expect(plan.reasons[0]).toContain('no monitoring database here');
     expect(plan.rua).toEqual(['mailto:tls-reports@ready.test']);
     expect(plan.ruaPlaceholder).toBe(false);
+    expect(plan.change?.differences).toEqual([]);
+    expect(plan.id).toBe('20261129T000000');
+  });
+
+  test('--mode enforce still gives enforce on request, with max_age of at least a week and a warning', async () => {
+    const { plan } = await records(['ready.test', '--mode', 'enforce']);
+    expect(plan.mode).toBe('enforce');
+    expect(plan.maxAge).toBe(1209600);
     expect(plan.change?.differences).toEqual(['mode: testing -> enforce']);
     expect(plan.change?.idMustChange).toBe(true);
     expect(plan.id).not.toBe('20261129T000000');
+    expect(plan.warnings.join(' ')).toContain('enforce before the rollout rule is met');
   });
 
   test('testing with problems stays in testing', async () => {
@@ -140,7 +159,7 @@ describe('mtasts records for a domain that publishes a policy', () => {
     });
     const { plan } = await records(['notready.test']);
     expect(plan.mode).toBe('testing');
-    expect(plan.reasons[0]).toContain('1 error(s)');
+    expect(plan.reasons[0]).toContain('mode testing: kept; enforce needs');
   });
 
   test('an unchanged policy keeps its id', async () => {
@@ -163,15 +182,18 @@ describe('mtasts records for a domain that publishes a policy', () => {
     ]);
     expect(plan.change?.differences).toEqual([
       'mode: enforce -> testing',
-      'max_age: 1209600 -> 86400',
+      'max_age: 1209600 (14 days) -> 86400 (1 day)',
       '+ mx: mx3.move.test',
       '- mx: mx2.move.test',
     ]);
-    const steps = plan.change?.steps.join('\n') ?? '';
-    expect(steps).toMatch(/1\. Publish the interim policy/);
-    expect(steps).toMatch(/3\. After \d{4}-\d\d-\d\dT/);
-    expect(plan.change?.interimPolicyText).toContain('mx: mx2.move.test\nmx: mx3.move.test');
-    expect(plan.warnings.join(' ')).toContain('mx2.move.test uncovered');
+    expect(plan.steps.map((s) => s.title)).toEqual([
+      'Publish the interim policy (old and new hosts), then a new id',
+      'Move mail: MX records to mx3.move.test',
+      'Drop mx2.move.test from the policy, then a new id',
+    ]);
+    expect(plan.steps[1]?.notBefore).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(plan.steps[0]?.policyText).toContain('mx: mx2.move.test\nmx: mx3.move.test');
+    expect(plan.warnings.join(' ')).toContain('this is a migration');
   });
 
   test('an enforce migration is planned in the safe order, never as one step', async () => {
@@ -184,10 +206,13 @@ describe('mtasts records for a domain that publishes a policy', () => {
       'new.enforcemove.test',
     ]);
     expect(plan.mode).toBe('enforce');
-    expect(plan.change?.interimPolicyText).toBe(
+    expect(plan.steps[0]?.policyText).toBe(
       'version: STSv1\nmode: enforce\nmx: mx1.enforcemove.test\nmx: mx2.enforcemove.test\nmx: new.enforcemove.test\nmax_age: 1209600\n',
     );
-    expect(plan.warnings.join(' ')).toContain('publish the interim policy first');
+    expect(plan.steps[2]?.policyText).toBe(
+      'version: STSv1\nmode: enforce\nmx: mx1.enforcemove.test\nmx: new.enforcemove.test\nmax_age: 1209600\n',
+    );
+    expect(plan.warnings.join(' ')).toContain('follow the steps in order');
   });
 
   test('refuses an enforce policy that would leave an MX host uncovered', async () => {
@@ -196,7 +221,7 @@ describe('mtasts records for a domain that publishes a policy', () => {
     expect(
       await main(['records', 'strict.test', '--mx', 'mx1.strict.test', '--mode', 'enforce'], t.value),
     ).toBe(2);
-    expect(t.err()).toContain('--mx leaves mx2.strict.test uncovered');
+    expect(t.err()).toContain('--mx leaves mx2.strict.test uncovered while MX records point to it');
     expect(t.err()).toContain('in enforce mode senders would refuse to deliver to it');
   });
 });
@@ -204,8 +229,14 @@ describe('mtasts records for a domain that publishes a policy', () => {
 describe('bad input names the flag and exits 2', () => {
   test.each([
     [['--mode', 'strict'], '--mode must be testing, enforce or none'],
-    [['--max-age', '0'], '--max-age must be a whole number of seconds from 1 to 31557600'],
-    [['--max-age', '31557601'], '--max-age must be'],
+    [['--max-age', '0'], '--max-age 0 is out of range: give 1 to 31557600 seconds (365.25 days)'],
+    [['--max-age', '31557601'], '--max-age 31557601 is out of range: give 1 to 31557600 seconds'],
+    [['--max-age', '99999999999'], '--max-age 99999999999 is out of range: give 1 to 31557600 seconds'],
+    [['--max-age', '1.5'], '--max-age must be a whole number of seconds, not "1.5"'],
+    [
+      ['--rua', 'mailto:tls x@example.com'],
+      '--rua "mailto:tls x@example.com" does not hold an e-mail address',
+    ],
     [['--max-age', 'week'], '--max-age must be a whole number'],
     [['--mx', 'mx1.example.com:25'], '--mx "mx1.example.com:25"'],
     [['--mx', '*.*.example.com'], '--mx "*.*.example.com"'],
@@ -244,6 +275,7 @@ describe('generated records parse back cleanly', () => {
             'example.com',
             now,
           );
+          expect(plan.steps).toHaveLength(1);
           const sts = parseStsRecord(plan.records[0]?.value ?? '');
           expect(sts.problems).toEqual([]);
           expect(sts.record?.id).toBe(freshId(now));
@@ -251,6 +283,7 @@ describe('generated records parse back cleanly', () => {
           const policy = parsePolicy(plan.policyText);
           expect(policy.problems).toEqual([]);
           expect(policy.policy.mx).toEqual(mode === 'none' ? [] : hosts);
+          expect(plan.steps[0]?.snippets.caddy).toContain(plan.policyText);
         },
       ),
       { numRuns: 300 },
@@ -261,7 +294,9 @@ describe('generated records parse back cleanly', () => {
     expect(relativeName('_mta-sts.example.com', 'example.com')).toBe('_mta-sts');
     expect(relativeName('example.com', 'example.com')).toBe('@');
     expect(relativeName('_smtp._tls.a.example.com', 'example.com')).toBe('_smtp._tls.a');
-    expect(policyTextOf('none', [], 86400)).toBe('version: STSv1\nmode: none\nmax_age: 86400\n');
+    expect(formatPolicy({ mode: 'none', mx: [], maxAge: 86400 })).toBe(
+      'version: STSv1\nmode: none\nmax_age: 86400\n',
+    );
   });
 });
 

@@ -1,6 +1,7 @@
-import type { HostingSnippets, RecordsPlan } from '../../generate/records.js';
-import { bindFragment } from '../../generate/records.js';
+import { durationText } from '../../core/rollout.js';
+import type { HostingSnippets, PlanStep, RecordsPlan } from '../../generate/records.js';
 import type { DomainConnectOutcome } from '../../generate/service.js';
+import { stepCount, stepHeading } from '../../render/records-text.js';
 import {
   type Block,
   code,
@@ -8,67 +9,95 @@ import {
   divider,
   esc,
   header,
+  LIMITS,
   type Message,
   preformatted,
   section,
 } from './common.js';
 
-/** The records plan as copy-ready blocks: DNS records, policy file, nginx snippet, and the Domain Connect button. */
+/**
+ * The records plan as copy-ready blocks, step by step in the order they must go live (policy file, then DNS records),
+ * the same steps as the command line's text and JSON, and the Domain Connect button for step 1. `_snippets` is the
+ * first step's, kept for callers that pass it: every step carries its own.
+ */
 export function recordsMessage(
   plan: RecordsPlan,
-  snippets: HostingSnippets,
+  _snippets: HostingSnippets | null,
   dc: DomainConnectOutcome | null,
 ): Message {
   const blocks: Block[] = [
     header(`Records for ${plan.domainUnicode}: mode ${plan.mode}`),
-    context(plan.reasons.map(esc).join(' · ')),
+    context(
+      `max_age ${plan.maxAge} (${durationText(plan.maxAge)}) · ${esc(stepCount(plan))}`,
+      plan.reasons.map(esc).join(' · '),
+    ),
   ];
   if (plan.warnings.length > 0)
     blocks.push(section(plan.warnings.map((w) => `:warning: ${esc(w)}`).join('\n')));
   if (plan.change && plan.change.differences.length > 0) {
     const c = plan.change;
-    const lines = [
-      `*Changes against the published policy* (the id must change: ${code(c.currentId ?? 'none')} → ${code(plan.id)})`,
-    ];
+    const lines = [`*Changes against the published policy* (id ${code(c.currentId ?? 'none')})`];
     for (const d of c.differences) lines.push(`• ${esc(d)}`);
-    if (c.steps.length > 0) lines.push('*Safe order*', ...c.steps.map(esc));
     blocks.push(section(lines.join('\n')));
-    if (c.interimPolicyText)
-      blocks.push(section(`*Interim policy (step 1)*\n${preformatted(c.interimPolicyText)}`));
   }
-  blocks.push(
-    divider,
-    section(`*1. DNS records* (zone ${code(plan.zone)})\n${preformatted(bindFragment(plan))}`),
-  );
-  blocks.push(
-    section(
-      plan.records
-        .map((r) => `Name ${code(r.host)} · Type ${r.type} · TTL ${r.ttl}\nValue ${code(r.value)}`)
-        .join('\n'),
-    ),
-  );
-  blocks.push(
-    section(
-      `*2. Policy file* at ${code(plan.policyUrl)} (text/plain, status 200, no redirect)\n${preformatted(plan.policyText)}`,
-    ),
-  );
-  blocks.push(
-    section(`*3. Policy host*: ${esc(plan.policyHost.advice)}\nnginx:\n${preformatted(snippets.nginx)}`),
-  );
-  blocks.push(context('Apache and Caddy versions: `mtasts records` on the command line.'));
-  if (dc) {
-    if (dc.applyUrl) {
-      blocks.push({
-        type: 'section',
-        text: { type: 'mrkdwn', text: `*4. One-click setup*: ${esc(dc.message)}` },
-        accessory: {
-          type: 'button',
-          text: { type: 'plain_text', text: `Set up at ${dc.provider ?? 'your DNS provider'}`.slice(0, 75) },
-          url: dc.applyUrl,
-          action_id: 'domain_connect_apply',
-        },
-      });
-    } else blocks.push(context(`One-click setup: ${esc(dc.message)}`));
+  blocks.push(section(`*Policy host*: ${esc(plan.policyHost.advice)}`));
+  for (const step of plan.steps) blocks.push(divider, ...stepBlocks(plan, step));
+  blocks.push(context('Apache and Caddy versions of each step: `mtasts records` on the command line.'));
+  if (dc) blocks.push(domainConnectBlock(dc, plan));
+  return { text: `MTA-STS records for ${plan.domain}: mode ${plan.mode}, ${stepCount(plan)}`, blocks };
+}
+
+function stepBlocks(plan: RecordsPlan, step: PlanStep): Block[] {
+  const actions = step.actions.map((a, i) => `${i + 1}. ${esc(a)}`).join('\n');
+  const blocks = [section(`*${esc(stepHeading(plan, step))}*\n${actions}`)];
+  if (step.policyChanges) {
+    blocks.push(
+      copyable(
+        `*Step ${step.number}: policy file* at ${code(plan.policyUrl)} (text/plain, status 200, no redirect)`,
+        step.policyText,
+      ),
+      copyable(`*Step ${step.number}: nginx*`, step.snippets.nginx),
+    );
+  } else {
+    blocks.push(context(`The policy file stays as it is, id ${code(step.id)}.`));
   }
-  return { text: `MTA-STS records for ${plan.domain}: mode ${plan.mode}, id ${plan.id}`, blocks };
+  if (step.records.length > 0) {
+    const after = step.policyChanges ? ', once the policy file is served' : '';
+    const fields = step.records
+      .map((r) => {
+        const priority = r.priority === undefined ? '' : ` · Priority ${r.priority}`;
+        return `Name ${code(r.host)} · Type ${r.type}${priority} · TTL ${r.ttl}\nValue ${code(r.value)}`;
+      })
+      .join('\n');
+    blocks.push(
+      copyable(`*Step ${step.number}: DNS records*${after} (zone ${code(plan.zone)})`, step.bind),
+      section(fields),
+    );
+  }
+  return blocks;
+}
+
+/** A copy-ready block whole, or a pointer to the command line: never a cut one, which would be unsafe to paste. */
+function copyable(label: string, text: string): Block {
+  const whole = `${label}\n${preformatted(text)}`;
+  if (whole.length <= LIMITS.sectionText) return section(whole);
+  return section(
+    `${label}: too long for a Slack message; \`npx mtasts records\` on the command line prints it.`,
+  );
+}
+
+function domainConnectBlock(dc: DomainConnectOutcome, plan: RecordsPlan): Block {
+  if (!dc.applyUrl) return context(`One-click setup: ${esc(dc.message)}`);
+  const later =
+    plan.steps.length > 1 ? ' It sets step 1 only: the later steps are yours, at their dates.' : '';
+  return {
+    type: 'section',
+    text: { type: 'mrkdwn', text: `*One-click setup (step 1's DNS records)*: ${esc(dc.message)}${later}` },
+    accessory: {
+      type: 'button',
+      text: { type: 'plain_text', text: `Set up at ${dc.provider ?? 'your DNS provider'}`.slice(0, 75) },
+      url: dc.applyUrl,
+      action_id: 'domain_connect_apply',
+    },
+  };
 }

@@ -1,9 +1,9 @@
 import { domainArgument, recordsRequest } from '../../args.js';
 import type { Domain } from '../../core/domain.js';
-import { RecordsInputError, type RecordsRequest } from '../../generate/records.js';
+import { RecordsInputError, type RecordsRequest, type RolloutHistory } from '../../generate/records.js';
 import { recordsFor } from '../../generate/service.js';
 import { recordsMessage } from '../blocks/records.js';
-import { rationed } from '../context.js';
+import { db, rationed, type SlackContext } from '../context.js';
 import { type Call, ephemeral, type Subcommand } from './subcommand.js';
 
 interface RecordsArgs {
@@ -21,7 +21,8 @@ function recordsArgs(words: string[]): RecordsArgs {
 async function answerRecords(c: Call, { domain, request }: RecordsArgs): Promise<void> {
   await c.ack(ephemeral(`:hourglass_flowing_sand: Preparing records for ${domain.ascii}…`));
   try {
-    const result = await recordsFor(domain, request, c.ctx.engine);
+    const history = await rolloutHistoryOf(c.ctx, domain.ascii);
+    const result = await recordsFor(domain, request, c.ctx.engine, history);
     await c.respond({
       response_type: 'ephemeral',
       ...recordsMessage(result.plan, result.snippets, result.domainConnect),
@@ -30,6 +31,19 @@ async function answerRecords(c: Call, { domain, request }: RecordsArgs): Promise
     if (!(err instanceof RecordsInputError)) throw err;
     await c.respond(ephemeral(`:warning: ${err.message}`));
   }
+}
+
+/**
+ * What the runtime's stores know of a domain for the rollout rule: whether it is watched, and the last TLS-RPT report
+ * of failed sessions. The monitor's clean-since mark lives in its own store, which the Slack context does not carry
+ * yet: until it does, Slack counts no clean days and keeps testing (saying what enforce needs).
+ */
+export function rolloutHistoryOf(ctx: SlackContext, domain: string): Promise<RolloutHistory> {
+  return db(() => ({
+    watched: ctx.subscriptions.forDomain(domain).length > 0,
+    cleanSince: null,
+    lastReportedFailureAt: ctx.tlsrpt.lastFailureAt(domain),
+  }));
 }
 
 export const records: Subcommand<RecordsArgs> = {

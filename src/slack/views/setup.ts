@@ -10,14 +10,16 @@ import type {
 import type { Report } from '../../core/check.js';
 import { type Domain, parseDomain } from '../../core/domain.js';
 import { MAX_AGE_LIMIT, mxPatternProblem, type PolicyMode } from '../../core/policy.js';
-import { ruaProblem } from '../../core/tlsrpt-record.js';
+import { durationText, ROLLOUT_WINDOW_MS, type RolloutVerdict, rolloutVerdict } from '../../core/rollout.js';
+import { encodeRuaUri, ruaProblem } from '../../core/tlsrpt-record.js';
 import { RecordsInputError, type RecordsRequest } from '../../generate/records.js';
 import { recordsFor } from '../../generate/service.js';
 import { DatabaseBusyError } from '../../store/busy.js';
 import { type ButtonScope, buttonValue, readButtonValue } from '../blocks/actions.js';
 import { code, esc } from '../blocks/common.js';
 import { recordsMessage } from '../blocks/records.js';
-import { DB_BUSY_TEXT, rationed, type SlackContext } from '../context.js';
+import { rolloutHistoryOf } from '../commands/records.js';
+import { DB_BUSY_TEXT, db, rationed, type SlackContext } from '../context.js';
 import { MALFORMED, type ViewState, ViewSubmission, ViewTyping } from '../input.js';
 
 export const SETUP_CALLBACK = 'mtasts_setup';
@@ -45,7 +47,7 @@ export function validateSetup(values: { mode?: string; maxAge?: string; mx?: str
   else if (badMx) errors.mx = `"${badMx[0].slice(0, 60)}" ${badMx[1]}.`.slice(0, 150);
   else if (mx.length > 0) request.mx = mx;
   const rua = (values.rua ?? '').split(/[\s,]+/).filter(Boolean);
-  const badRua = rua.map((r) => [r, ruaProblem(r)] as const).find(([, p]) => p !== null);
+  const badRua = rua.map((r) => [r, ruaProblem(encodeRuaUri(r))] as const).find(([, p]) => p !== null);
   if (badRua) errors.rua = `"${badRua[0].slice(0, 60)}" ${badRua[1]}.`.slice(0, 150);
   else if (rua.length > 0) request.rua = rua;
   return { request, errors };
@@ -72,19 +74,55 @@ export async function openSetupModal(
   }
   const policy = last?.evidence.policy.valid ? last.evidence.policy.policy : null;
   const rua = last?.evidence.tlsrpt.rua?.join(', ') ?? `mailto:tls-reports@${domain.ascii}`;
-  const view = setupView(domain, scope, {
-    mode: policy?.mode ?? 'testing',
-    maxAge: policy?.maxAge ?? 86400,
-    mx,
-    rua,
-  });
+  const rollout = await rolloutOfDomain(ctx, domain.ascii, last);
+  const ready = rollout.verdict.ready;
+  const view = setupView(
+    domain,
+    scope,
+    {
+      mode: ready ? 'enforce' : (policy?.mode ?? 'testing'),
+      maxAge: ready ? Math.max(policy?.maxAge ?? 0, 604800) : (policy?.maxAge ?? 86400),
+      mx,
+      rua,
+    },
+    {},
+    modeHint(rollout.mode, rollout.verdict),
+  );
   await client.views.open({ trigger_id: triggerId, view: view as never });
+}
+
+/** The rollout rule for the domain, from its last check and the runtime's stores. */
+async function rolloutOfDomain(
+  ctx: SlackContext,
+  domain: string,
+  last: Report | null,
+): Promise<{ mode: PolicyMode | null; verdict: RolloutVerdict }> {
+  const mode = last?.evidence.policy.valid ? (last.evidence.policy.policy?.mode ?? null) : null;
+  const history = await rolloutHistoryOf(ctx, domain);
+  const verdict = rolloutVerdict({
+    mode,
+    cleanSince: history.watched ? history.cleanSince : null,
+    lastReportedFailureAt: history.lastReportedFailureAt,
+    now: ctx.now(),
+    windowMs: ROLLOUT_WINDOW_MS,
+  });
+  return { mode, verdict };
+}
+
+/** The mode field's hint: what the rollout rule says of this domain. */
+export function modeHint(mode: PolicyMode | null, verdict: RolloutVerdict): string {
+  const rule = `enforce follows ${durationText(ROLLOUT_WINDOW_MS / 1000)} in testing with no errors and no reported TLS failures`;
+  if (verdict.ready)
+    return `Ready to enforce: in testing with no errors and no reported TLS failures since ${verdict.since?.slice(0, 10)}.`;
+  if (mode === 'testing') return `Keep testing: enforce needs ${verdict.missing.join('; ')}.`.slice(0, 1990);
+  if (mode === null) return `Start in testing: ${rule}.`;
+  return `The policy is in ${mode} now; ${rule}.`;
 }
 
 export const SETUP_INPUT = 'mtasts_setup_input';
 
 const HINTS: Record<string, string> = {
-  mode: 'Start in testing; move to enforce when reports are clean.',
+  mode: `Start in testing: enforce follows ${durationText(ROLLOUT_WINDOW_MS / 1000)} in testing with no errors and no reported TLS failures.`,
   max_age: '86400 while testing; 604800 (a week) or more in enforce.',
   mx: 'One per line: a host name, or *.domain for one label. Pre-filled from DNS.',
   rua: 'mailto: or https: URIs, separated by commas.',
@@ -99,6 +137,7 @@ export function setupView(
   scope: ButtonScope,
   initial: { mode: PolicyMode; maxAge: number | string; mx: string[] | string; rua: string },
   errors: Record<string, string> = {},
+  rolloutHint: string | null = null,
 ) {
   const option = (value: PolicyMode, text: string) => ({ text: { type: 'plain_text', text }, value });
   const options = [
@@ -108,7 +147,9 @@ export function setupView(
   ];
   const hint = (block: string) => ({
     type: 'plain_text',
-    text: errors[block] ? `:warning: ${errors[block]}` : (HINTS[block] ?? ''),
+    text: errors[block]
+      ? `:warning: ${errors[block]}`
+      : ((block === 'mode' ? rolloutHint : null) ?? HINTS[block] ?? ''),
     emoji: true,
   });
   const typing = { dispatch_action_config: { trigger_actions_on: ['on_character_entered'] } };
@@ -178,7 +219,7 @@ function formValues(state: ViewState) {
 type TypingArgs = SlackActionMiddlewareArgs<BlockAction> & AllMiddlewareArgs;
 
 /** A keystroke (or a new mode) in the form: the form is shown again with each field's error, or its hint. */
-export function setupTyped() {
+export function setupTyped(ctx: SlackContext) {
   return async ({ ack, body, client, logger }: TypingArgs): Promise<void> => {
     await ack();
     const input = ViewTyping.safeParse(body);
@@ -190,7 +231,16 @@ export function setupTyped() {
     if (!scope || !parsed?.ok) return;
     const values = formValues(view.state.values);
     const { errors } = validateSetup(values);
-    const next = setupView(parsed.domain, scope, { ...values, mode: values.mode as PolicyMode }, errors);
+    const last = await db(() => ctx.checks.last(parsed.domain.ascii)).catch(() => null);
+    const rollout = await rolloutOfDomain(ctx, parsed.domain.ascii, last).catch(() => null);
+    const hint = rollout ? modeHint(rollout.mode, rollout.verdict) : null;
+    const next = setupView(
+      parsed.domain,
+      scope,
+      { ...values, mode: values.mode as PolicyMode },
+      errors,
+      hint,
+    );
     try {
       await client.views.update({ view_id: view.id, hash: view.hash, view: next as never });
     } catch (err) {
@@ -211,7 +261,8 @@ async function postRecords(
   log: (message: string) => void,
 ): Promise<void> {
   try {
-    const result = await recordsFor(domain, request, ctx.engine);
+    const history = await rolloutHistoryOf(ctx, domain.ascii);
+    const result = await recordsFor(domain, request, ctx.engine, history);
     await post(recordsMessage(result.plan, result.snippets, result.domainConnect));
   } catch (err) {
     const known = err instanceof RecordsInputError;
@@ -264,5 +315,5 @@ export function setupSubmitted(ctx: SlackContext) {
 
 export function registerSetup(app: App, ctx: SlackContext): void {
   app.view<ViewSubmitAction>(SETUP_CALLBACK, setupSubmitted(ctx));
-  app.action<BlockAction>(SETUP_INPUT, setupTyped());
+  app.action<BlockAction>(SETUP_INPUT, setupTyped(ctx));
 }
