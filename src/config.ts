@@ -266,6 +266,7 @@ const appSchema = z.object({
   MTASTS_SLACK_RECONNECT_MAX_MS: int(1000, 3600000, 300000),
   MTASTS_HEALTH_INTERVAL_MS: int(1000, 3600000, 15000),
   MTASTS_SHUTDOWN_TIMEOUT_MS: int(1000, 600000, 10000),
+  MTASTS_METRICS_TOKEN: z.string().optional(),
 });
 
 /** Limits of the HTTP listener, and of what /slack/events reads before the signature is checked. */
@@ -355,6 +356,8 @@ export interface ServiceSettings {
   healthIntervalMs: number;
   /** SIGTERM/SIGINT: what is still running gets this long to end; then the process exits anyway. */
   shutdownTimeoutMs: number;
+  /** GET /metrics asks for `Authorization: Bearer <this>` when set; open when null. */
+  metricsToken: string | null;
 }
 
 /** LOG_FORMAT: `json` for one JSON object a line, `text` (the default) for human lines. Read first, before the rest. */
@@ -469,6 +472,7 @@ export function loadAppConfig(
       reconnectMaxMs: Math.max(c.MTASTS_SLACK_RECONNECT_MIN_MS, c.MTASTS_SLACK_RECONNECT_MAX_MS),
       healthIntervalMs: c.MTASTS_HEALTH_INTERVAL_MS,
       shutdownTimeoutMs: c.MTASTS_SHUTDOWN_TIMEOUT_MS,
+      metricsToken: c.MTASTS_METRICS_TOKEN?.trim() || null,
     },
     engine: loadEngineConfig(env),
   };

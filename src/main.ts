@@ -1,28 +1,45 @@
 import { schedule as cronSchedule } from 'node-cron';
-import { ConfigError, loadAppConfig, loadDomainConnectKey } from './config.js';
-import { installFaultHandlers } from './faults.js';
-import { consoleLogger } from './log.js';
-import { buildSlackApp, openRuntime, type Runtime } from './runtime.js';
+import { type AppConfig, ConfigError, loadAppConfig, loadDomainConnectKey, loadLogFormat } from './config.js';
+import { describeFault, installFaultHandlers } from './faults.js';
+import { logs } from './log.js';
+import { openRuntime, type Runtime } from './runtime.js';
+import { buildService, type Service } from './service.js';
 import { queueDigests } from './tlsrpt/digest.js';
 import { ImapWatcher } from './tlsrpt/imap.js';
 import { ingestEmail } from './tlsrpt/intake.js';
 
 /** Stops the running app (listener, monitor, database) and exits with the code; set once the app has started. */
 let stopApp: ((reason: string, code: number) => Promise<void>) | null = null;
+const logger = logs.logger();
 
 // A fault no code caught is logged and the app keeps serving; one it cannot recover from stops it cleanly (exit 1).
-installFaultHandlers(consoleLogger(), (code) => {
+installFaultHandlers(logger, (code) => {
   if (stopApp) void stopApp('a fault it cannot recover from', code);
   else process.exit(code);
 });
 
-/** npm start: settings -> store -> Slack app. A bad setting is one line naming it, and exit 2. */
-async function start(): Promise<void> {
-  let config: ReturnType<typeof loadAppConfig>;
-  let dcKey: ReturnType<typeof loadDomainConnectKey>;
+/** The settings' secrets, blanked out of every log line wherever a library or a message would show them. */
+function secretsOf(config: AppConfig): (string | null)[] {
+  return [
+    config.botToken,
+    config.appToken,
+    config.signingSecret,
+    config.oauth?.clientSecret ?? null,
+    config.oauth?.stateSecret ?? null,
+    config.service.metricsToken,
+    config.tlsrptImap && 'password' in config.tlsrptImap.auth
+      ? config.tlsrptImap.auth.password.reveal()
+      : null,
+  ];
+}
+
+/** The settings, or one line naming the bad one and exit 2. */
+function settings(): { config: AppConfig; dcKey: ReturnType<typeof loadDomainConnectKey> } {
   try {
-    config = loadAppConfig();
-    dcKey = loadDomainConnectKey();
+    logs.configure({ format: loadLogFormat() });
+    const config = loadAppConfig();
+    logs.configure({ secrets: secretsOf(config) });
+    return { config, dcKey: loadDomainConnectKey() };
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`mtasts-bot: ${err.message}\n`);
@@ -30,7 +47,11 @@ async function start(): Promise<void> {
     }
     throw err;
   }
-  const logger = consoleLogger();
+}
+
+/** npm start: settings -> store -> Slack app -> scheduler. A bad setting is one line naming it, and exit 2. */
+async function start(): Promise<void> {
+  const { config, dcKey } = settings();
   let runtime: Runtime;
   try {
     runtime = openRuntime(config, dcKey, logger);
@@ -40,16 +61,61 @@ async function start(): Promise<void> {
     );
     process.exit(2);
   }
-  const slack = buildSlackApp(runtime);
-  const port = await slack.start();
-  process.stdout.write(
-    `mtasts-bot: ${config.appToken ? 'Socket Mode' : 'HTTP mode, events at /slack/events'}; HTTP on port ${port}; database ${config.databasePath}\n`,
+  const service = buildService(runtime, { logs, onFatal: (why) => void stopApp?.(why, 1) });
+  let port: number;
+  try {
+    port = await service.start();
+  } catch (err) {
+    logger.error(`mtasts-bot: could not start: ${describeFault(err)}`);
+    await service.stop().catch(() => {});
+    runtime.close();
+    process.exit(1);
+  }
+  logger.info(
+    `mtasts-bot: ${config.appToken ? 'Socket Mode' : 'HTTP mode, events at /slack/events'}; HTTP on port ${port}; database ${config.databasePath}`,
   );
-  // Alerts a crash or restart left in the outbox go out now; an interrupted pass is resumed.
+  const stopWork = startWork(runtime, service);
+  let stopping = false;
+  stopApp = async (reason: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`mtasts-bot: ${reason}, stopping`);
+    // Whatever hangs on the way out, the process ends: not cleanly, so not with 0.
+    setTimeout(() => {
+      logger.error(`mtasts-bot: not stopped within ${config.service.shutdownTimeoutMs} ms; exiting`);
+      process.exit(code || 1);
+    }, config.service.shutdownTimeoutMs).unref();
+    // No new work (Slack's socket and the listener close), running checks aborted, the post under way recorded.
+    await service
+      .stop()
+      .catch((err: unknown) => logger.error(`stopping the listener: ${describeFault(err)}`));
+    await stopWork();
+    try {
+      runtime.close();
+    } catch {
+      // A broken database cannot be closed cleanly either; exiting is what is left.
+    }
+    logger.info(`mtasts-bot: stopped (exit ${code})`);
+    process.exit(code);
+  };
+  process.once('SIGTERM', () => void stopApp?.('SIGTERM', 0));
+  process.once('SIGINT', () => void stopApp?.('SIGINT', 0));
+}
+
+/**
+ * The app's background work: the outbox delivered now (alerts a crash or restart left) and every minute, an interrupted
+ * pass resumed, passes on schedule, daily TLS-RPT digests, the IMAP reader. Returns what stops all of it.
+ */
+function startWork(runtime: Runtime, service: Service): () => Promise<void> {
+  const { config } = runtime;
   void runtime.monitor
     .deliver()
     .catch((err: unknown) => logger.error(`monitor: delivery failed: ${String(err)}`));
-  if (runtime.monitorStore.hasUnfinishedPass()) void runtime.monitor.runPass()?.catch(() => {});
+  const unfinished = service.health.passProgress().unfinishedSince;
+  if (unfinished) {
+    logger.info(`monitor: resuming the pass started at ${unfinished}`);
+    void runtime.monitor.runPass()?.catch((err: unknown) => logger.error(`monitor: ${describeFault(err)}`));
+  }
   runtime.monitor.schedule(config.schedule);
   // Daily TLS-RPT digests, and a regular look at the outbox for alerts queued outside a pass (report intake).
   const digest = cronSchedule(config.tlsrpt.digestSchedule, () => {
@@ -62,7 +128,7 @@ async function start(): Promise<void> {
     if (queued > 0) void runtime.monitor.deliver().catch(() => {});
   });
   const tick = setInterval(() => void runtime.monitor.deliver().catch(() => {}), 60_000);
-  process.stdout.write(`mtasts-bot: monitoring on schedule "${config.schedule}"\n`);
+  logger.info(`mtasts-bot: monitoring on schedule "${config.schedule}"`);
   // TLS-RPT reports from the mailbox they land in (MTASTS_TLSRPT_IMAP_URL): read now, then as they arrive.
   const imap = config.tlsrptImap
     ? new ImapWatcher({
@@ -76,27 +142,12 @@ async function start(): Promise<void> {
       })
     : null;
   imap?.start();
-  let stopping = false;
-  stopApp = async (reason: string, code: number) => {
-    if (stopping) return;
-    stopping = true;
-    process.stdout.write(`mtasts-bot: ${reason}, stopping\n`);
-    // Whatever hangs on the way out, the process ends.
-    setTimeout(() => process.exit(code), 10_000).unref();
+  return async () => {
     clearInterval(tick);
     await Promise.resolve(digest.stop()).catch(() => {});
-    await runtime.monitor.stop().catch(() => {});
+    await runtime.monitor.stop().catch((err: unknown) => logger.error(`monitor: ${describeFault(err)}`));
     await imap?.stop().catch(() => {});
-    await slack.stop().catch(() => {});
-    try {
-      runtime.close();
-    } catch {
-      // A broken database cannot be closed cleanly either; exiting is what is left.
-    }
-    process.exit(code);
   };
-  process.once('SIGTERM', () => void stopApp?.('SIGTERM', 0));
-  process.once('SIGINT', () => void stopApp?.('SIGINT', 0));
 }
 
 start().catch((err: unknown) => {

@@ -45,7 +45,7 @@ export class AppMetrics {
     const registers = [this.registry];
     this.passes = new Counter({
       name: 'mtasts_monitor_passes_total',
-      help: 'Monitoring passes by result (completed, failed; interrupted ones are resumed and counted once done)',
+      help: 'Monitoring passes by result: completed, interrupted (by a shutdown; resumed at the next start), failed',
       labelNames: ['result'],
       registers,
     });
@@ -93,7 +93,7 @@ export class AppMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  passFinished(result: 'completed' | 'failed', seconds: number, at: Date): void {
+  passFinished(result: 'completed' | 'interrupted' | 'failed', seconds: number, at: Date): void {
     this.passes.inc({ result });
     this.passSeconds.observe(seconds);
     if (result === 'completed') this.lastPass.set(at.getTime() / 1000);

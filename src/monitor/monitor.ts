@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { schedule as cronSchedule, type ScheduledTask } from 'node-cron';
-import { type CheckDeps, type Report, withSignal } from '../core/check.js';
+import { type CheckDeps, impactNow, type Report, withSignal } from '../core/check.js';
 import { parseDomain } from '../core/domain.js';
 import { SEVERITY_ORDER, statusOf } from '../core/findings.js';
 import type { Engine } from '../engine.js';
@@ -19,6 +19,7 @@ import {
   DeliveryWorker,
   type Logger,
   type Poster,
+  type PostResult,
   workerName,
 } from './deliver.js';
 import { DEFAULT_DIFF_SETTINGS, type DiffSettings, diff } from './diff.js';
@@ -47,7 +48,8 @@ export const DEFAULT_MONITOR: MonitorSettings = {
   cache: DEFAULT_PASS_CACHE,
 };
 
-const PASS_LOCK = 'monitor-pass';
+/** The lease a pass holds (health and metrics read who holds it). */
+export const PASS_LOCK = 'monitor-pass';
 /** A pass renews its lease after every page of domains; one left by a crashed process lapses after this. */
 const LEASE_MS = 10 * 60_000;
 
@@ -78,6 +80,14 @@ export interface PassSummary {
   /** Milliseconds spent in SQLite (state, reports, outbox) during the pass. */
   sqliteMs: number;
   delivery: DeliverySummary;
+  /** stop() cut the pass short: it resumes from its last unfinished page at the next start. */
+  interrupted?: true;
+}
+
+/** Told how passes and alert posts end (the app's metrics). */
+export interface MonitorObserver {
+  passEnded?(result: 'completed' | 'interrupted' | 'failed', seconds: number, at: Date): void;
+  postFailed?(result: Exclude<PostResult, { ok: true }>): void;
 }
 
 /**
@@ -93,14 +103,24 @@ export class Monitor {
   private readonly settings: MonitorSettings;
   /** This process's one delivery worker: every way alerts get delivered goes through it. */
   private readonly delivery: DeliveryWorker;
+  private observer: MonitorObserver = {};
+  /** Set by stop(): the delivery worker claims no further alert (the post under way finishes and is recorded). */
+  private stopping = false;
 
   constructor(private readonly deps: MonitorDeps) {
     this.settings = { ...DEFAULT_MONITOR, ...deps.settings };
     const { store, subscriptions, poster, now, logger } = deps;
     this.delivery = new DeliveryWorker({
-      store,
+      store: claimsUntil(store, () => this.stopping),
       subscriptions,
-      poster,
+      poster: {
+        ...(poster.timeoutMs !== undefined ? { timeoutMs: poster.timeoutMs } : {}),
+        post: async (row, threadTs) => {
+          const result = await poster.post(row, threadTs);
+          if (!result.ok) this.observer.postFailed?.(result);
+          return result;
+        },
+      },
       now,
       logger,
       settings: this.settings.delivery,
@@ -115,11 +135,30 @@ export class Monitor {
     const abort = new AbortController();
     setMaxListeners(0, abort.signal); // every lookup and probe of the pass listens
     this.passAbort = abort;
-    this.running = this.pass(abort.signal).finally(() => {
-      this.deps.locks?.release(PASS_LOCK);
-      this.running = null;
-    });
+    const started = performance.now();
+    const ended = (result: 'completed' | 'interrupted' | 'failed') =>
+      this.observer.passEnded?.(result, (performance.now() - started) / 1000, this.deps.now());
+    this.running = this.pass(abort.signal)
+      .then(
+        (summary) => {
+          ended(summary.interrupted ? 'interrupted' : 'completed');
+          return summary;
+        },
+        (err: unknown) => {
+          ended('failed');
+          throw err;
+        },
+      )
+      .finally(() => {
+        this.deps.locks?.release(PASS_LOCK);
+        this.running = null;
+      });
     return this.running;
+  }
+
+  /** Who is told how passes and posts end. */
+  observe(observer: MonitorObserver): void {
+    this.observer = observer;
   }
 
   /**
@@ -144,6 +183,10 @@ export class Monitor {
         }
         try {
           const s = await pass;
+          if (s.interrupted) {
+            this.deps.logger.info(`monitor: pass ${s.passId} interrupted; it resumes at the next start`);
+            return;
+          }
           this.deps.logger.info(
             `monitor: pass ${s.passId} checked ${s.domains} domain(s), ${s.events} event(s), ${s.alerts} alert(s); sent ${s.delivery.sent}, retrying ${s.delivery.retrying}`,
           );
@@ -157,6 +200,7 @@ export class Monitor {
 
   /** Stops scheduling; the running pass's checks are aborted, and it ends before its page is counted as done. */
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.task?.stop();
     this.passAbort?.abort();
     await this.running?.catch(() => {});
@@ -196,7 +240,7 @@ export class Monitor {
           );
         }
       });
-      if (signal.aborted) return summary; // resumed from this page after a restart
+      if (signal.aborted) return { ...summary, interrupted: true }; // resumed from this page after a restart
       cursor = page[page.length - 1] ?? cursor;
       const t = performance.now();
       store.advancePass(pass.id, cursor, page.length);
@@ -230,7 +274,7 @@ export class Monitor {
     const audience = subscriptions.forDomain(domain).filter((s) => isActive(s, at));
     const lastFailure = this.deps.tlsrpt?.lastFailureAt(domain) ?? null;
     let sqliteMs = performance.now() - t0;
-    const { state, events, extraFindings } = diff(
+    const { state, events, extraFindings, lastPolicy } = diff(
       previous,
       snapshotOf(report),
       report,
@@ -238,6 +282,7 @@ export class Monitor {
       this.settings.diff,
       { lastReportedFailureAt: lastFailure },
     );
+    if (lastPolicy !== undefined) report.lastPolicy = lastPolicy; // kept with the report: its impact speaks of it
     if (extraFindings.length > 0) {
       report.findings = [...report.findings, ...extraFindings].sort(
         (a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity],
@@ -270,7 +315,13 @@ export class Monitor {
 
 function payloadOf(event: MonitorEvent, report: Report, now: Date): AlertPayload {
   const mode = report.evidence.policy.valid ? (report.evidence.policy.policy?.mode ?? null) : null;
-  const payload: AlertPayload = { domain: report.domain, domainUnicode: report.domainUnicode, mode, event };
+  const payload: AlertPayload = {
+    domain: report.domain,
+    domainUnicode: report.domainUnicode,
+    mode,
+    event,
+    impact: impactNow(report),
+  };
   if (event.kind === 'ready') {
     const plan = planRecords(
       { ascii: report.domain, unicode: report.domainUnicode },
@@ -282,4 +333,18 @@ function payloadOf(event: MonitorEvent, report: Report, now: Date): AlertPayload
     payload.ready = { id: plan.id, bind: bindFragment(plan), policyText: plan.policyText };
   }
   return payload;
+}
+
+/**
+ * The outbox as the delivery worker sees it: once `closed()` holds, no alert can be claimed, so the worker ends its
+ * round after the posts under way (each recorded as it ended) instead of starting the next ones.
+ */
+function claimsUntil(store: MonitorStore, closed: () => boolean): MonitorStore {
+  return new Proxy(store, {
+    get(target, key) {
+      if (key === 'claim' && closed()) return () => null;
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }

@@ -1,13 +1,23 @@
-import type { Server } from 'node:http';
-import { App, LogLevel } from '@slack/bolt';
+import type { RequestListener, Server } from 'node:http';
+import { App, LogLevel, type webApi } from '@slack/bolt';
 import type { AppConfig } from '../config.js';
+import { type LogSink, logs as processLogs } from '../log.js';
+import { type AppMetrics, countingFetch } from '../metrics.js';
 import { registerButtons } from './actions/buttons.js';
 import { mtastsCommand } from './commands/mtasts.js';
 import type { SlackContext } from './context.js';
 import { registerHome } from './events/app-home.js';
 import { registerUninstall } from './events/uninstall.js';
 import { CheckLimiter } from './limiter.js';
-import { boltReceiver, type HttpRoute, type RouterParts, router } from './receiver.js';
+import {
+  boltReceiver,
+  EVENTS_PATH,
+  type HttpRoute,
+  type RouterParts,
+  router,
+  type SocketStatus,
+  socketStatus,
+} from './receiver.js';
 import { closeServer, limitedServer, listen, type ServerEvents } from './server.js';
 import { ReplayMemory } from './signature.js';
 import { registerSetup } from './views/setup.js';
@@ -21,13 +31,38 @@ export interface SlackApp {
   server: Server;
   /** Starts listening; resolves to the HTTP port in use. */
   start(): Promise<number>;
+  /** Stops taking work: Slack's WebSocket closes, the listener stops accepting and lets requests finish briefly. */
   stop(): Promise<void>;
+  /** Socket Mode: the WebSocket's state; null in HTTP mode. */
+  socket(): SocketStatus | null;
+  /** The Web API client options the app's own clients use (the API's URL, a fetch that counts errors). */
+  webClientOptions: webApi.WebClientOptions;
+  /** Adds routes to the listener (readiness, metrics), before or after it started. */
+  serve(routes: HttpRoute[]): void;
+  /** Who counts the answers of the app's routes and the Slack API calls that failed, from now on. */
+  countInto(metrics: SlackMetrics): void;
 }
+
+export type SlackMetrics = Pick<AppMetrics, 'slackApiError' | 'httpRequest'>;
 
 export type SlackAppConfig = Pick<
   AppConfig,
-  'botToken' | 'appToken' | 'signingSecret' | 'apiUrl' | 'port' | 'oauth' | 'http' | 'checkLimits'
+  | 'botToken'
+  | 'appToken'
+  | 'signingSecret'
+  | 'apiUrl'
+  | 'port'
+  | 'oauth'
+  | 'http'
+  | 'checkLimits'
+  | 'service'
+  | 'slackTimeoutMs'
 >;
+
+export interface SlackAppOptions {
+  /** Where the app and Bolt log (default: the process's standard error). */
+  logs?: LogSink;
+}
 
 /** Logs a kind of line at most once per 10 s, with the count of those left out: floods do not flood the log. */
 function throttled(write: (message: string) => void): Note {
@@ -46,12 +81,16 @@ function throttled(write: (message: string) => void): Note {
 
 type Note = (kind: string, message: string) => void;
 
-/** The app's HTTP listener: /healthz and the extra routes, /slack/events (verified) and the OAuth pages, with limits. */
+/**
+ * The app's HTTP listener: /healthz and the other routes (`routes`, which may grow later), /slack/events (verified) and
+ * the OAuth pages, with limits. Each answer is counted by route (or `other`) and status once `metrics()` gives a sink.
+ */
 function appServer(
   config: SlackAppConfig,
   route: Omit<RouterParts, 'routes' | 'guard'>,
-  extraRoutes: HttpRoute[],
+  routes: HttpRoute[],
   note: Note,
+  metrics: () => SlackMetrics | null,
 ): { server: Server; events: ServerEvents } {
   const health: HttpRoute = {
     path: '/healthz',
@@ -61,9 +100,10 @@ function appServer(
       res.end(JSON.stringify({ ok: true, mode: config.appToken ? 'socket' : 'http' }));
     },
   };
-  const listener = router({
+  routes.unshift(health);
+  const routed = router({
     ...route,
-    routes: [health, ...extraRoutes],
+    routes,
     guard: {
       maxBodyBytes: config.http.slackBodyBytes,
       replay: new ReplayMemory(config.http.replayMemory),
@@ -82,48 +122,116 @@ function appServer(
       ),
     onError: (err) => note('server-error', `HTTP listener: ${err.message}`),
   };
+  const listener: RequestListener = (req, res) => {
+    const sink = metrics();
+    if (sink) {
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      const known = path === EVENTS_PATH || routes.some((r) => r.path === path);
+      res.once('finish', () => sink.httpRequest(known ? path : 'other', res.statusCode));
+    }
+    routed(req, res);
+  };
   return { server: limitedServer(config.http, listener, events), events };
+}
+
+/** What a Slack payload was, in a few words for a log line: kind, command/action/event/view, workspace. */
+export function payloadContext(body: unknown): string {
+  if (typeof body !== 'object' || body === null) return 'payload of no known shape';
+  const b = body as Record<string, unknown>;
+  const at = (v: unknown, key: string): unknown =>
+    typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined;
+  const word = (v: unknown) => (typeof v === 'string' ? v.replace(/[^\w./:-]/g, '?').slice(0, 60) : null);
+  const parts = [
+    word(b.command) ? `command ${word(b.command)}` : null,
+    word(b.type) ? `type ${word(b.type)}` : null,
+    word(at(b.event, 'type')) ? `event ${word(at(b.event, 'type'))}` : null,
+    Array.isArray(b.actions) && word(at(b.actions[0], 'action_id'))
+      ? `action ${word(at(b.actions[0], 'action_id'))}`
+      : null,
+    word(at(b.view, 'callback_id')) ? `view ${word(at(b.view, 'callback_id'))}` : null,
+    word(b.team_id ?? at(b.team, 'id')) ? `team ${word(b.team_id ?? at(b.team, 'id'))}` : null,
+  ];
+  return parts.filter((p) => p !== null).join(', ') || 'payload of no known shape';
+}
+
+/** The error a listener threw, with the stack of what it wraps (Bolt wraps listener errors in its own). */
+function listenerFault(error: Error & { original?: unknown; originals?: unknown[] }): string {
+  const inner = error.originals?.[0] ?? error.original ?? error;
+  return inner instanceof Error ? (inner.stack ?? `${inner.name}: ${inner.message}`) : String(inner);
 }
 
 /**
  * The Bolt app: Socket Mode when an app-level token is set (no public URL needed), HTTP mode otherwise with events
  * at /slack/events. In both, the app's own HTTP listener (with its limits: see server.ts) serves GET /healthz, the
- * extra routes (the TLS-RPT intake) and, with OAuth, the install pages on PORT.
+ * extra routes (the TLS-RPT intake, readiness, metrics) and, with OAuth, the install pages on PORT. A listener that
+ * throws is logged with what it was handling, and the app goes on.
  */
 export function createSlackApp(
   config: SlackAppConfig,
   deps: Omit<SlackContext, 'limiter'>,
   extraRoutes: HttpRoute[] = [],
+  options: SlackAppOptions = {},
 ): SlackApp {
+  const logs = options.logs ?? processLogs;
+  const log = logs.logger('slack');
   const ctx: SlackContext = { ...deps, limiter: new CheckLimiter(config.checkLimits) };
   const oauth = config.oauth && ctx.installations ? { ...config.oauth, store: ctx.installations } : null;
   const receiverConfig = { ...config, oauth };
-  const note = throttled((message) => app.logger.warn(message));
-  const receiver = boltReceiver(receiverConfig, [...BOT_SCOPES], (m) => note('socket-payload', m));
+  const note = throttled((message) => log.warn(message));
+  let metrics: SlackMetrics | null = null;
+  const webClientOptions: webApi.WebClientOptions = {
+    ...(config.apiUrl ? { slackApiUrl: config.apiUrl } : {}),
+    fetch: countingFetch((method, error) => metrics?.slackApiError(method, error)),
+  };
+  const receiver = boltReceiver(receiverConfig, [...BOT_SCOPES], {
+    log,
+    note: (m) => note('socket-payload', m),
+    reconnect: {
+      minMs: config.service.reconnectMinMs,
+      maxMs: config.service.reconnectMaxMs,
+      attemptTimeoutMs: config.slackTimeoutMs,
+    },
+    webClient: { ...webClientOptions, timeout: config.slackTimeoutMs },
+    libraryLogger: logs.slackLogger('slack'),
+  });
   const app = new App({
     receiver,
+    logger: logs.slackLogger('slack'),
     logLevel: LogLevel.INFO,
-    ...(config.apiUrl ? { clientOptions: { slackApiUrl: config.apiUrl } } : {}),
-    ...(oauth ? {} : { token: config.botToken }),
+    extendedErrorHandler: true,
+    clientOptions: webClientOptions,
+    // One workspace: the bot token as configured, without waiting on Slack. (Bolt's own would call auth.test at start
+    // and keep its failure for the life of the process: an unhandled rejection, then every event refused; during an
+    // outage every event would wait on its retries.) A token Slack refuses shows in /readyz and in the listeners' errors.
+    ...(oauth ? {} : { authorize: async () => ({ botToken: config.botToken }) }),
   });
   app.command('/mtasts', mtastsCommand(ctx));
   registerButtons(app, ctx);
   registerSetup(app, ctx);
   registerHome(app, ctx);
   registerUninstall(app, ctx);
-  app.error(async (error) => {
-    app.logger.error(`unhandled Slack listener error: ${error.message}`);
-  });
+  // With extendedErrorHandler on, Bolt calls the handler with the payload beside the error (the last overload's type).
+  const onError: Parameters<App['error']>[0] = async ({ error, body }) => {
+    log.error(`a Slack listener failed (${payloadContext(body)}): ${listenerFault(error)}`);
+  };
+  app.error(onError);
   const route = {
     config: receiverConfig,
     scopes: [...BOT_SCOPES],
     receiver,
-    log: (m: string) => app.logger.error(m),
+    log: (m: string) => log.error(m),
   };
-  const { server, events } = appServer(config, route, extraRoutes, note);
+  const routes = [...extraRoutes];
+  const { server, events } = appServer(config, route, routes, note, () => metrics);
   return {
     app,
     server,
+    webClientOptions,
+    socket: () => socketStatus(receiver),
+    serve: (more) => void routes.push(...more),
+    countInto: (sink) => {
+      metrics = sink;
+    },
     async start() {
       const port = await listen(server, config.port, events);
       if (config.appToken) await app.start();
