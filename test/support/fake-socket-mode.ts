@@ -50,10 +50,14 @@ function readFrames(buffer: Buffer): { frames: { opcode: number; payload: Buffer
 /**
  * Slack's Socket Mode end on loopback: `apps.connections.open` (answered by the fake Web API) hands out `url`; the
  * app's client connects, gets `hello`, and from then on the test sends envelopes and reads the app's acks. A minimal
- * RFC 6455 server: text frames, ping/pong, close.
+ * RFC 6455 server: text frames, ping/pong, close. As Slack does, it can ask the client to reconnect (`disconnect`
+ * with a reason), and a test can cut the TCP connection without a close frame (a network drop).
  */
 export class FakeSocketMode {
   readonly acks: { envelope_id: string; payload?: Record<string, unknown> }[] = [];
+  /** WebSocket connections opened so far, and those the client closed with a close frame. */
+  connections = 0;
+  closedByClient = 0;
   private server!: Server;
   private socket: Socket | null = null;
   port = 0;
@@ -82,6 +86,7 @@ export class FakeSocketMode {
       `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
     );
     this.socket = socket;
+    this.connections++;
     let pending: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       const { frames, rest } = readFrames(Buffer.concat([pending, chunk]));
@@ -97,8 +102,10 @@ export class FakeSocketMode {
 
   private receive(socket: Socket, opcode: number, payload: Buffer): void {
     if (opcode === 0x9) socket.write(frame(0xa, payload));
-    else if (opcode === 0x8) socket.end(frame(0x8, Buffer.alloc(0)));
-    else if (opcode === 0x1) {
+    else if (opcode === 0x8) {
+      this.closedByClient++;
+      socket.end(frame(0x8, Buffer.alloc(0)));
+    } else if (opcode === 0x1) {
       try {
         this.acks.push(JSON.parse(payload.toString('utf8')) as FakeSocketMode['acks'][number]);
       } catch {
@@ -112,6 +119,27 @@ export class FakeSocketMode {
     this.socket?.write(
       frame(0x1, Buffer.from(typeof message === 'string' ? message : JSON.stringify(message))),
     );
+  }
+
+  /** Slack's `disconnect` message: the client is to open a new connection (refresh_requested, link_disabled…). */
+  askToReconnect(reason = 'refresh_requested'): void {
+    this.sendText({ type: 'disconnect', reason, debug_info: { host: 'fake-socket-mode' } });
+  }
+
+  /** Cuts the TCP connection with no close frame, as a network failure or a dead load balancer would. */
+  drop(): void {
+    this.socket?.destroy();
+    this.socket = null;
+  }
+
+  /** Resolves once `n` connections have been opened in all and one is open; fails after `ms`. */
+  async waitForConnections(n: number, ms = 10000): Promise<void> {
+    const start = Date.now();
+    while (this.connections < n || !this.socket) {
+      if (Date.now() - start > ms)
+        throw new Error(`FakeSocketMode: ${this.connections} connection(s), not ${n}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** Resolves with the app's ack of an envelope; fails after `ms`. */
