@@ -139,6 +139,15 @@ describe('the mtasts binary', () => {
     [['check'], 'no domain given'],
     [['check', 'example.com', '--jsn'], 'unknown option "--jsn"'],
     [['frobnicate'], 'unknown command'],
+    [
+      ['records', 'example.com', '--max-age', '99999999999'],
+      '--max-age 99999999999 is out of range: give 1 to 31557600 seconds (365.25 days)',
+    ],
+    [
+      ['records', 'example.com', '--max-age', 'week'],
+      '--max-age must be a whole number of seconds, not "week"',
+    ],
+    [['records', 'example.com', '--rua', 'mailto:tls x@example.com'], 'does not hold an e-mail address'],
   ])('%j: one plain line on stderr, exit 2', async (args, message) => {
     const r = await run(args);
     expect(r.code).toBe(2);

@@ -40,6 +40,11 @@ export function stepCount(plan: RecordsPlan): string {
     : `${plan.steps.length} steps, in this order; only step 1 is safe now, each later one from its date.`;
 }
 
+/** A step shows its policy file and snippets when the file changes, and step 1 always (what is served now). */
+export function showsPolicy(step: PlanStep): boolean {
+  return step.policyChanges || step.number === 1;
+}
+
 /** When a step may go live, in words. */
 export function stepWhen(step: PlanStep): string {
   return step.notBefore === null ? 'now' : `not before ${step.notBefore}`;
@@ -56,7 +61,7 @@ function stepText(plan: RecordsPlan, step: PlanStep): string[] {
     out.push(...wrap(`${i + 1}. ${a}`, 80, '  ', '     '));
   });
   out.push('');
-  if (step.policyChanges) out.push(...policyText(plan, step));
+  if (showsPolicy(step)) out.push(...policyText(plan, step));
   else
     out.push(
       ...wrap(`The policy file stays as it is (served at ${plan.policyUrl}), id ${step.id}.`, 80, '  ', '  '),

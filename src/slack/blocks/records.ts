@@ -1,7 +1,7 @@
 import { durationText } from '../../core/rollout.js';
 import type { HostingSnippets, PlanStep, RecordsPlan } from '../../generate/records.js';
 import type { DomainConnectOutcome } from '../../generate/service.js';
-import { stepCount, stepHeading } from '../../render/records-text.js';
+import { showsPolicy, stepCount, stepHeading } from '../../render/records-text.js';
 import {
   type Block,
   code,
@@ -50,7 +50,7 @@ export function recordsMessage(
 function stepBlocks(plan: RecordsPlan, step: PlanStep): Block[] {
   const actions = step.actions.map((a, i) => `${i + 1}. ${esc(a)}`).join('\n');
   const blocks = [section(`*${esc(stepHeading(plan, step))}*\n${actions}`)];
-  if (step.policyChanges) {
+  if (showsPolicy(step)) {
     blocks.push(
       copyable(
         `*Step ${step.number}: policy file* at ${code(plan.policyUrl)} (text/plain, status 200, no redirect)`,
