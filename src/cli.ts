@@ -143,6 +143,7 @@ async function rolloutHistory(io: CliIo, domain: string): Promise<RolloutHistory
     const watched = new SubscriptionStore(db).forDomain(domain).length > 0;
     return {
       watched,
+      monitorRead: true,
       cleanSince: watched ? new MonitorStore(db).loadState(domain).cleanSince : null,
       lastReportedFailureAt: new TlsRptStore(db).lastFailureAt(domain),
     };

@@ -36,7 +36,9 @@ export interface RecordsRequest {
 export interface RolloutHistory {
   /** The monitor watches the domain (in the database this runs with), so its clean-since mark counts. */
   watched: boolean;
-  /** Since when the monitor has seen it in testing with no errors; null when not (yet). */
+  /** Whether cleanSince was read from the monitor's store (false where that store is not at hand). */
+  monitorRead: boolean;
+  /** Since when the monitor has seen it in testing with no errors; null when not (yet), or not read. */
   cleanSince: string | null;
   /** The end of the latest TLS-RPT period with failed sessions; null when none was reported. */
   lastReportedFailureAt: string | null;
@@ -203,10 +205,10 @@ function rolloutOf(
 ): RolloutVerdict | null {
   if (mode !== 'testing') return null;
   const errors = current.findings.some((f) => f.severity === 'error');
-  const watched = history?.watched === true;
+  const counted = history?.watched === true && history.monitorRead;
   return rolloutVerdict({
     mode,
-    cleanSince: watched ? cleanSince(history.cleanSince, mode, errors, now) : null,
+    cleanSince: counted ? cleanSince(history.cleanSince, mode, errors, now) : null,
     lastReportedFailureAt: history?.lastReportedFailureAt ?? null,
     now,
     windowMs: ROLLOUT_WINDOW_MS,
@@ -221,7 +223,7 @@ function chooseMode(
   history: RolloutHistory | null,
   { reasons, warnings }: Notes,
 ): PolicyMode {
-  const needs = rollout ? `${rollout.missing.join('; ')}${history?.watched ? '' : notWatched(history)}` : '';
+  const needs = rollout ? `${rollout.missing.join('; ')}${whoCounts(history)}` : '';
   if (request.mode) {
     reasons.push(`mode ${request.mode}: as asked (--mode).`);
     if (request.mode === 'enforce' && rollout && !rollout.ready) {
@@ -249,10 +251,17 @@ function chooseMode(
   return currentMode;
 }
 
-function notWatched(history: RolloutHistory | null): string {
-  return history === null
-    ? ' (no monitoring database here: watch the domain with the Slack app, and run this with the same DATABASE_PATH)'
-    : ' (the domain is not watched: /mtasts watch it, and the monitor counts the days)';
+/** Where the days of the rollout rule are counted, when they were not read here. */
+function whoCounts(history: RolloutHistory | null): string {
+  if (history === null) {
+    return ' (no monitoring history here: the monitor counts the days of a watched domain, and the command line reads them from the database at DATABASE_PATH)';
+  }
+  if (!history.watched)
+    return ' (the domain is not watched: /mtasts watch it, and the monitor counts the days)';
+  if (!history.monitorRead) {
+    return ' (the monitor counts the days of this watched domain, and posts "Ready to move from testing to enforce" with the records when they are reached)';
+  }
+  return '';
 }
 
 /** max_age: as asked; at least a week in enforce; kept while the mode stays; one day while testing. */

@@ -135,7 +135,7 @@ describe('mtasts records for a domain that publishes a policy', () => {
       missing: ['14 days in testing with no errors, counted by the monitor from its first clean pass'],
     });
     expect(plan.reasons[0]).toContain('mode testing: kept; enforce needs 14 days in testing with no errors');
-    expect(plan.reasons[0]).toContain('no monitoring database here');
+    expect(plan.reasons[0]).toContain('no monitoring history here');
     expect(plan.rua).toEqual(['mailto:tls-reports@ready.test']);
     expect(plan.ruaPlaceholder).toBe(false);
     expect(plan.change?.differences).toEqual([]);

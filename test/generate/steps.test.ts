@@ -353,7 +353,7 @@ describe('one rollout rule: enforce after 14 clean days in testing and no report
     });
     expect(plan.mode).toBe('testing');
     expect(plan.reasons[0]).toBe(
-      'mode testing: kept; enforce needs 14 days in testing with no errors, counted by the monitor from its first clean pass (no monitoring database here: watch the domain with the Slack app, and run this with the same DATABASE_PATH). (--mode enforce gives it now, at your own risk.)',
+      'mode testing: kept; enforce needs 14 days in testing with no errors, counted by the monitor from its first clean pass (no monitoring history here: the monitor counts the days of a watched domain, and the command line reads them from the database at DATABASE_PATH). (--mode enforce gives it now, at your own risk.)',
     );
     expect(plan.steps.map((s) => s.title)).toEqual(['Nothing to change: keep the policy and its id']);
   });
@@ -510,6 +510,16 @@ describe('advice that is true in every state', () => {
     );
     const blocks = flat(await slackRecords('rollout.test'));
     expect(blocks).toContain('mode testing: kept; enforce needs 14 days in testing with no errors');
+    expect(blocks).toContain(
+      '(the domain is not watched: /mtasts watch it, and the monitor counts the days)',
+    );
+    // Watched (in any workspace: the monitor checks a domain once): Slack says who counts the days, not a new count.
+    runtime.subscriptions.watch('T1', 'C1', 'rollout.test', 'U1', 100, NOW);
+    const watched = flat(await slackRecords('rollout.test'));
+    expect(watched).toContain(
+      'counted by the monitor from its first clean pass (the monitor counts the days of this watched domain, and posts "Ready to move from testing to enforce" with the records when they are reached)',
+    );
+    expect(watched).not.toContain('clean since');
   });
 });
 

@@ -36,11 +36,13 @@ async function answerRecords(c: Call, { domain, request }: RecordsArgs): Promise
 /**
  * What the runtime's stores know of a domain for the rollout rule: whether it is watched, and the last TLS-RPT report
  * of failed sessions. The monitor's clean-since mark lives in its own store, which the Slack context does not carry
- * yet: until it does, Slack counts no clean days and keeps testing (saying what enforce needs).
+ * yet: until it does, Slack counts no clean days and keeps testing, saying that the monitor counts them and posts
+ * "Ready to move from testing to enforce" (with the records) when they are reached.
  */
 export function rolloutHistoryOf(ctx: SlackContext, domain: string): Promise<RolloutHistory> {
   return db(() => ({
     watched: ctx.subscriptions.forDomain(domain).length > 0,
+    monitorRead: false,
     cleanSince: null,
     lastReportedFailureAt: ctx.tlsrpt.lastFailureAt(domain),
   }));

@@ -101,7 +101,7 @@ async function rolloutOfDomain(
   const history = await rolloutHistoryOf(ctx, domain);
   const verdict = rolloutVerdict({
     mode,
-    cleanSince: history.watched ? history.cleanSince : null,
+    cleanSince: history.watched && history.monitorRead ? history.cleanSince : null,
     lastReportedFailureAt: history.lastReportedFailureAt,
     now: ctx.now(),
     windowMs: ROLLOUT_WINDOW_MS,
