@@ -102,8 +102,9 @@ async function slackRecords(text: string): Promise<string> {
 function blockTexts(body: { text?: string; blocks?: unknown[] }): string {
   const texts: string[] = [body.text ?? ''];
   const walk = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(walk);
-    if (node && typeof node === 'object') {
+    if (Array.isArray(node)) {
+      for (const n of node) walk(n);
+    } else if (node && typeof node === 'object') {
       const o = node as Record<string, unknown>;
       if (typeof o.text === 'string') texts.push(o.text);
       for (const v of Object.values(o)) walk(v);
