@@ -229,6 +229,11 @@ function chooseMode(
     if (request.mode === 'enforce' && rollout && !rollout.ready) {
       warnings.push(`enforce before the rollout rule is met: it needs ${needs}.`);
     }
+    if (request.mode === 'enforce' && (currentMode === null || currentMode === 'none')) {
+      warnings.push(
+        `enforce without testing first: the rollout rule offers enforce after ${durationText(ROLLOUT_WINDOW_MS / 1000)} in testing with no errors and no reported TLS failures; in enforce, senders refuse to deliver to an MX host whose TLS fails.`,
+      );
+    }
     return request.mode;
   }
   if (currentMode === null) {

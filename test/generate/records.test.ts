@@ -290,6 +290,36 @@ describe('generated records parse back cleanly', () => {
     );
   });
 
+  test('for any reporting URIs, "," "!" ";" "=" and non-ASCII included: the TLS-RPT record parses back', () => {
+    const local = fc.string({
+      unit: fc.constantFrom('a', 'z', '0', ',', '!', ';', '=', 'é', '☃', '😀', '-', '_'),
+      minLength: 1,
+      maxLength: 10,
+    });
+    const uri = fc.oneof(
+      local.map((l) => `mailto:${l}@reports.example.com`),
+      fc
+        .string({ unit: fc.constantFrom('a', '=', '&', ';', '!', 'ß', ' '), maxLength: 8 })
+        .map((q) => `https://r.example.com/tlsrpt?${q}`),
+    );
+    fc.assert(
+      fc.property(fc.array(uri, { minLength: 1, maxLength: 3 }), (rua) => {
+        const plan = planRecords(
+          { ascii: 'example.com', unicode: 'example.com' },
+          { mode: 'testing', rua },
+          report(['mx1.example.com']),
+          'example.com',
+          new Date('2026-11-29T12:00:00Z'),
+        );
+        const parsed = parseTlsRptRecord(plan.records[1]?.value ?? '');
+        expect(parsed.problems).toEqual([]);
+        expect(parsed.record?.rua).toEqual(plan.rua);
+        expect(plan.rua).toHaveLength(rua.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   test('relative names', () => {
     expect(relativeName('_mta-sts.example.com', 'example.com')).toBe('_mta-sts');
     expect(relativeName('example.com', 'example.com')).toBe('@');

@@ -477,6 +477,32 @@ describe('advice that is true in every state', () => {
     );
   });
 
+  test('enforce on request for a domain that never tested: given, with the rule named', async () => {
+    await lab.domain('untested.test', { mode: 'none' });
+    const plan = await recordsJson(['untested.test', '--mode', 'enforce']);
+    expect(plan.mode).toBe('enforce');
+    expect(plan.rollout).toBeNull();
+    expect(plan.warnings).toContain(
+      'enforce without testing first: the rollout rule offers enforce after 14 days in testing with no errors and no reported TLS failures; in enforce, senders refuse to deliver to an MX host whose TLS fails.',
+    );
+  });
+
+  test('bad flags in Slack get the same one line as on the command line', async () => {
+    const t = cli();
+    expect(await main(['records', 'example.com', '--max-age', '99999999999'], t.value)).toBe(2);
+    const line = t
+      .err()
+      .replace(/^mtasts: /, '')
+      .trim();
+    expect(line).toBe('--max-age 99999999999 is out of range: give 1 to 31557600 seconds (365.25 days)');
+    const ack = await sendSigned(
+      `${appUrl}/slack/events`,
+      SECRET,
+      slashCommand('records example.com --max-age 99999999999', { responseUrl: slack.responseUrl('maxage') }),
+    );
+    expect(JSON.stringify(ack.json())).toContain(line);
+  });
+
   test('a policy file without an _mta-sts record: the record is to be published, with the id shown', async () => {
     await lab.domain('nosts.test');
     delete lab.dns.zone['_mta-sts.nosts.test'];
