@@ -740,12 +740,14 @@ describe('ready to enforce', () => {
   });
   const rows: Row[] = [
     [
-      'testing with no errors for exactly 14 days (not a millisecond less), told once',
+      'testing with no errors for exactly 14 days (not a millisecond less), told once however long it stays so',
       [
         [{ at: 0, seen: testing() }, []],
         [{ at: 14 * DAY - MS, seen: testing() }, []],
         [{ at: 14 * DAY, seen: testing() }, ['ready ready@T+0']],
         [{ at: 15 * DAY, seen: testing() }, []],
+        [{ at: 29 * DAY, seen: testing() }, []],
+        [{ at: 60 * DAY, seen: testing() }, []],
       ],
     ],
     [
