@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { domainToASCII } from 'node:url';
 import { canonicalHost, type Domain } from './domain.js';
 import {
   type Finding,
@@ -7,6 +8,7 @@ import {
   SEVERITY_ORDER,
   type Severity,
   statusOf,
+  stopsOf,
 } from './findings.js';
 import { nonPublicReason } from './net/address-guard.js';
 import { type CertificateEvidence, describeTrustError } from './net/certificate.js';
@@ -14,7 +16,14 @@ import { whenAborted } from './net/connect.js';
 import { createDns, type DnsAnswer, type DnsLookups, type MxRecord } from './net/dns.js';
 import { fetchPolicy, type PolicyFetchEvidence, type PolicyFetchOptions } from './net/policy-fetch.js';
 import { probeStarttls, type StarttlsEvidence, type StarttlsProbeOptions } from './net/starttls.js';
-import { mxPatternMatches, type Policy, parsePolicy } from './policy.js';
+import {
+  MAX_AGE_LIMIT,
+  mxPatternMatches,
+  mxPatternProblem,
+  type Policy,
+  type PolicyMode,
+  parsePolicy,
+} from './policy.js';
 import { shown } from './problem.js';
 import { isStsRecord, parseStsRecord } from './sts-record.js';
 import { isTlsRptRecord, parseTlsRptRecord } from './tlsrpt-record.js';
@@ -113,6 +122,21 @@ export interface Report {
   durationMs: number;
   /** Present when the check's signal aborted it: the report is incomplete and says nothing about the domain. */
   aborted?: true;
+  /**
+   * The last policy a sender could have cached, when this check found none in force (see policyInForce): set by
+   * whoever keeps history (the monitor); null when none has been seen since; absent from a check with no history.
+   */
+  lastPolicy?: PolicySeen | null;
+}
+
+/** A policy senders could fetch and cache (RFC 8461 §3.3, §5): what it said, and when a check last saw it served. */
+export interface PolicySeen {
+  mode: PolicyMode;
+  /** Seconds. */
+  maxAge: number;
+  /** The `_mta-sts` id it was published with. */
+  id: string;
+  seenAt: string;
 }
 
 export function defaultDeps(options: { dnsServers?: readonly string[]; timeoutMs: number }): CheckDeps {
@@ -166,7 +190,16 @@ export async function checkDomain(
   const startedMs = Date.now();
   const own = ownSignal(signal);
   const out = new FindingList(domain.ascii);
-  const run: Run = { domain: domain.ascii, options, deps, out, now, signal: own?.signal };
+  const run: Run = {
+    domain: domain.ascii,
+    options,
+    deps,
+    out,
+    now,
+    signal: own?.signal,
+    resolverFailures: [],
+    notFound: false,
+  };
 
   const policyPromise = checkPolicy(run);
   const [sts, tlsrpt, mx, policy] = await Promise.all([
@@ -175,6 +208,7 @@ export async function checkDomain(
     checkMx(run, policyPromise),
     policyPromise,
   ]).finally(() => own?.unlisten());
+  reconcile(run);
 
   const report: Report = {
     domain: run.domain,
@@ -187,6 +221,120 @@ export async function checkDomain(
     ...(signal?.aborted ? { aborted: true as const } : {}),
   };
   return report;
+}
+
+/**
+ * The policy a sender without a cached copy would fetch and cache from this check's view, or null when it would get
+ * none: no valid `_mta-sts` record, or a finding the catalog marks as stopping the policy (fetch, certificate, media
+ * type, syntax…).
+ */
+export function policyInForce(report: Report): PolicySeen | null {
+  const e = report.evidence;
+  const p = e.policy.policy;
+  if (!e.policy.valid || !p || p.mode === null || p.maxAge === null || e.sts.id === null) return null;
+  if (report.findings.some((f) => stopsOf(f.code) === 'policy')) return null;
+  return { mode: p.mode, maxAge: p.maxAge, id: e.sts.id, seenAt: report.checkedAt };
+}
+
+/**
+ * What the report means for mail right now, from the senders' side: one or two sentences. Each `{name}` in `text`
+ * stands for the time `dates[name]` (ISO 8601), for the renderer to write in its own way (a terminal, Slack).
+ */
+export interface ImpactNow {
+  text: string;
+  dates: Record<string, string>;
+}
+
+/**
+ * The impact now of a report: the policy in force and which MX hosts enforcing senders refuse; or, when none is in
+ * force, what senders that cached the last one (report.lastPolicy) still do, and until when (RFC 8461 §3.3, §5).
+ */
+export function impactNow(report: Report): ImpactNow {
+  const d = report.domain;
+  const has = (code: FindingCode) => report.findings.some((f) => f.code === code);
+  const plain = (text: string): ImpactNow => ({ text, dates: {} });
+  if (has('DOMAIN_NOT_FOUND'))
+    return plain(`${d} does not exist in DNS: mail to it bounces, whatever MTA-STS says.`);
+  if (has('DNS_RESOLVER_FAILED'))
+    return plain(`Not known: the resolver of this check failed, so it could not see ${d} as senders do.`);
+  if (report.evidence.mx.nullMx)
+    return plain(`${d} declares that it accepts no mail (null MX), so senders send it none.`);
+  const inForce = policyInForce(report);
+  return inForce ? plain(impactInForce(report, inForce.mode)) : impactCached(report);
+}
+
+/** Under a policy in force: what senders that apply it do with each MX host. */
+function impactInForce(report: Report, mode: PolicyMode): string {
+  if (mode === 'none')
+    return 'mode is none: MTA-STS is switched off; senders that fetch this policy drop the one they cached.';
+  const hosts = report.evidence.mx.hosts.map((h) => h.host);
+  const refused = hosts.filter((h) =>
+    report.findings.some((f) => f.subject === h && stopsOf(f.code) === 'mx'),
+  );
+  const down = hosts.filter((h) =>
+    report.findings.some(
+      (f) => f.subject === h && (f.code === 'MX_UNREACHABLE' || f.code === 'MX_SMTP_ERROR'),
+    ),
+  );
+  const downText =
+    down.length > 0
+      ? ` ${list(down)} ${down.length === 1 ? 'accepts' : 'accept'} no SMTP session, from any sender.`
+      : '';
+  if (mode === 'testing') {
+    const failing =
+      refused.length > 0 ? `; they report the failures of ${list(refused)}, which enforce would refuse` : '';
+    return `mode is testing: senders deliver as they would without MTA-STS${failing}.${downText}`;
+  }
+  if (refused.length === 0)
+    return `mode is enforce: senders that apply MTA-STS deliver to every MX host over TLS with a valid certificate.${downText}`;
+  const others = hosts.filter((h) => !refused.includes(h) && !down.includes(h));
+  if (others.length === 0)
+    return `mode is enforce: senders that apply MTA-STS deliver to none of the MX hosts; mail for ${report.domain} waits in their queues and bounces when their retry time runs out (often 5 days).${downText}`;
+  return `mode is enforce: senders that apply MTA-STS do not deliver to ${list(refused)} and use ${list(others)} instead.${downText}`;
+}
+
+/** No policy in force: senders that cached the last one keep it until its max_age runs out; others see none. */
+function impactCached(report: Report): ImpactNow {
+  const fresh = 'senders without a cached copy find no policy and deliver without verified TLS';
+  const last = report.lastPolicy;
+  if (last === undefined)
+    return {
+      text: `Senders that cached a policy earlier keep applying it until its max_age runs out (this check keeps no history, so when is not known); ${fresh}.`,
+      dates: {},
+    };
+  if (last === null)
+    return {
+      text: `No policy in force has been seen since monitoring began: ${fresh}; senders that cached one earlier keep it until its max_age runs out.`,
+      dates: {},
+    };
+  const until = new Date(Date.parse(last.seenAt) + last.maxAge * 1000).toISOString();
+  const dates = { seen: last.seenAt, until };
+  const held = `mode ${last.mode}, max_age ${last.maxAge} (${describeSeconds(last.maxAge)}), last seen {seen}`;
+  if (last.mode === 'none')
+    return {
+      text: `The last policy in force (last seen {seen}) said mode none: senders apply no MTA-STS either way.`,
+      dates,
+    };
+  if (Date.parse(until) <= Date.parse(report.checkedAt))
+    return {
+      text: `The last policy in force (${held}) has run out of every cache since about {until}: senders find no policy and deliver without verified TLS.`,
+      dates,
+    };
+  const doing = last.mode === 'enforce' ? 'keep enforcing it' : 'keep applying it (deliver and report)';
+  return { text: `Senders that cached the policy (${held}) ${doing} until about {until}; ${fresh}.`, dates };
+}
+
+/** Writes each `{name}` of an impact with `date(iso)`. */
+export function impactText(impact: ImpactNow, date: (iso: string) => string): string {
+  return impact.text.replace(/\{(\w+)\}/g, (all, name: string) => {
+    const iso = impact.dates[name];
+    return iso === undefined ? all : date(iso);
+  });
+}
+
+/** Host names as a list: "a", "a and b", "a, b and c". */
+function list(names: readonly string[]): string {
+  return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
 }
 
 /**
@@ -212,13 +360,27 @@ interface Run {
   out: FindingList;
   now: () => Date;
   signal: AbortSignal | undefined;
+  /** Questions the resolver itself failed (refused, unreachable, malformed): one finding for all, at the end. */
+  resolverFailures: { name: string; type: string; code: string }[];
+  /** The domain's own name does not exist (NXDOMAIN): the findings that only follow from that are dropped. */
+  notFound: boolean;
+  /** The POLICY_SYNTAX finding for a policy listing no mx: its fix names the MX hosts once they are known. */
+  noMx?: Finding;
 }
 
 class FindingList {
   readonly items: Finding[] = [];
   constructor(private readonly domain: string) {}
-  add(code: FindingCode, subject: string, seen: string, severity?: Severity): void {
-    this.items.push(finding(code, this.domain, subject, seen, severity));
+  add(code: FindingCode, subject: string, seen: string, severity?: Severity, fix?: string): Finding {
+    const f = finding(code, this.domain, subject, seen, severity, fix);
+    this.items.push(f);
+    return f;
+  }
+
+  /** Removes the findings `drop` picks. */
+  remove(drop: (f: Finding) => boolean): void {
+    const kept = this.items.filter((f) => !drop(f));
+    this.items.splice(0, this.items.length, ...kept);
   }
 
   sorted(): Finding[] {
@@ -240,9 +402,69 @@ async function txtLookup(
     records: answer.ok ? answer.records : [],
     error: answer.ok ? null : answer.message,
   };
-  if (!answer.ok && answer.kind === 'error')
-    run.out.add('DNS_LOOKUP_FAILED', name, `The TXT lookup failed: ${answer.message}.`);
+  if (!answer.ok && answer.kind === 'error') lookupFailed(run, name, 'TXT', answer);
   return { answer, evidence };
+}
+
+/** Failures that are the resolver's own: it could not be reached, refused to answer, or could not be understood. */
+const RESOLVER_FAILURES = new Set(['ECONNREFUSED', 'EREFUSED', 'ENOTIMP', 'EFORMERR', 'EBADRESP']);
+
+/**
+ * A lookup that failed for a reason other than "no such record". The resolver's own failures are kept for one
+ * DNS_RESOLVER_FAILED at the end; any other (SERVFAIL, no answer) is one DNS_LOOKUP_FAILED for this name, saying
+ * honestly that a recursive resolver's SERVFAIL or silence may be the domain's name servers' or its own.
+ */
+function lookupFailed(run: Run, name: string, type: string, answer: { code: string; message: string }): void {
+  if (RESOLVER_FAILURES.has(answer.code)) {
+    run.resolverFailures.push({ name, type, code: answer.code });
+    return;
+  }
+  const d = run.domain;
+  const detail = answer.message.slice(answer.message.indexOf(': ') + 2);
+  const seen =
+    answer.code === 'ESERVFAIL'
+      ? `The resolver answered SERVFAIL for ${name} (${type}): either the name servers of ${d} failed (or its DNSSEC does not validate), or the resolver did.`
+      : answer.code === 'ETIMEOUT'
+        ? `No answer came for ${name} (${type}): ${detail}. Either the name servers of ${d} did not answer the resolver, or the resolver did not answer.`
+        : `The ${type} lookup of ${name} failed: ${detail}.`;
+  run.out.add('DNS_LOOKUP_FAILED', name, seen);
+}
+
+const RESOLVER_SAID: Record<string, string> = {
+  ECONNREFUSED: 'could not be reached (connection refused) for',
+  EREFUSED: 'refused to answer for',
+  ENOTIMP: 'does not implement the questions for',
+  EFORMERR: 'could not read the questions for',
+  EBADRESP: 'sent malformed answers for',
+};
+
+/** One DNS_RESOLVER_FAILED for every question the resolver itself failed, grouped by what it did. */
+function resolverFinding(run: Run): void {
+  if (run.resolverFailures.length === 0) return;
+  const byCode = new Map<string, string[]>();
+  for (const f of run.resolverFailures) {
+    byCode.set(f.code, [...(byCode.get(f.code) ?? []), `${f.name} (${f.type})`]);
+  }
+  const said = [...byCode].map(
+    ([c, names]) => `${RESOLVER_SAID[c] ?? `failed (${c}) for`} ${names.join(', ')}`,
+  );
+  run.out.add('DNS_RESOLVER_FAILED', 'DNS resolver', `The resolver this check asks ${said.join('; it ')}.`);
+}
+
+/**
+ * Findings that cannot stand beside others, settled once every step is done: the resolver's failures become one
+ * finding; a domain that does not exist is that one finding, not the missing records that follow from it.
+ */
+function reconcile(run: Run): void {
+  resolverFinding(run);
+  if (run.notFound) {
+    const follows = new Set<FindingCode>([
+      'STS_RECORD_MISSING',
+      'TLSRPT_MISSING',
+      'POLICY_HOST_UNRESOLVABLE',
+    ]);
+    run.out.remove((f) => follows.has(f.code));
+  }
 }
 
 async function checkStsRecord(run: Run): Promise<Evidence['sts']> {
@@ -306,8 +528,7 @@ async function allowedAddresses(
 }> {
   const answer = await run.deps.dns.addresses(host, run.signal);
   if (!answer.ok) {
-    if (answer.kind === 'error')
-      run.out.add('DNS_LOOKUP_FAILED', host, `The address lookup failed: ${answer.message}.`);
+    if (answer.kind === 'error') lookupFailed(run, host, 'A/AAAA', answer);
     else onMissing(answer.message);
     return { addresses: [], allowed: [], notAllowed: [], error: answer.message };
   }
@@ -363,7 +584,7 @@ async function checkPolicy(run: Run): Promise<PolicyEvidence> {
   const cert = fetched.tls?.certificate;
   if (cert) certificateFindings(cert, host, 'POLICY', options, out, resolved.allowed);
   const body = policyBody(fetched, evidence, out);
-  if (body !== null) policyText(body, fetched.url, evidence, out);
+  if (body !== null) policyText(run, body, fetched.url, evidence);
   return evidence;
 }
 
@@ -372,7 +593,7 @@ function policyBody(fetched: PolicyFetchEvidence, evidence: PolicyEvidence, out:
   const host = evidence.host;
   if (!fetched.http) {
     evidence.error = fetched.error?.message ?? 'no answer';
-    out.add('POLICY_FETCH_FAILED', host, `${fetched.url} could not be read: ${evidence.error}.`);
+    fetchFailed(fetched, evidence.error, host, out);
     return null;
   }
   const http = fetched.http;
@@ -401,19 +622,116 @@ function policyBody(fetched: PolicyFetchEvidence, evidence: PolicyEvidence, out:
   return http.body;
 }
 
-/** Parses the policy text served at `url` and judges its mode and max_age. */
-function policyText(body: string, url: string, evidence: PolicyEvidence, out: FindingList): void {
+/**
+ * No HTTP answer could be read. A TLS connection that then got no answer, or an answer whose body never arrived in
+ * full, says where the server stalls, and so what to look at.
+ */
+function fetchFailed(fetched: PolicyFetchEvidence, error: string, host: string, out: FindingList): void {
+  const url = fetched.url;
+  const stalled = fetched.tls !== null && fetched.error !== null;
+  if (stalled && /body not received|whole policy arrived/.test(error)) {
+    out.add(
+      'POLICY_FETCH_FAILED',
+      host,
+      `${url} began to answer, but the body of the policy did not arrive in full: ${error}.`,
+      undefined,
+      'The server sends the head of its answer but not the whole body: look for rate limiting, a proxy or CDN that buffers or throttles the response, or a backend that stalls mid-answer. The policy is a few hundred bytes: serve it as a static file so that it arrives at once.',
+    );
+  } else if (stalled && /no HTTP answer/.test(error)) {
+    out.add(
+      'POLICY_FETCH_FAILED',
+      host,
+      `${url} accepted the TLS connection but did not answer the request: ${error}.`,
+      undefined,
+      `The web server for ${host} completes TLS and then stalls: check the server or the backend behind its proxy, and that the request for /.well-known/mta-sts.txt is answered at once.`,
+    );
+  } else out.add('POLICY_FETCH_FAILED', host, `${url} could not be read: ${error}.`);
+}
+
+/**
+ * Parses the policy text served at `url` and judges its mode and max_age. A policy senders discard (POLICY_SYNTAX)
+ * says nothing about modes: only its syntax is reported, each problem with the change that mends it.
+ */
+function policyText(run: Run, body: string, url: string, evidence: PolicyEvidence): void {
+  const { out } = run;
   const host = evidence.host;
   evidence.text = body;
   const parsed = parsePolicy(body);
   evidence.policy = parsed.policy;
   evidence.valid = parsed.valid;
-  for (const p of parsed.problems) out.add(p.code, url, `${p.message}.`);
+  for (const p of parsed.problems) {
+    const fix = p.code === 'POLICY_SYNTAX' ? syntaxFix(p.message, body, parsed.policy) : undefined;
+    const added = out.add(p.code, url, `${p.message}.`, undefined, fix && `${fix} ${NEW_ID}`);
+    if (/lists no mx/.test(p.message)) run.noMx = added;
+  }
+  if (!parsed.valid) return;
   const { mode, maxAge } = parsed.policy;
   if (mode === 'testing') out.add('POLICY_MODE_TESTING', host, 'The policy says mode: testing.');
   if (mode === 'none') out.add('POLICY_MODE_NONE', host, 'The policy says mode: none.');
   if (mode === 'enforce' && maxAge !== null && maxAge < 604800) {
     out.add('POLICY_MAX_AGE_SHORT', host, `max_age is ${maxAge} seconds (${describeSeconds(maxAge)}).`);
+  }
+}
+
+const NEW_ID = 'Then publish a new id in the _mta-sts record, so that senders fetch the mended policy.';
+
+/** The exact change a POLICY_SYNTAX problem asks for: the line to write, add or delete; undefined when unsure. */
+function syntaxFix(message: string, body: string, policy: Policy): string | undefined {
+  const numbered = /^line (\d+)/.exec(message);
+  if (!numbered) return missingFieldFix(message, policy);
+  const n = Number(numbered[1]);
+  const raw = (body.split('\n')[n - 1] ?? '').replace(/\r$/, '');
+  if (/ is empty;/.test(message)) return `Delete line ${n}: it is empty, and every line must be key: value.`;
+  if (/carriage return/.test(message))
+    return `Save the file with LF (or CRLF) line ends: line ${n} holds a carriage return of its own.`;
+  if (/control character/.test(message)) return `Remove the control character from line ${n}.`;
+  const line = mendedLine(raw);
+  if (line) return `Change line ${n} to \`${line}\`.`;
+  if (/^line \d+: mode /.test(message))
+    return `Change line ${n} to one of \`mode: enforce\`, \`mode: testing\` or \`mode: none\`.`;
+  if (/ has no value/.test(message)) return `Give line ${n} a value, or delete it.`;
+  return `Write line ${n} as key: value (version, mode, max_age or mx), or delete it.`;
+}
+
+/** A field the policy lacks: the line to add. */
+function missingFieldFix(message: string, policy: Policy): string | undefined {
+  if (/version field is missing/.test(message)) return 'Add the line `version: STSv1` as the first line.';
+  if (/mode field is missing/.test(message))
+    return 'Add the line `mode: testing` (or `mode: enforce` once reports are clean).';
+  if (/max_age field is missing/.test(message))
+    return `Add the line \`max_age: ${policy.mode === 'enforce' ? 604800 : 86400}\`.`;
+  if (/lists no mx/.test(message)) return 'Add one line per MX host, such as `mx: mail.example.com`.';
+  return undefined;
+}
+
+/** What a malformed line of a known field was most likely meant to say, written correctly; null when unsure. */
+function mendedLine(raw: string): string | null {
+  const m = /^\s*([A-Za-z_]+)\s*(?:[:=]|\s)\s*(.*?)\s*$/.exec(raw);
+  if (!m) return null;
+  const key = (m[1] ?? '').toLowerCase();
+  const value = m[2] ?? '';
+  switch (key) {
+    case 'version':
+      return 'version: STSv1';
+    case 'mode': {
+      const v = value.toLowerCase();
+      const mode = (['enforce', 'testing', 'none'] as const).find(
+        (x) => v.startsWith(x.slice(0, 4)) || (v.length >= 3 && x.startsWith(v)),
+      );
+      return mode ? `mode: ${mode}` : null;
+    }
+    case 'max_age': {
+      const seconds = /^(\d{1,12})\s*s?$/i.exec(value)?.[1];
+      if (seconds === undefined || Number(seconds) === 0) return 'max_age: 604800';
+      return `max_age: ${Math.min(Number(seconds), MAX_AGE_LIMIT)}`;
+    }
+    case 'mx': {
+      const ascii = domainToASCII(value.replace(/\.$/, '').replace(/^\*\./, 'wildcard.'));
+      const pattern = value.startsWith('*.') ? ascii.replace(/^wildcard\./, '*.') : ascii;
+      return pattern && mxPatternProblem(pattern) === null ? `mx: ${pattern}` : null;
+    }
+    default:
+      return null;
   }
 }
 
@@ -428,6 +746,10 @@ async function checkMx(run: Run, policyPromise: Promise<PolicyEvidence>): Promis
   await checkMxHosts(run, records, result);
   // The policy arrives concurrently; MX coverage is judged once both are known.
   coverageFindings(result.hosts, await policyPromise, run.out);
+  if (run.noMx && result.hosts.length > 0) {
+    const lines = result.hosts.map((h) => `\`mx: ${h.host}\``).join(', ');
+    run.noMx.fix = `Add one line per MX host: ${lines}. ${NEW_ID}`;
+  }
   return result;
 }
 
@@ -437,8 +759,11 @@ async function lookupMx(run: Run, result: Evidence['mx']): Promise<MxRecord[] | 
   const answer = await run.deps.dns.mx(d, run.signal);
   if (!answer.ok) {
     result.error = answer.message;
-    if (answer.kind === 'error') out.add('DNS_LOOKUP_FAILED', d, `The MX lookup failed: ${answer.message}.`);
-    else {
+    if (answer.kind === 'error') lookupFailed(run, d, 'MX', answer);
+    else if (answer.kind === 'nxdomain') {
+      run.notFound = true;
+      out.add('DOMAIN_NOT_FOUND', d, `The DNS answers that ${d} does not exist (NXDOMAIN).`);
+    } else {
       out.add(
         'MX_MISSING',
         d,
@@ -481,13 +806,19 @@ async function checkMxHosts(run: Run, records: MxRecord[], result: Evidence['mx'
     );
 }
 
-/** Which policy mx pattern covers each MX host (MX_NOT_IN_POLICY), and which patterns cover none (POLICY_MX_UNUSED). */
+/**
+ * Which policy mx pattern covers each MX host (MX_NOT_IN_POLICY), and which patterns cover none (POLICY_MX_UNUSED).
+ * Coverage is recorded for any policy text, but judged only for a valid one: senders discard an invalid policy, so
+ * none of them refuses an MX host for it.
+ */
 function coverageFindings(hosts: MxHostEvidence[], policyEvidence: PolicyEvidence, out: FindingList): void {
   const policy = policyEvidence.policy;
   if (!policy || policy.mode === null || policy.mode === 'none') return;
+  for (const host of hosts)
+    host.coveredBy = policy.mx.find((pattern) => mxPatternMatches(pattern, host.host)) ?? null;
+  if (!policyEvidence.valid) return;
   const severity: Severity = policy.mode === 'enforce' ? 'error' : 'warning';
   for (const host of hosts) {
-    host.coveredBy = policy.mx.find((pattern) => mxPatternMatches(pattern, host.host)) ?? null;
     if (host.coveredBy === null) {
       const listed = policy.mx.length > 0 ? policy.mx.join(', ') : 'no patterns';
       out.add(

@@ -34,6 +34,12 @@ type CatalogEntry = {
   impact: string;
   /** What to do; `{domain}` and `{subject}` are filled in. */
   fix: string;
+  /**
+   * `policy`: while this is seen, a sender without a cached policy gets none (it never fetches it, or discards what it
+   * fetched): the check's "impact now" then speaks of cached copies. `mx`: a sender that enforces MTA-STS does not
+   * deliver to the MX host this is about.
+   */
+  stops?: 'policy' | 'mx';
 } & (
   | { severity: 'error'; alert: Exclude<AlertBehaviour, 'never'> }
   | { severity: 'warning' | 'info'; alert: AlertBehaviour }
@@ -42,6 +48,7 @@ type CatalogEntry = {
 export const CATALOG = {
   STS_RECORD_MISSING: {
     severity: 'error',
+    stops: 'policy',
     alert: 'now',
     title: 'No MTA-STS record',
     impact:
@@ -50,6 +57,7 @@ export const CATALOG = {
   },
   STS_RECORD_MULTIPLE: {
     severity: 'error',
+    stops: 'policy',
     alert: 'now',
     title: 'More than one MTA-STS record',
     impact: 'RFC 8461 §3.1: with more than one v=STSv1 record, senders treat the domain as having no policy.',
@@ -57,6 +65,7 @@ export const CATALOG = {
   },
   STS_RECORD_INVALID: {
     severity: 'error',
+    stops: 'policy',
     alert: 'now',
     title: 'MTA-STS record is malformed',
     impact: 'Senders discard a record that breaks the RFC 8461 §3.1 syntax, so the policy is never used.',
@@ -67,7 +76,23 @@ export const CATALOG = {
     alert: 'after-passes',
     title: 'DNS lookup failed',
     impact: 'Senders whose lookups fail the same way cannot find the policy or the mail servers.',
-    fix: 'Check that every authoritative name server for {domain} answers (no SERVFAIL or timeouts) and that DNSSEC, if used, validates.',
+    fix: 'Ask each authoritative name server of {domain} for {subject} directly (dig @<server> {subject}): each must answer, and DNSSEC, if used, must validate. If they all answer, the resolver this check uses failed instead (MTASTS_DNS_SERVERS).',
+  },
+  DNS_RESOLVER_FAILED: {
+    severity: 'error',
+    alert: 'after-passes',
+    title: 'The DNS resolver of this check failed',
+    impact:
+      "This is the checker's resolver failing, not {domain}'s name servers: nothing was learned about these names, and senders using other resolvers may find them.",
+    fix: 'Check the resolver this check asks (MTASTS_DNS_SERVERS, else the system resolvers in /etc/resolv.conf): it must be running and answer recursive queries from this host.',
+  },
+  DOMAIN_NOT_FOUND: {
+    severity: 'error',
+    alert: 'now',
+    title: 'Domain does not exist',
+    impact:
+      'The DNS says there is no such name: mail to it cannot be delivered at all, and there are no records to check.',
+    fix: 'Check the spelling of {domain}. If it is yours, check that its registration has not expired and that the registrar delegates it to name servers that serve its zone.',
   },
   ADDRESS_NOT_ALLOWED: {
     severity: 'error',
@@ -79,6 +104,7 @@ export const CATALOG = {
   },
   POLICY_HOST_UNRESOLVABLE: {
     severity: 'error',
+    stops: 'policy',
     alert: 'after-passes',
     title: 'Policy host does not resolve',
     impact: 'Senders cannot fetch the policy, so MTA-STS is not applied.',
@@ -86,6 +112,7 @@ export const CATALOG = {
   },
   POLICY_FETCH_FAILED: {
     severity: 'error',
+    stops: 'policy',
     alert: 'after-passes',
     title: 'Policy could not be fetched',
     impact: 'Senders with no cached policy deliver without MTA-STS; cached policies expire after max_age.',
@@ -93,6 +120,7 @@ export const CATALOG = {
   },
   POLICY_CERT_EXPIRED: {
     severity: 'error',
+    stops: 'policy',
     alert: 'certificate',
     title: 'Policy host certificate expired',
     impact:
@@ -101,6 +129,7 @@ export const CATALOG = {
   },
   POLICY_CERT_NAME_MISMATCH: {
     severity: 'error',
+    stops: 'policy',
     alert: 'now',
     title: 'Policy host certificate does not name mta-sts',
     impact:
@@ -109,6 +138,7 @@ export const CATALOG = {
   },
   POLICY_CERT_UNTRUSTED: {
     severity: 'error',
+    stops: 'policy',
     alert: 'now',
     title: 'Policy host certificate is not trusted',
     impact:
@@ -124,6 +154,7 @@ export const CATALOG = {
   },
   POLICY_HTTP_STATUS: {
     severity: 'error',
+    stops: 'policy',
     alert: 'after-passes',
     title: 'Policy URL does not answer 200',
     impact: 'Senders accept only a 200 answer; anything else means no policy.',
@@ -131,6 +162,7 @@ export const CATALOG = {
   },
   POLICY_REDIRECT: {
     severity: 'error',
+    stops: 'policy',
     alert: 'after-passes',
     title: 'Policy URL redirects',
     impact: 'RFC 8461 §3.3: senders must not follow redirects, so a redirected policy is never read.',
@@ -138,6 +170,7 @@ export const CATALOG = {
   },
   POLICY_CONTENT_TYPE: {
     severity: 'error',
+    stops: 'policy',
     alert: 'after-passes',
     title: 'Policy is not served as text/plain',
     impact: 'RFC 8461 §3.2 requires text/plain; strict senders discard the policy otherwise.',
@@ -145,6 +178,7 @@ export const CATALOG = {
   },
   POLICY_TOO_LARGE: {
     severity: 'error',
+    stops: 'policy',
     alert: 'after-passes',
     title: 'Policy is larger than 64 KiB',
     impact: 'Senders stop reading at 64 KiB and discard the policy.',
@@ -152,6 +186,7 @@ export const CATALOG = {
   },
   POLICY_SYNTAX: {
     severity: 'error',
+    stops: 'policy',
     alert: 'after-passes',
     title: 'Policy is malformed',
     impact: 'Senders discard a policy that breaks the RFC 8461 §3.2 syntax, so MTA-STS is not applied.',
@@ -212,6 +247,7 @@ export const CATALOG = {
   },
   MX_NOT_IN_POLICY: {
     severity: 'error',
+    stops: 'mx',
     alert: 'now',
     title: 'MX host not covered by the policy',
     impact:
@@ -235,6 +271,7 @@ export const CATALOG = {
   },
   MX_STARTTLS_MISSING: {
     severity: 'error',
+    stops: 'mx',
     alert: 'now',
     title: 'MX host does not offer STARTTLS',
     impact: 'Under MTA-STS senders need TLS; in enforce mode they will not deliver to this host.',
@@ -242,6 +279,7 @@ export const CATALOG = {
   },
   MX_TLS_FAILED: {
     severity: 'error',
+    stops: 'mx',
     alert: 'after-passes',
     title: 'TLS with the MX host fails',
     impact: 'Senders need TLS 1.2 or later with a valid certificate; in enforce mode they will not deliver.',
@@ -249,6 +287,7 @@ export const CATALOG = {
   },
   MX_CERT_EXPIRED: {
     severity: 'error',
+    stops: 'mx',
     alert: 'certificate',
     title: 'MX certificate expired',
     impact: 'In enforce mode senders refuse to deliver to this host; in testing they report the failure.',
@@ -256,6 +295,7 @@ export const CATALOG = {
   },
   MX_CERT_NAME_MISMATCH: {
     severity: 'error',
+    stops: 'mx',
     alert: 'now',
     title: 'MX certificate does not name the host',
     impact:
@@ -264,6 +304,7 @@ export const CATALOG = {
   },
   MX_CERT_UNTRUSTED: {
     severity: 'error',
+    stops: 'mx',
     alert: 'now',
     title: 'MX certificate is not trusted',
     impact:
@@ -336,13 +377,17 @@ export type FindingCode = keyof typeof CATALOG;
 
 export const FINDING_CODES = Object.keys(CATALOG) as FindingCode[];
 
-/** Builds a finding from the catalog: the message is what was seen, followed by why it matters. */
+/**
+ * Builds a finding from the catalog: the message is what was seen, followed by why it matters. `fix` replaces the
+ * catalog's fix where the check knows the exact change to make (the line of the policy to write).
+ */
 export function finding(
   code: FindingCode,
   domain: string,
   subject: string,
   seen: string,
   severity: Severity = CATALOG[code].severity,
+  fix?: string,
 ): Finding {
   const entry: CatalogEntry = CATALOG[code];
   const fill = (s: string) => s.replaceAll('{domain}', domain).replaceAll('{subject}', subject);
@@ -351,8 +396,14 @@ export function finding(
     severity,
     subject,
     message: `${seen} ${fill(entry.impact)}`,
-    fix: fill(entry.fix),
+    fix: fix ?? fill(entry.fix),
   };
+}
+
+/** What a finding stops, as the catalog declares: the policy for new senders, an MX host for enforcing ones. */
+export function stopsOf(code: FindingCode): CatalogEntry['stops'] {
+  const entry: CatalogEntry = CATALOG[code];
+  return entry.stops;
 }
 
 export const SEVERITY_ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };

@@ -657,7 +657,7 @@ describe('the check as a whole', () => {
   test('every contract code except the monitor-only one has a test that produces it, here or beside', async () => {
     // A code with a test file of its own (the probe limits) is found there; the check tests hold the rest.
     const fs = await import('node:fs/promises');
-    const files = ['check.test.ts', 'probe-limits.test.ts'];
+    const files = ['check.test.ts', 'probe-limits.test.ts', 'truthful.test.ts'];
     const texts = await Promise.all(files.map((f) => fs.readFile(new URL(f, import.meta.url), 'utf8')));
     const file = texts.join('\n');
     const monitorOnly = ['STS_ID_NOT_UPDATED'];
