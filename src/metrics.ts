@@ -5,7 +5,9 @@ import type { OutboxBacklog } from './store/health.js';
 
 /** What /metrics reads at each scrape rather than counts: the outbox, the monitor's lease, the Slack connection. */
 export interface MetricSources {
-  /** May throw (the database busy or gone): then `mtasts_database_up` is 0 and the outbox gauges are left out. */
+  /** Whether the database takes writes now (its write lock can be had). */
+  databaseUp(): boolean;
+  /** May throw (the database busy or gone): then the outbox gauges are left out. */
   outbox(): OutboxBacklog;
   /** The monitor's lease holder (host:pid), or null; may throw like outbox(). */
   leaseHolder(): string | null;
@@ -21,8 +23,8 @@ const PASS_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600];
 
 /** A label value as it came from the network, kept to a small alphabet and length so that it cannot explode series. */
 export function labelValue(value: string): string {
-  const v = value.trim().toLowerCase();
-  return /^[a-z0-9_.-]{1,64}$/.test(v) ? v : 'other';
+  const v = value.trim();
+  return /^[A-Za-z0-9_.-]{1,64}$/.test(v) ? v : 'other';
 }
 
 /**
@@ -127,25 +129,24 @@ export class AppMetrics {
 
 /**
  * The gauges read at each scrape. A database that does not answer is itself a figure, not a failed scrape. (prom-client
- * reads each metric's values right after its collect(), in the order they were made: the first one reads the outbox
- * for all three.)
+ * reads each metric's values right after its collect(), in the order they were made: the first one sets all three.)
  */
 function scrapedGauges(registers: Registry[], sources: MetricSources): void {
   new Gauge({
     name: 'mtasts_database_up',
-    help: 'Whether the database answered this scrape (1) or not (0: busy, removed, closed)',
+    help: 'Whether the database takes writes at this scrape (1) or not (0: locked by another process, gone, closed)',
     registers,
     collect() {
       pending.reset();
       oldest.reset();
+      this.set(sources.databaseUp() ? 1 : 0);
       try {
         const backlog = sources.outbox();
         const at = backlog.oldestCreatedAt ? Date.parse(backlog.oldestCreatedAt) : Number.NaN;
         pending.set(backlog.pending);
         oldest.set(Number.isNaN(at) ? 0 : Math.max(0, (sources.now().getTime() - at) / 1000));
-        this.set(1);
       } catch {
-        this.set(0);
+        // the database does not answer reads either: the outbox gauges are left out of this scrape
       }
     },
   });

@@ -18,8 +18,8 @@ export interface Readiness {
   mode: 'socket' | 'http';
   database: { ok: boolean; error?: string };
   /**
-   * Socket Mode: the WebSocket (`state` connected or down); HTTP mode: `state` reachable or unreachable. `api`: the last
-   * probe of the Web API (auth.test with SLACK_BOT_TOKEN, else api.test).
+   * Socket Mode: the WebSocket (`state` connected or down); HTTP mode: `state` reachable (Slack answered the last
+   * probe, perhaps with an error) or unreachable. `api`: that probe (auth.test with SLACK_BOT_TOKEN, else api.test).
    */
   slack: {
     ok: boolean;
@@ -55,9 +55,10 @@ export interface ServiceOptions {
   onFatal: (why: string) => void;
 }
 
-/** What Slack's Web API last said to the probe. */
+/** What Slack's Web API last said to the probe: ok, an error it answered (`answered`), or no answer at all. */
 interface ProbeResult {
   ok: boolean;
+  answered: boolean;
   at: number;
   error?: string;
 }
@@ -92,7 +93,7 @@ class SlackProbe {
   async current(): Promise<ProbeResult> {
     if (!this.last) await this.refresh();
     else if (Date.now() - this.last.at >= this.freshMs) void this.refresh();
-    return this.last ?? { ok: false, at: Date.now(), error: 'not probed' };
+    return this.last ?? { ok: false, answered: false, at: Date.now(), error: 'not probed' };
   }
 
   refresh(): Promise<void> {
@@ -102,10 +103,11 @@ class SlackProbe {
     this.pending ??= call
       .then(
         () => {
-          this.last = { ok: true, at: Date.now() };
+          this.last = { ok: true, answered: true, at: Date.now() };
         },
         (err: unknown) => {
-          this.last = { ok: false, at: Date.now(), error: this.explain(err) };
+          const answered = (err as { code?: string }).code === webApi.ErrorCode.PlatformError;
+          this.last = { ok: false, answered, at: Date.now(), error: this.explain(err) };
         },
       )
       .finally(() => {
@@ -236,7 +238,7 @@ async function readinessOf(
         ...(socket.retryAt ? { retryAt: socket.retryAt.toISOString() } : {}),
         api,
       }
-    : { ok: p.ok, state: p.ok ? 'reachable' : 'unreachable', api };
+    : { ok: p.ok, state: p.answered ? 'reachable' : 'unreachable', api };
   const mode = socket ? 'socket' : 'http';
   return { ready: database.ok && state.ok, mode, database, slack: state, ...monitorState(health, now) };
 }
@@ -272,6 +274,7 @@ export function buildService(runtime: Runtime, options: ServiceOptions): Service
     config.service.healthIntervalMs,
   );
   const metrics = new AppMetrics({
+    databaseUp: () => databaseState(health).ok,
     outbox: () => health.outboxBacklog(),
     leaseHolder: () => health.leaseHolder(PASS_LOCK, now()),
     self: SELF,
