@@ -158,30 +158,15 @@ export function planRecords(
   const policyHostName = `mta-sts.${d}`;
   const policyUrl = `https://${policyHostName}/.well-known/mta-sts.txt`;
   const steps = planSteps({
-    domain: d,
-    zone,
-    policyHost: policyHostName,
-    policyUrl,
-    now,
+    ...{ domain: d, zone, policyHost: policyHostName, policyUrl, now, unchanged },
     current: publishedPolicy(currentPolicy, ev.sts.id),
     mxHosts: ev.mx.hosts.map((h) => ({ host: h.host, priority: h.priority })),
     target: { mode, mx, maxAge, rua, id },
-    unchanged,
   });
   const first = steps[0] as PlanStep;
   return {
-    domain: d,
-    domainUnicode: domain.unicode,
-    zone,
-    mode,
-    maxAge,
-    mx,
-    rua,
-    ruaPlaceholder,
-    reasons: notes.reasons,
-    warnings: notes.warnings,
-    rollout,
-    policyUrl,
+    ...{ domain: d, domainUnicode: domain.unicode, zone, mode, maxAge, mx, rua, ruaPlaceholder },
+    ...{ reasons: notes.reasons, warnings: notes.warnings, rollout, policyUrl },
     policyHost: policyHostAdvice(policyHostName, ev.policy.addresses),
     change,
     steps,

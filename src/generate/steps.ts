@@ -31,8 +31,6 @@ export interface StepInput {
   unchanged: boolean;
 }
 
-type Policy = { mode: PolicyMode; mx: string[]; maxAge: number };
-
 /** The kind of change decides the steps: a migration, hosts added, or one step. */
 export function planSteps(input: StepInput): PlanStep[] {
   const { current, target, mxHosts } = input;
@@ -49,29 +47,37 @@ export function planSteps(input: StepInput): PlanStep[] {
 /** One step: publish (or keep) the target policy and its id. */
 function oneStep(input: StepInput): PlanStep {
   const { current, target, unchanged } = input;
-  const policyText = formatPolicy(target);
+  const base = {
+    number: 1,
+    notBefore: null,
+    policyText: formatPolicy(target),
+    id: target.id,
+    txt: 'both',
+  } as const;
   if (unchanged && current?.id === target.id) {
-    return step(input, 1, 'Nothing to change: keep the policy and its id', null, policyText, target.id, {
+    return step(input, {
+      ...base,
+      title: 'Nothing to change: keep the policy and its id',
       policyChanges: false,
-      txt: 'both',
       actions: [
         `The published policy and the _mta-sts id ${target.id} stay as they are; the records below are what DNS should hold.`,
       ],
     });
   }
   if (unchanged) {
-    return step(input, 1, 'Publish the _mta-sts record', null, policyText, target.id, {
+    return step(input, {
+      ...base,
+      title: 'Publish the _mta-sts record',
       policyChanges: false,
-      txt: 'both',
       actions: [
         `The policy file stays as it is, but no _mta-sts record announces it: publish the record with id ${target.id}.`,
       ],
     });
   }
-  const title = current ? 'Publish the new policy, then its new id' : 'Publish the policy, then the records';
-  return step(input, 1, title, null, policyText, target.id, {
+  return step(input, {
+    ...base,
+    title: current ? 'Publish the new policy, then its new id' : 'Publish the policy, then the records',
     policyChanges: true,
-    txt: 'both',
     actions: publishActions(
       input,
       current ? 'the new policy file below, in place of the current one' : 'the policy file below',
@@ -84,86 +90,60 @@ function oneStep(input: StepInput): PlanStep {
 function addingSteps(input: StepInput, fresh: string[]): PlanStep[] {
   const { target } = input;
   const policyText = formatPolicy(target);
-  const first = step(
-    input,
-    1,
-    `Publish the policy listing ${fresh.join(', ')}, then its new id`,
-    null,
+  const first = step(input, {
+    number: 1,
+    title: `Publish the policy listing ${fresh.join(', ')}, then its new id`,
+    notBefore: null,
     policyText,
-    target.id,
-    {
-      policyChanges: true,
-      txt: 'both',
-      actions: publishActions(input, 'the new policy file below, in place of the current one', target.id),
-    },
-  );
-  return [first, moveStep(input, 2, fresh, [], policyText, target.id)];
+    id: target.id,
+    policyChanges: true,
+    txt: 'both',
+    actions: publishActions(input, 'the new policy file below, in place of the current one', target.id),
+  });
+  return [first, moveStep(input, fresh, [], first)];
 }
 
 /** Old hosts replaced by new ones: interim policy (both), then the MX records, then the final policy. */
 function migrationSteps(input: StepInput, uncovered: { host: string }[], fresh: string[]): PlanStep[] {
   const { current, target } = input;
-  const old = current as NonNullable<StepInput['current']>;
-  const interim: Policy = {
-    mode: target.mode,
-    mx: [...new Set([...old.mx, ...target.mx])],
-    maxAge: target.maxAge,
-  };
-  const interimText = formatPolicy(interim);
+  const all = [...new Set([...(current?.mx ?? []), ...target.mx])];
   const dropped = uncovered.map((h) => h.host);
-  const first = step(
-    input,
-    1,
-    'Publish the interim policy (old and new hosts), then a new id',
-    null,
-    interimText,
-    target.id,
-    {
-      policyChanges: true,
-      txt: 'both',
-      actions: publishActions(
-        input,
-        `the interim policy below (it lists ${interim.mx.join(', ')}), in place of the current one`,
-        target.id,
-      ),
-    },
-  );
-  const move = moveStep(input, 2, fresh, dropped, interimText, target.id);
+  const first = step(input, {
+    number: 1,
+    title: 'Publish the interim policy (old and new hosts), then a new id',
+    notBefore: null,
+    policyText: formatPolicy({ ...target, mx: all }),
+    id: target.id,
+    policyChanges: true,
+    txt: 'both',
+    actions: publishActions(
+      input,
+      `the interim policy below (it lists ${all.join(', ')}), in place of the current one`,
+      target.id,
+    ),
+  });
+  const move = moveStep(input, fresh, dropped, first);
   const lastAt = new Date(Date.parse(move.notBefore ?? input.now.toISOString()) + MX_TTL_MARGIN_S * 1000);
   const lastId = freshId(lastAt);
-  const final = step(
-    input,
-    3,
-    `Drop ${dropped.join(', ')} from the policy, then a new id`,
-    lastAt,
-    formatPolicy(target),
-    lastId,
-    {
-      policyChanges: true,
-      txt: 'sts',
-      actions: [
-        `Not before ${isoSeconds(lastAt)}: ${durationText(MX_TTL_MARGIN_S)} after step 2, so that no resolver still hands out the old MX records (their TTL).`,
-        ...publishActions(
-          input,
-          'the final policy file below, in place of the interim one',
-          lastId,
-          target.id,
-        ),
-      ],
-    },
-  );
+  const wait = `Not before ${isoSeconds(lastAt)}: ${durationText(MX_TTL_MARGIN_S)} after step 2, so that no resolver still hands out the old MX records (their TTL).`;
+  const final = step(input, {
+    number: 3,
+    title: `Drop ${dropped.join(', ')} from the policy, then a new id`,
+    notBefore: lastAt,
+    policyText: formatPolicy(target),
+    id: lastId,
+    policyChanges: true,
+    txt: 'sts',
+    actions: [
+      wait,
+      ...publishActions(input, 'the final policy file below, in place of the interim one', lastId, target.id),
+    ],
+  });
   return [first, move, final];
 }
 
 /** The MX records change: not before senders that cached the current policy (without the new hosts) let it go. */
-function moveStep(
-  input: StepInput,
-  n: number,
-  fresh: string[],
-  dropped: string[],
-  policyText: string,
-  id: string,
-): PlanStep {
+function moveStep(input: StepInput, fresh: string[], dropped: string[], before: PlanStep): PlanStep {
   const old = input.current as NonNullable<StepInput['current']>;
   const at = new Date(input.now.getTime() + old.maxAge * 1000);
   const records = mxRecords(input, fresh, dropped);
@@ -171,13 +151,19 @@ function moveStep(
     records.length > 0
       ? 'Set the MX records to those below'
       : `Point the MX records at hosts matching ${fresh.join(', ')}`;
-  return step(input, n, `Move mail: MX records to ${fresh.join(', ')}`, at, policyText, id, {
+  const gone = dropped.length > 0 ? ` (${dropped.join(', ')} no longer among them)` : '';
+  return step(input, {
+    number: before.number + 1,
+    title: `Move mail: MX records to ${fresh.join(', ')}`,
+    notBefore: at,
+    policyText: before.policyText,
+    id: before.id,
     policyChanges: false,
     txt: 'none',
     records,
     actions: [
       `Not before ${isoSeconds(at)}: senders that cached the current policy keep it for its max_age ${old.maxAge} (${durationText(old.maxAge)}) after step 1, and it does not list ${fresh.join(', ')}.`,
-      `${pointTo}${dropped.length > 0 ? ` (${dropped.join(', ')} no longer among them)` : ''}. The policy file and the id stay as in step 1.`,
+      `${pointTo}${gone}. The policy file and the id stay as in step ${before.number}.`,
     ],
   });
 }
@@ -214,39 +200,37 @@ function publishActions(
   ];
 }
 
+/** What a step is made of; its records, BIND fragment and snippets follow from it. */
 interface StepParts {
+  number: number;
+  title: string;
+  notBefore: Date | null;
+  policyText: string;
+  id: string;
   policyChanges: boolean;
-  /** Which TXT records the step publishes. */
+  /** Which TXT records the step publishes, before any other `records`. */
   txt: 'both' | 'sts' | 'none';
   records?: DnsRecord[];
   actions: string[];
 }
 
-function step(
-  input: StepInput,
-  n: number,
-  title: string,
-  notBefore: Date | null,
-  policyText: string,
-  id: string,
-  parts: StepParts,
-): PlanStep {
-  const txt = txtRecords(input, id);
+function step(input: StepInput, parts: StepParts): PlanStep {
+  const txt = txtRecords(input, parts.id);
   const records = [
     ...(parts.txt === 'none' ? [] : parts.txt === 'sts' ? txt.slice(0, 1) : txt),
     ...(parts.records ?? []),
   ];
   return {
-    number: n,
-    title,
-    notBefore: notBefore ? isoSeconds(notBefore) : null,
+    number: parts.number,
+    title: parts.title,
+    notBefore: parts.notBefore ? isoSeconds(parts.notBefore) : null,
     actions: parts.actions,
     policyChanges: parts.policyChanges,
-    policyText,
-    id,
+    policyText: parts.policyText,
+    id: parts.id,
     records,
     bind: bindFragment({ records }),
-    snippets: hostingSnippets({ policyHost: { name: input.policyHost }, policyText }),
+    snippets: hostingSnippets({ policyHost: { name: input.policyHost }, policyText: parts.policyText }),
   };
 }
 
