@@ -29,6 +29,26 @@ export interface TeamDomain {
   lastCheckedAt: string | null;
 }
 
+/**
+ * The watch list kept from the command line (`mtasts watch`): its subscriptions carry this team id, which no Slack
+ * workspace has, and a destination of their own in place of a channel: `log`, or `webhook:NAME` (see
+ * db/migrations/010_watch_destinations.sql). The monitor and the outbox treat them like any other subscription.
+ */
+export const WATCH_LIST_TEAM = 'watch-list';
+
+/** The watch list's destination for alerts written to the app's log. */
+export const LOG_DESTINATION = 'log';
+
+/** The watch list's destination for a webhook named in MTASTS_WEBHOOKS. */
+export function webhookDestination(name: string): string {
+  return `webhook:${name}`;
+}
+
+/** The webhook name a watch-list destination names, or null for the log (or a Slack channel). */
+export function webhookName(destination: string): string | null {
+  return destination.startsWith('webhook:') ? destination.slice('webhook:'.length) : null;
+}
+
 const COLUMNS = `s.id, s.team_id AS teamId, s.channel_id AS channelId, s.domain, s.created_by AS createdBy,
   s.created_at AS createdAt, s.paused_at AS pausedAt, s.paused_reason AS pausedReason, s.muted_until AS mutedUntil`;
 
@@ -101,6 +121,17 @@ export class SubscriptionStore {
       )
       .all(teamId) as (Omit<TeamDomain, 'channels'> & { channels: string })[];
     return rows.map((r) => ({ ...r, channels: r.channels.split(',') }));
+  }
+
+  /** The command line's watch list (WATCH_LIST_TEAM), by domain and destination, with each domain's last status. */
+  watchList(): ChannelDomain[] {
+    return this.db
+      .prepare(
+        `SELECT ${COLUMNS}, c.status AS lastStatus, c.checked_at AS lastCheckedAt
+         FROM subscriptions s LEFT JOIN domain_checks c ON c.domain = s.domain
+         WHERE s.team_id = ? ORDER BY s.domain, s.channel_id`,
+      )
+      .all(WATCH_LIST_TEAM) as ChannelDomain[];
   }
 
   get(teamId: string, channelId: string, domain: string): Subscription | undefined {
