@@ -73,8 +73,8 @@ export function openRuntime(
     settings: {
       concurrency: config.monitorConcurrency,
       cache: {
-        perAddressSmtp: config.smtpPerAddress,
-        globalSmtp: config.smtpConcurrency,
+        smtpPerAddress: config.smtpPerAddress,
+        smtpConcurrency: config.smtpConcurrency,
         defaultTtlMs: 300_000,
       },
       ...overrides.monitor,
@@ -121,6 +121,7 @@ export function buildSlackApp(runtime: Runtime): SlackApp {
       subscriptions: runtime.subscriptions,
       checks: runtime.checks,
       tlsrpt: runtime.tlsrpt,
+      monitorState: runtime.monitorStore,
       installations: config.oauth ? runtime.installations : null,
       maxDomainsPerTeam: config.maxDomainsPerTeam,
       now: runtime.intake.now,

@@ -5,6 +5,7 @@ import { DatabaseBusyError, whenFree } from '../store/busy.js';
 import type { CheckStore } from '../store/checks.js';
 import type { MailboxStatus } from '../store/imap.js';
 import type { InstallationStoreSqlite } from '../store/installations.js';
+import type { MonitorStore } from '../store/monitor.js';
 import type { SubscriptionStore } from '../store/subscriptions.js';
 import type { TlsRptStore } from '../store/tlsrpt.js';
 import type { MailboxView } from './blocks/mailbox.js';
@@ -22,6 +23,8 @@ export interface SlackContext {
   now: () => Date;
   /** Rations the checks users start: per user and per workspace. */
   limiter: CheckLimiter;
+  /** The monitor's state per domain: where the rollout rule reads a watched domain's clean days (absent in tests). */
+  monitorState?: Pick<MonitorStore, 'loadState'>;
   /** The TLS-RPT mailbox read over IMAP, whose status its operator sees; absent or null when none is read. */
   mailbox?: MailboxSource | null;
 }

@@ -520,7 +520,7 @@ describe('advice that is true in every state', () => {
     );
   });
 
-  test('the Slack setup form says what the rollout rule needs, and Slack records keep testing', async () => {
+  test("the Slack setup form says what the rollout rule needs, and Slack records follow the monitor's clean days", async () => {
     lab.set('newform.test', { MX: [{ preference: 10, exchange: 'mx1.newform.test' }] });
     const before = slack.callsTo('views.open').length;
     await sendSigned(
@@ -540,13 +540,23 @@ describe('advice that is true in every state', () => {
     expect(blocks).toContain(
       '(the domain is not watched: /mtasts watch it, and the monitor counts the days)',
     );
-    // Watched (in any workspace: the monitor checks a domain once): Slack says who counts the days, not a new count.
+    // Watched (in any workspace: the monitor checks a domain once): Slack reads the monitor's clean days as the
+    // command line does. No pass yet: testing kept; 15 clean days in the monitor's state: enforce offered.
     runtime.subscriptions.watch('T1', 'C1', 'rollout.test', 'U1', 100, NOW);
     const watched = flat(await slackRecords('rollout.test'));
-    expect(watched).toContain(
-      'counted by the monitor from its first clean pass (the monitor counts the days of this watched domain, and posts "Ready to move from testing to enforce" with the records when they are reached)',
+    expect(watched).toContain('mode testing: kept; enforce needs 14 days in testing with no errors');
+    expect(watched).not.toContain('the monitor counts the days of this watched domain');
+    const since = new Date(NOW.getTime() - 15 * 86_400_000).toISOString();
+    runtime.monitorStore.commit(
+      'rollout.test',
+      { snapshot: null, conditions: [], cleanSince: since, readyAnnounced: null },
+      [],
+      NOW,
     );
-    expect(watched).not.toContain('clean since');
+    const ready = flat(await slackRecords('rollout.test'));
+    expect(ready).toContain(
+      `mode enforce: in testing with no errors and no reported TLS failures since ${since}`,
+    );
   });
 });
 

@@ -14,6 +14,7 @@ import { esc } from '../blocks/common.js';
 import { watchLimitText } from '../blocks/help.js';
 import { recordsMessage } from '../blocks/records.js';
 import { reportMessage } from '../blocks/report.js';
+import { rolloutHistoryOf } from '../commands/records.js';
 import { checkAndRemember, DB_BUSY_TEXT, db, rationed, type SlackContext } from '../context.js';
 import { publishHome } from '../events/app-home.js';
 import { ButtonAction as ButtonActionInput, ButtonBody, MALFORMED } from '../input.js';
@@ -216,7 +217,8 @@ function showRecords(ctx: SlackContext) {
       (message) => say(args, message),
       async () => {
         try {
-          const result = await recordsFor(domain, {}, ctx.engine);
+          const history = await rolloutHistoryOf(ctx, domain.ascii);
+          const result = await recordsFor(domain, {}, ctx.engine, history);
           await args.respond({
             response_type: 'ephemeral',
             replace_original: false,

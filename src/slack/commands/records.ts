@@ -34,18 +34,21 @@ async function answerRecords(c: Call, { domain, request }: RecordsArgs): Promise
 }
 
 /**
- * What the runtime's stores know of a domain for the rollout rule: whether it is watched, and the last TLS-RPT report
- * of failed sessions. The monitor's clean-since mark lives in its own store, which the Slack context does not carry
- * yet: until it does, Slack counts no clean days and keeps testing, saying that the monitor counts them and posts
- * "Ready to move from testing to enforce" (with the records) when they are reached.
+ * What the runtime's stores know of a domain for the rollout rule: whether it is watched, the monitor's clean-since
+ * mark for it, and the last TLS-RPT report of failed sessions. Without the monitor's store (a context built without
+ * it) no clean days are counted: the plan keeps testing and says that the monitor counts them.
  */
 export function rolloutHistoryOf(ctx: SlackContext, domain: string): Promise<RolloutHistory> {
-  return db(() => ({
-    watched: ctx.subscriptions.forDomain(domain).length > 0,
-    monitorRead: false,
-    cleanSince: null,
-    lastReportedFailureAt: ctx.tlsrpt.lastFailureAt(domain),
-  }));
+  return db(() => {
+    const watched = ctx.subscriptions.forDomain(domain).length > 0;
+    const monitor = ctx.monitorState;
+    return {
+      watched,
+      monitorRead: monitor !== undefined,
+      cleanSince: watched && monitor ? monitor.loadState(domain).cleanSince : null,
+      lastReportedFailureAt: ctx.tlsrpt.lastFailureAt(domain),
+    };
+  });
 }
 
 export const records: Subcommand<RecordsArgs> = {
