@@ -68,7 +68,8 @@ export function ruaProblem(uri: string): string | null {
   if (scheme === 'mailto') {
     if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(address))
       return 'does not hold an e-mail address (mailto:user@domain)';
-  } else if (url.hostname === '') {
+  } else if (!/^https:\/\/[^/?#]/i.test(uri) || url.hostname === '') {
+    // The WHATWG parser reads a host out of `https:///path` or `https:path`; a sender's HTTP client may not.
     return 'has no host';
   }
   return null;

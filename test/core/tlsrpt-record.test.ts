@@ -190,6 +190,9 @@ describe('ruaProblem: what the setup form and `mtasts records` say about a repor
     ['tlsrpt@example.com', 'must be a mailto: or https: URI'],
     ['ftp://example.com/', 'must be a mailto: or https: URI'],
     ['https://[::1', 'is not a well-formed URI'],
+    ['https:///tlsrpt', 'has no host'],
+    ['https:reports.example.com/tlsrpt', 'has no host'],
+    ['HTTPS://reports.example.com/', null],
     ['mailto:tlsrpt', 'does not hold an e-mail address (mailto:user@domain)'],
     ['mailto:tlsrpt@exa%20mple.com', 'does not hold an e-mail address (mailto:user@domain)'],
   ])('%j: %s', (uri, problem) => {
