@@ -299,7 +299,7 @@ function impactCached(report: Report): ImpactNow {
   const last = report.lastPolicy;
   if (last === undefined)
     return {
-      text: `Senders that cached a policy earlier keep applying it until its max_age runs out (this check keeps no history, so when is not known); ${fresh}.`,
+      text: `Any sender that cached a policy earlier keeps applying it until its max_age runs out (this check keeps no history, so when is not known); ${fresh}.`,
       dates: {},
     };
   if (last === null)
@@ -686,7 +686,9 @@ function syntaxFix(message: string, body: string, policy: Policy): string | unde
     return `Save the file with LF (or CRLF) line ends: line ${n} holds a carriage return of its own.`;
   if (/control character/.test(message)) return `Remove the control character from line ${n}.`;
   const line = mendedLine(raw);
-  if (line) return `Change line ${n} to \`${line}\`.`;
+  // A mode that needs mx lines, in a policy that has none: both changes at once, so that the next check is clean.
+  const andMx = /^mode: (enforce|testing)$/.test(line ?? '') && policy.mx.length === 0;
+  if (line) return `Change line ${n} to \`${line}\`${andMx ? ', and add one `mx:` line per MX host' : ''}.`;
   if (/^line \d+: mode /.test(message))
     return `Change line ${n} to one of \`mode: enforce\`, \`mode: testing\` or \`mode: none\`.`;
   if (/ has no value/.test(message)) return `Give line ${n} a value, or delete it.`;

@@ -1,5 +1,12 @@
-import type { Report } from '../core/check.js';
-import { CATALOG, type Finding, type FindingCode, finding } from '../core/findings.js';
+import { type ImpactNow, type PolicySeen, policyInForce, type Report } from '../core/check.js';
+import {
+  CATALOG,
+  type Finding,
+  type FindingCode,
+  finding,
+  SEVERITY_ORDER,
+  stopsOf,
+} from '../core/findings.js';
 import { cleanSince, ROLLOUT_WINDOW_MS, rolloutVerdict } from '../core/rollout.js';
 import type {
   CertLevel,
@@ -10,6 +17,20 @@ import type {
   MonitorEvent,
   Snapshot,
 } from '../store/monitor-state.js';
+
+declare module '../store/monitor-state.js' {
+  interface Snapshot {
+    /**
+     * While this snapshot's own policy is not in force: the last policy in force a pass saw (what senders may still
+     * hold in their caches), or null when none has been seen since monitoring began. Absent while one is in force.
+     */
+    lastPolicy?: PolicySeen | null;
+  }
+  interface EventPayload {
+    /** What the check behind the event meant for mail when it was made (core/check.ts impactNow). */
+    impact?: ImpactNow;
+  }
+}
 
 /**
  * Comparing a pass with the state left by the previous ones. Pure: state in, state and events out. Conditions open
@@ -52,6 +73,8 @@ export interface DiffResult {
   events: MonitorEvent[];
   /** Findings only the monitor can make (STS_ID_NOT_UPDATED), to add to the stored report. */
   extraFindings: Finding[];
+  /** When this pass saw no policy in force: the last one seen (null: none since monitoring began); else undefined. */
+  lastPolicy: PolicySeen | null | undefined;
 }
 
 export interface DiffInputs {
@@ -105,13 +128,31 @@ export function diff(
   followCertificates(pass);
   closeCleared(pass, candidates);
   const mxChanged = mxChange(prev.snapshot, snap, pass.nowIso);
-  if (mxChanged) pass.events.push(mxChanged);
+  if (mxChanged) {
+    const change = withRelated(pass, mxChanged); // takes the related events out of pass.events first
+    pass.events.push(change);
+  }
   const { cleanSince, readyAnnounced } = readyToEnforce(pass, report, inputs);
+  const lastPolicy = policyInForce(report) ? undefined : lastPolicyOf(prev.snapshot);
+  const snapshot = lastPolicy === undefined ? snap : { ...snap, lastPolicy };
   return {
-    state: { snapshot: snap, conditions: [...pass.next.values()], cleanSince, readyAnnounced },
+    state: { snapshot, conditions: [...pass.next.values()], cleanSince, readyAnnounced },
     events: pass.events,
     extraFindings: stuckId ? [stuckId.finding] : [],
+    lastPolicy,
   };
+}
+
+/** The policy in force a snapshot saw, else the one it remembered: what senders may hold in their caches. */
+export function lastPolicyOf(s: Snapshot | null): PolicySeen | null {
+  if (!s) return null;
+  const stopped = s.findings.some((f) => {
+    const code = f.split(' ')[0] ?? '';
+    return code in CATALOG && stopsOf(code as FindingCode) === 'policy';
+  });
+  if (s.mode !== null && s.maxAge !== null && s.stsId !== null && !stopped)
+    return { mode: s.mode, maxAge: s.maxAge, id: s.stsId, seenAt: s.takenAt };
+  return s.lastPolicy ?? null;
 }
 
 /** 1. The findings that alert, as the catalog declares; certificates are followed apart, by fingerprint. */
@@ -291,6 +332,40 @@ function mxChange(before: Snapshot | null, snap: Snapshot, nowIso: string): Moni
       severity: 'info',
       message: `MX hosts ${[...added.map((h) => `added ${h}`), ...removed.map((h) => `removed ${h}`)].join(', ')}; now ${now.join(', ') || 'none'}.`,
       fix: 'Make sure the policy lists every MX host (an alert follows if one is not covered), and publish a new id when you change it.',
+    },
+  };
+}
+
+/**
+ * 5b. What opened this pass about the MX hosts just added (not covered by the policy, no STARTTLS, a certificate
+ * expiring…) goes in the change's own alert: one message about the move. Their conditions are followed as before,
+ * with the change as their opener, so that reminders and recoveries go in its thread.
+ */
+function withRelated(pass: Pass, change: MonitorEvent): MonitorEvent {
+  const added = change.mxChange?.added ?? [];
+  const related = pass.events.filter(
+    (e) => e.kind === 'opened' && e.threadKey === null && added.includes(e.info.subject),
+  );
+  if (related.length === 0) return change;
+  pass.events = pass.events.filter((e) => !related.includes(e));
+  for (const [key, c] of pass.next) {
+    if (related.some((e) => e.key === c.openerKey)) pass.next.set(key, { ...c, openerKey: change.key });
+  }
+  const worst = [change.info, ...related.map((e) => e.info)].sort(
+    (a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity],
+  )[0];
+  const titles = [...new Set(related.map((e) => e.info.title))];
+  return {
+    ...change,
+    info: {
+      ...change.info,
+      title: `${change.info.title}; ${titles.length === 1 ? titles[0] : `${titles.length} problems with the new hosts`}`,
+      severity: worst?.severity ?? change.info.severity,
+      message: [
+        change.info.message,
+        ...related.map((e) => `${e.info.title} (${e.info.subject}): ${e.info.message}`),
+      ].join('\n'),
+      fix: [...new Set(related.map((e) => e.info.fix))].join('\n'),
     },
   };
 }

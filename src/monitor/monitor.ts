@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { schedule as cronSchedule, type ScheduledTask } from 'node-cron';
-import { type CheckDeps, type Report, withSignal } from '../core/check.js';
+import { type CheckDeps, impactNow, type Report, withSignal } from '../core/check.js';
 import { parseDomain } from '../core/domain.js';
 import { SEVERITY_ORDER, statusOf } from '../core/findings.js';
 import type { Engine } from '../engine.js';
@@ -274,7 +274,7 @@ export class Monitor {
     const audience = subscriptions.forDomain(domain).filter((s) => isActive(s, at));
     const lastFailure = this.deps.tlsrpt?.lastFailureAt(domain) ?? null;
     let sqliteMs = performance.now() - t0;
-    const { state, events, extraFindings } = diff(
+    const { state, events, extraFindings, lastPolicy } = diff(
       previous,
       snapshotOf(report),
       report,
@@ -282,6 +282,7 @@ export class Monitor {
       this.settings.diff,
       { lastReportedFailureAt: lastFailure },
     );
+    if (lastPolicy !== undefined) report.lastPolicy = lastPolicy; // kept with the report: its impact speaks of it
     if (extraFindings.length > 0) {
       report.findings = [...report.findings, ...extraFindings].sort(
         (a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity],
@@ -314,7 +315,13 @@ export class Monitor {
 
 function payloadOf(event: MonitorEvent, report: Report, now: Date): AlertPayload {
   const mode = report.evidence.policy.valid ? (report.evidence.policy.policy?.mode ?? null) : null;
-  const payload: AlertPayload = { domain: report.domain, domainUnicode: report.domainUnicode, mode, event };
+  const payload: AlertPayload = {
+    domain: report.domain,
+    domainUnicode: report.domainUnicode,
+    mode,
+    event,
+    impact: impactNow(report),
+  };
   if (event.kind === 'ready') {
     const plan = planRecords(
       { ascii: report.domain, unicode: report.domainUnicode },

@@ -1,4 +1,4 @@
-import type { Report } from '../core/check.js';
+import { impactNow, impactText, type Report } from '../core/check.js';
 import type { Finding, Severity } from '../core/findings.js';
 import { type CertificateEvidence, expiryPhrase } from '../core/net/certificate.js';
 
@@ -16,6 +16,7 @@ export function renderReportText(report: Report, width = 80): string {
     .join(', ');
   lines.push(`${safe(name)}: ${report.status.toUpperCase()}${summary ? ` (${summary})` : ''}`);
   lines.push(`checked ${report.checkedAt} in ${report.durationMs} ms`);
+  lines.push('', ...wrap(`Impact now: ${safe(impactText(impactNow(report), utc))}`, width, '', '  '));
 
   const groups: [Severity, string, string][] = [
     ['error', 'Errors', 'x'],
@@ -85,7 +86,7 @@ function renderEvidence(report: Report, width: number): string[] {
   for (const h of e.mx.hosts) {
     // Coverage means something only under a policy that lists mx patterns (mode none needs none).
     const cover =
-      p.policy && p.policy.mode !== null && p.policy.mode !== 'none'
+      p.valid && p.policy && p.policy.mode !== null && p.policy.mode !== 'none'
         ? h.coveredBy
           ? `covered by ${h.coveredBy}`
           : 'NOT in policy'
@@ -111,6 +112,17 @@ function renderEvidence(report: Report, width: number): string[] {
   }
   records('TXT', e.tlsrpt);
   return out;
+}
+
+/** A time as a person reads it in a terminal: 2026-11-29 12:00 UTC. */
+function utc(iso: string): string {
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms)
+    ? iso
+    : new Date(ms)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/:\d\d(\.\d+)?Z$/, ' UTC');
 }
 
 function certLine(c: CertificateEvidence): string {

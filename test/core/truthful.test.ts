@@ -215,6 +215,14 @@ describe('an invalid policy is only invalid', () => {
     );
   });
 
+  test('POLICY_SYNTAX for a mode that needs mx lines in a policy without any: both changes at once', async () => {
+    await lab.domain('modenomx.test', { policy: 'version: STSv1\nmode: enforcing\nmax_age: 86400\n' });
+    const r = await check('modenomx.test');
+    expect(find(r, 'POLICY_SYNTAX').map((f) => f.fix.split(' Then')[0])).toEqual([
+      'Change line 2 to `mode: enforce`, and add one `mx:` line per MX host.',
+    ]);
+  });
+
   test('POLICY_SYNTAX for other lines: version, a trailing dot in mx, a missing field', async () => {
     await lab.domain('lines.test', {
       policy: 'version: STSv2\nmode: enforce\nmx: mx1.lines.test.\nmx: mx2.lines.test\n',
@@ -277,7 +285,7 @@ describe('impact now, from the senders side', () => {
     const r = await check('gone.test');
     expect(codes(r)).toEqual(['POLICY_FETCH_FAILED']);
     expect(impactNow(r).text).toBe(
-      'Senders that cached a policy earlier keep applying it until its max_age runs out (this check keeps no history, so when is not known); senders without a cached copy find no policy and deliver without verified TLS.',
+      'Any sender that cached a policy earlier keeps applying it until its max_age runs out (this check keeps no history, so when is not known); senders without a cached copy find no policy and deliver without verified TLS.',
     );
   });
 
@@ -341,7 +349,7 @@ describe('through the real CLI', () => {
     expect(await main(['check', 'down-cli.test'], t.value)).toBe(1);
     const out = t.out().replace(/\n +/g, ' ');
     expect(out).toContain(
-      'Impact now: Senders that cached a policy earlier keep applying it until its max_age',
+      'Impact now: Any sender that cached a policy earlier keeps applying it until its max_age',
     );
     expect(out).toContain('x POLICY_FETCH_FAILED');
   });

@@ -1,4 +1,3 @@
-import type { PolicyMode } from '../../core/policy.js';
 import type {
   AlertPayload,
   EventPayload,
@@ -7,6 +6,7 @@ import type {
 } from '../../store/monitor-state.js';
 import { alertActions } from './actions.js';
 import { clip, code, context, esc, type Message, preformatted, quoted, section } from './common.js';
+import { impactLine } from './report.js';
 import { digestMessage, failureRateMessage } from './tlsrpt.js';
 
 const ICON = {
@@ -18,17 +18,30 @@ const ICON = {
   ready: ':tada:',
 } as const;
 
-/** What a problem means for delivery in the policy's current mode. */
-export function impactIn(mode: PolicyMode | null, severity: string): string {
+/**
+ * What an error means for mail now, from the senders' side: the impact the monitor stored with the event (the policy
+ * in force, or what cached senders still do and until when). An alert queued before impacts were stored gets the
+ * little its mode tells, without claiming more.
+ */
+export function impactIn(payload: EventPayload, severity: string): string {
   if (severity !== 'error') return '';
-  switch (mode) {
+  if (payload.impact) return impactLine(payload.impact);
+  switch (payload.mode) {
     case 'enforce':
-      return 'Impact now: mode is *enforce*, so senders that apply MTA-STS refuse or defer mail affected by this.';
+      return '*Impact now:* mode is *enforce*, so senders that apply MTA-STS refuse or defer mail affected by this.';
     case 'testing':
-      return 'Impact now: mode is *testing*: senders still deliver and report the failure; in enforce this would stop mail.';
+      return '*Impact now:* mode is *testing*: senders still deliver and report the failure; in enforce this would stop mail.';
     default:
-      return 'Impact now: no MTA-STS policy is in force, so senders deliver without verified TLS.';
+      return '*Impact now:* no policy in force was found: senders that cached one keep it until its max_age runs out; the others deliver without verified TLS.';
   }
+}
+
+/** How loud an alert is: an outage is not a 30-day certificate notice. */
+function level(info: EventPayload['event']['info']): { mark: string; word: string } {
+  if (info.severity === 'error') return { mark: ':rotating_light:', word: 'Error' };
+  const days = info.cert?.level;
+  if (info.severity === 'info' || days === 30 || days === 14) return { mark: ':calendar:', word: 'Notice' };
+  return { mark: ':warning:', word: 'Warning' };
 }
 
 export function humanDuration(ms: number): string {
@@ -109,10 +122,11 @@ function mailboxRecoveredMessage(p: MailboxRecoveredPayload): Message {
 }
 
 function eventMessage(payload: EventPayload): Message {
-  const { event, domain, mode } = payload;
+  const { event, domain } = payload;
   const i = event.info;
   const subject = i.subject !== domain ? ` · ${code(i.subject)}` : '';
   const lines: string[] = [];
+  const { mark, word } = level(i);
   let headline: string;
   switch (event.kind) {
     case 'recovered':
@@ -122,17 +136,19 @@ function eventMessage(payload: EventPayload): Message {
       );
       break;
     case 'reminder':
-      headline = `${ICON.reminder} *${esc(domain)}: still ${esc(i.title.toLowerCase())}*${subject}`;
+      headline = `${ICON.reminder} ${mark} ${word} · *${esc(domain)}: still ${esc(i.title.toLowerCase())}*${subject}`;
       lines.push(
         `Ongoing for ${humanDuration(event.durationMs ?? 0)}.`,
         esc(i.message),
-        impactIn(mode, i.severity),
+        impactIn(payload, i.severity),
         `*Fix:* ${esc(i.fix)}`,
       );
       break;
     case 'changed': {
-      headline = `${ICON.changed} *${esc(domain)}: ${esc(i.title)}*`;
-      lines.push(esc(i.message), esc(i.fix));
+      // A change alone is news; with a problem of the new hosts folded in, it is as loud as that problem.
+      const loud = i.severity !== 'info';
+      headline = `${loud ? `${mark} ${word} · ` : `${ICON.changed} `}*${esc(domain)}: ${esc(i.title)}*`;
+      lines.push(esc(i.message), impactIn(payload, i.severity), loud ? `*Fix:* ${esc(i.fix)}` : esc(i.fix));
       break;
     }
     case 'ready': {
@@ -141,8 +157,8 @@ function eventMessage(payload: EventPayload): Message {
       break;
     }
     default:
-      headline = `${ICON[event.kind]} *${esc(domain)}: ${esc(i.title)}*${subject}`;
-      lines.push(esc(i.message), impactIn(mode, i.severity), `*Fix:* ${esc(i.fix)}`);
+      headline = `${mark} ${word} · *${esc(domain)}: ${esc(i.title)}*${subject}`;
+      lines.push(esc(i.message), impactIn(payload, i.severity), `*Fix:* ${esc(i.fix)}`);
   }
   const blocks = [section([headline, ...lines.filter(Boolean)].join('\n'))];
   if (event.kind === 'ready' && payload.ready) {
@@ -160,6 +176,8 @@ function eventMessage(payload: EventPayload): Message {
       ),
     );
   }
-  const plain = `${domain}: ${event.kind === 'recovered' ? 'recovered: ' : event.kind === 'reminder' ? 'still: ' : ''}${i.title}${i.subject !== domain ? ` (${i.subject})` : ''}`;
+  const loud =
+    !['recovered', 'ready'].includes(event.kind) && !(event.kind === 'changed' && i.severity === 'info');
+  const plain = `${loud ? `${word}: ` : ''}${domain}: ${event.kind === 'recovered' ? 'recovered: ' : event.kind === 'reminder' ? 'still: ' : ''}${i.title}${i.subject !== domain ? ` (${i.subject})` : ''}`;
   return { text: esc(clip(plain, 300)), blocks };
 }

@@ -1,6 +1,7 @@
-import type { Report } from '../../core/check.js';
+import { type ImpactNow, impactNow, impactText, type Report } from '../../core/check.js';
 import { CATALOG, type Finding } from '../../core/findings.js';
 import { expiryPhrase } from '../../core/net/certificate.js';
+import { isTlsRptRecord } from '../../core/tlsrpt-record.js';
 import {
   type Block,
   clip,
@@ -16,8 +17,34 @@ import {
   section,
 } from './common.js';
 
-/** Blocks kept for the verdict, evidence and the fold note; the rest of the 50 may hold findings. */
-const FIXED_BLOCKS = 7;
+/** Blocks kept for the verdict, impact, evidence and the fold note; the rest of the 50 may hold findings. */
+const FIXED_BLOCKS = 8;
+
+/**
+ * A time as a Slack date: each reader sees it in their own time zone and words ("yesterday at 14:00"); clients that
+ * cannot render it show the UTC fallback. A value that is not a time is shown as text.
+ */
+export function slackDate(iso: string): string {
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return esc(iso);
+  const fallback = new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/:\d\d(\.\d+)?Z$/, ' UTC');
+  return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} {time}|${fallback}>`;
+}
+
+/**
+ * "Impact now: …": what a check means for mail, from the senders' side (the same line in reports and alerts). Text is
+ * escaped before its dates become Slack dates; the mode in force is bold.
+ */
+export function impactLine(impact: ImpactNow): string {
+  const text = impactText({ ...impact, text: esc(impact.text) }, slackDate).replace(
+    /\bmode is (enforce|testing|none)\b/,
+    'mode is *$1*',
+  );
+  return `*Impact now:* ${text}`;
+}
 
 /**
  * A check report as a Slack message: a header with the verdict, a context line with the policy's mode, max_age and
@@ -39,14 +66,15 @@ export function reportMessage(report: Report, options: { extraBlocks?: Block[] }
           .filter(Boolean)
           .join(', ');
   const blocks: Block[] = [header(`${STATUS_EMOJI[report.status]} ${name}: ${verdict}`)];
+  const valid = report.evidence.policy.valid;
   const p = report.evidence.policy.policy;
   const facts = [
-    p?.mode ? `mode *${esc(p.mode)}*` : 'no valid policy',
-    p?.maxAge !== null && p?.maxAge !== undefined ? `max_age ${p.maxAge}` : null,
+    valid && p?.mode ? `mode *${esc(p.mode)}*` : 'no valid policy',
+    valid && p?.maxAge !== null && p?.maxAge !== undefined ? `max_age ${p.maxAge}` : null,
     report.evidence.sts.id ? `id ${code(report.evidence.sts.id)}` : null,
-    `checked ${esc(report.checkedAt.replace(/\.\d{3}Z$/, 'Z'))}`,
+    `checked ${slackDate(report.checkedAt)}`,
   ].filter((x): x is string => x !== null);
-  blocks.push(context(facts.join(' · ')));
+  blocks.push(context(facts.join(' · ')), section(impactLine(impactNow(report))));
 
   const extra = options.extraBlocks ?? [];
   const room = LIMITS.blocksPerMessage - FIXED_BLOCKS - extra.length;
@@ -101,7 +129,11 @@ function evidenceText(report: Report): string {
           : e.smtpProbe === 'off'
             ? 'not probed'
             : 'no address probed';
-    const cover = p(report) ? (h.coveredBy ? ` · policy: ${code(h.coveredBy)}` : ' · *not in policy*') : '';
+    const cover = covers(report)
+      ? h.coveredBy
+        ? ` · policy: ${code(h.coveredBy)}`
+        : ' · *not in policy*'
+      : '';
     lines.push(`${h.priority} ${code(h.host)} · ${esc(tls)}${cover}`);
   }
   const policyCert = e.policy.fetch?.tls?.certificate;
@@ -111,11 +143,24 @@ function evidenceText(report: Report): string {
       ? `${code(e.policy.host)} · HTTP ${e.policy.fetch.http.status}${policyCert ? ` · certificate ${expiryPhrase(policyCert)}` : ''}`
       : `${code(e.policy.host)} · ${esc(clip(e.policy.error ?? 'not fetched', 200))}`,
   );
-  lines.push(`*TLS-RPT* ${e.tlsrpt.rua ? e.tlsrpt.rua.map((u) => code(u)).join(', ') : 'none'}`);
+  lines.push(`*TLS-RPT* ${tlsRptEvidence(e.tlsrpt)}`);
   return lines.join('\n');
 }
 
-function p(report: Report): boolean {
+/** The TLS-RPT record as senders see it: its rua, or why they send no reports (none, several, invalid, no answer). */
+function tlsRptEvidence(t: Report['evidence']['tlsrpt']): string {
+  if (t.rua) return t.rua.map((u) => code(u)).join(', ');
+  if (t.error) return `not known: ${esc(clip(t.error, 200))}`;
+  const records = t.records.filter(isTlsRptRecord);
+  if (records.length > 1)
+    return `${records.length} conflicting records, so senders send no reports: ${records.map((r) => code(clip(r, 200))).join(', ')}`;
+  if (records.length === 1)
+    return `an invalid record, which senders ignore: ${code(clip(records[0] ?? '', 200))}`;
+  return 'none';
+}
+
+/** Whether MX coverage means something: a valid policy whose mode needs mx patterns. */
+function covers(report: Report): boolean {
   const policy = report.evidence.policy.policy;
-  return policy !== null && policy.mode !== null && policy.mode !== 'none';
+  return report.evidence.policy.valid && policy !== null && policy.mode !== null && policy.mode !== 'none';
 }
