@@ -55,13 +55,18 @@ const COLUMNS = `s.id, s.team_id AS teamId, s.channel_id AS channelId, s.domain,
 export type WatchResult =
   | { kind: 'added'; subscription: Subscription }
   | { kind: 'exists' }
+  /** It existed but was paused (alerts could not be posted, the app was uninstalled): now active again. */
+  | { kind: 'resumed'; subscription: Subscription; pausedReason: string | null }
   | { kind: 'limit'; limit: number };
 
 /** Subscriptions, always scoped to one workspace and channel: no call reaches another channel's rows. */
 export class SubscriptionStore {
   constructor(private readonly db: Db) {}
 
-  /** Subscribes a channel; a second watch is not an error; the per-workspace cap is enforced in one transaction. */
+  /**
+   * Subscribes a channel; a second watch is not an error, and resumes the subscription if it was paused; the
+   * per-workspace cap is enforced in one transaction.
+   */
   watch(
     teamId: string,
     channelId: string,
@@ -71,9 +76,14 @@ export class SubscriptionStore {
     now: Date,
   ): WatchResult {
     return this.db.transaction((): WatchResult => {
-      const existing = this.db
-        .prepare('SELECT 1 FROM subscriptions WHERE team_id = ? AND channel_id = ? AND domain = ?')
-        .get(teamId, channelId, domain);
+      const existing = this.get(teamId, channelId, domain);
+      if (existing?.pausedAt) {
+        this.db
+          .prepare('UPDATE subscriptions SET paused_at = NULL, paused_reason = NULL WHERE id = ?')
+          .run(existing.id);
+        const subscription = this.byId(existing.id) as Subscription;
+        return { kind: 'resumed', subscription, pausedReason: existing.pausedReason };
+      }
       if (existing) return { kind: 'exists' };
       const { n } = this.db
         .prepare('SELECT COUNT(DISTINCT domain) AS n FROM subscriptions WHERE team_id = ?')
@@ -121,6 +131,15 @@ export class SubscriptionStore {
       )
       .all(teamId) as (Omit<TeamDomain, 'channels'> & { channels: string })[];
     return rows.map((r) => ({ ...r, channels: r.channels.split(',') }));
+  }
+
+  /** The workspace's paused subscriptions, by domain and channel: why alerts stopped, for App Home. */
+  pausedInTeam(teamId: string): Subscription[] {
+    return this.db
+      .prepare(
+        `SELECT ${COLUMNS} FROM subscriptions s WHERE s.team_id = ? AND s.paused_at IS NOT NULL ORDER BY s.domain, s.channel_id`,
+      )
+      .all(teamId) as Subscription[];
   }
 
   /** The command line's watch list (WATCH_LIST_TEAM), by domain and destination, with each domain's last status. */

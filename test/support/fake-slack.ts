@@ -38,6 +38,10 @@ export class FakeSlack {
   /** chat.postMessage calls open now per channel, and the most ever open at once per channel. */
   readonly openPosts = new Map<string, number>();
   readonly mostOpenPosts = new Map<string, number>();
+  /** Channels the bot is not a member of: conversations.info says so, and a post there fails with not_in_channel. */
+  readonly notMemberOf = new Set<string>();
+  /** Channels the bot cannot see (private ones it is not in): conversations.info answers channel_not_found. */
+  readonly hiddenChannels = new Set<string>();
   private server!: Server;
   private ts = 1700000000;
   port = 0;
@@ -139,7 +143,20 @@ export class FakeSlack {
             bot_id: 'BBOT',
           },
         });
+      case 'conversations.info': {
+        const channel = String(body.channel ?? '');
+        if (this.hiddenChannels.has(channel))
+          return send({ json: { ok: false, error: 'channel_not_found' } });
+        return send({
+          json: {
+            ok: true,
+            channel: { id: channel, is_channel: true, is_member: !this.notMemberOf.has(channel) },
+          },
+        });
+      }
       case 'chat.postMessage':
+        if (this.notMemberOf.has(String(body.channel)) || this.hiddenChannels.has(String(body.channel)))
+          return send({ json: { ok: false, error: 'not_in_channel' } });
         call.ts = `${this.ts++}.000100`;
         return send({ json: { ok: true, channel: body.channel, ts: call.ts, message: { text: body.text } } });
       default:

@@ -1,7 +1,20 @@
 import type { PolicyMode } from '../../core/policy.js';
-import { type Block, code, context, divider, esc, header, LIMITS, STATUS_EMOJI, section } from './common.js';
+import { type PausedSubscription, pauseExplained } from '../commands/list.js';
+import {
+  type Block,
+  clip,
+  code,
+  context,
+  divider,
+  esc,
+  header,
+  LIMITS,
+  STATUS_EMOJI,
+  section,
+} from './common.js';
 import { USAGE } from './help.js';
 import { type MailboxView, mailboxBlocks } from './mailbox.js';
+import { slackDate } from './report.js';
 
 export interface HomeRow {
   domain: string;
@@ -11,6 +24,10 @@ export interface HomeRow {
   mode?: PolicyMode | null;
   /** The soonest certificate expiry among the policy host and the MX hosts. */
   nextExpiry?: string | null;
+  /** What its last check found failing (or warned about): "title (subject)", worst first. */
+  problems?: string[];
+  /** Its subscriptions in the user's channels that are paused, with why. */
+  paused?: PausedSubscription[];
 }
 
 /** The action id of each domain's menu in App Home. */
@@ -66,9 +83,13 @@ export function homeView(
 function domainBlock(r: HomeRow, team: string): Block {
   const facts = [
     r.mode ? `mode ${r.mode}` : 'no valid policy',
-    r.nextExpiry ? `next certificate expiry ${esc(r.nextExpiry.slice(0, 10))}` : null,
-    r.lastCheckedAt ? `checked ${esc(r.lastCheckedAt.replace(/\.\d{3}Z$/, 'Z'))}` : 'not checked yet',
+    r.nextExpiry ? `next certificate expiry ${slackDate(r.nextExpiry)}` : null,
+    r.lastCheckedAt ? `checked ${slackDate(r.lastCheckedAt)}` : 'not checked yet',
   ].filter(Boolean);
+  const problems = r.problems?.length
+    ? [`${r.lastStatus === 'fail' ? 'Failing' : 'Warnings'}: ${r.problems.map(esc).join(' · ')}`]
+    : [];
+  const paused = (r.paused ?? []).map((p) => pauseExplained(p, 'there'));
   const status = r.lastStatus ? STATUS_EMOJI[r.lastStatus] : ':hourglass:';
   const option = (a: string, text: string) => ({
     text: { type: 'plain_text', text },
@@ -78,8 +99,13 @@ function domainBlock(r: HomeRow, team: string): Block {
     type: 'section',
     text: {
       type: 'mrkdwn',
-      text: `${status} ${code(r.domain)} · ${r.channels.map((c) => `<#${esc(c)}>`).join(' ')}\n${facts.join(' · ')}`.slice(
-        0,
+      text: clip(
+        [
+          `${status} ${code(r.domain)} · ${r.channels.map((c) => `<#${esc(c)}>`).join(' ')}`,
+          facts.join(' · '),
+          ...problems,
+          ...paused,
+        ].join('\n'),
         LIMITS.sectionText,
       ),
     },

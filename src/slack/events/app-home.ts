@@ -7,7 +7,9 @@ import type {
   SlackEventMiddlewareArgs,
   webApi,
 } from '@slack/bolt';
+import type { Report } from '../../core/check.js';
 import { parseDomain } from '../../core/domain.js';
+import { CATALOG } from '../../core/findings.js';
 import { HOME_MENU, type HomeRow, homeView } from '../blocks/home.js';
 import { checkAndRemember, db, mailboxFor, rationed, type SlackContext } from '../context.js';
 import { HomeOpened, MenuAction, MenuBody } from '../input.js';
@@ -36,9 +38,20 @@ async function channelsOf(client: webApi.WebClient, user: string): Promise<Set<s
   }
 }
 
+/** What a last check found, worst first: "title (subject)", at most three and how many more. */
+function problemsOf(report: Report | null): string[] {
+  const worst = report?.findings.filter((f) => f.severity === 'error') ?? [];
+  const shown = worst.length > 0 ? worst : (report?.findings.filter((f) => f.severity === 'warning') ?? []);
+  const names = shown.map((f) => `${CATALOG[f.code].title} (${f.subject})`);
+  return names.length > 3 ? [...names.slice(0, 3), `${names.length - 3} more`] : names;
+}
+
 /** The rows of a user's App Home: the workspace's domains watched by channels the user is in, with their state. */
 async function homeRows(ctx: SlackContext, team: string, channels: Set<string>): Promise<HomeRow[]> {
   const domains = await db(() => ctx.subscriptions.listTeam(team));
+  const paused = (await db(() => ctx.subscriptions.pausedInTeam(team))).filter((p) =>
+    channels.has(p.channelId),
+  );
   const rows: HomeRow[] = [];
   for (const r of domains.filter((d) => d.channels.some((c) => channels.has(c)))) {
     const last = await db(() => ctx.checks.last(r.domain));
@@ -51,6 +64,8 @@ async function homeRows(ctx: SlackContext, team: string, channels: Set<string>):
       channels: r.channels.filter((c) => channels.has(c)),
       mode: last?.evidence.policy.valid ? (last.evidence.policy.policy?.mode ?? null) : null,
       nextExpiry: certs.sort()[0] ?? null,
+      problems: problemsOf(last),
+      paused: paused.filter((p) => p.domain === r.domain),
     });
   }
   return rows;
