@@ -9,6 +9,8 @@ import { address, benchDomain, PROVIDERS } from './population.js';
  * The benchmark's Internet, run in a process of its own so that its memory and CPU are not counted as the monitor's:
  * one DNS server, one HTTPS server and one SMTP server, each answering for thousands of hosts (every host has its own
  * loopback address; TLS certificates are chosen by SNI). Every reply waits `delay` ms, standing in for a round trip.
+ * With a third argument `real-ports`, the hosts of domain 7 (a healthy one with MX hosts of its own) also answer on
+ * ports 443 and 25 of their addresses, so that the `mtasts` binary, which knows no other ports, can check it (root).
  */
 
 interface HostConfig {
@@ -87,8 +89,10 @@ async function main(): Promise<void> {
   );
   await new Promise<void>((resolve) => smtp.listen(0, '0.0.0.0', 2048, resolve));
 
+  const realPorts = process.argv[4] === 'real-ports' ? await listenOnRealPorts(zone, https, smtp) : null;
   process.send?.({
     ready: true,
+    realPorts,
     dns: dns.address,
     httpsPort: (https.address() as { port: number }).port,
     smtpPort: (smtp.address() as { port: number }).port,
@@ -101,6 +105,35 @@ async function main(): Promise<void> {
     if (m === 'stop') process.exit(0);
   });
   process.on('disconnect', () => process.exit(0));
+}
+
+/**
+ * Domain 7's policy host on port 443 and its MX hosts on port 25 of their own addresses, served by the same servers;
+ * null (and why) when those ports cannot be had (not root, or taken).
+ */
+async function listenOnRealPorts(
+  zone: Zone,
+  https: ReturnType<typeof createHttpsServer>,
+  smtp: ReturnType<typeof createServer>,
+): Promise<{ domain: string } | { error: string }> {
+  const d = benchDomain(7);
+  const address = (host: string) => zone[host]?.A?.[0] ?? '';
+  const listeners = [
+    { server: https, host: address(`mta-sts.${d.name}`), port: 443 },
+    ...d.mx.map((mx) => ({ server: smtp, host: address(mx), port: 25 })),
+  ];
+  try {
+    for (const l of listeners) {
+      const extra = createServer((socket) => l.server.emit('connection', socket));
+      await new Promise<void>((resolve, reject) => {
+        extra.once('error', reject);
+        extra.listen(l.port, l.host, resolve);
+      });
+    }
+    return { domain: d.name };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
 }
 
 /** A minimal SMTP server: greeting, EHLO, STARTTLS, QUIT, each answered after the delay. */

@@ -8,12 +8,15 @@ import { parseDomain } from '../src/core/domain.js';
 import type { Poster } from '../src/monitor/deliver.js';
 import { openRuntime } from '../src/runtime.js';
 import { benchDomain } from './population.js';
+import { printProcessFigures, processFigures } from './process.js';
 
 /**
- * npm run bench: a monitoring pass over a population of domains served by loopback peers, through the real monitor
- * and SQLite. Each size runs in a process of its own (so that peak RSS is that run's), the peers in another.
+ * npm run bench: first the process figures (how long `mtasts` commands and the app's start take, next to
+ * `node -e 0`: see process.ts), then a monitoring pass over a population of domains served by loopback peers, through
+ * the real monitor and SQLite. Each size runs in a process of its own (so that peak RSS is that run's), the peers in
+ * another.
  *
- *   npm run bench -- [--domains 10000] [--small 1000] [--delay 20] [--concurrency N]
+ *   npm run bench -- [--domains 10000] [--small 1000] [--delay 20] [--concurrency N] [--only process|pass]
  */
 
 interface Options {
@@ -21,6 +24,7 @@ interface Options {
   small: number;
   delay: number;
   concurrency: number | null;
+  only: 'process' | 'pass' | null;
 }
 
 interface Peers {
@@ -56,9 +60,15 @@ interface RunResult {
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { domains: 10000, small: 1000, delay: 20, concurrency: null };
+  const options: Options = { domains: 10000, small: 1000, delay: 20, concurrency: null, only: null };
   for (let i = 0; i < argv.length; i += 2) {
     const name = argv[i]?.replace(/^--/, '');
+    if (name === 'only') {
+      const what = argv[i + 1];
+      if (what !== 'process' && what !== 'pass') throw new Error('--only takes process or pass');
+      options.only = what;
+      continue;
+    }
     const value = Number(argv[i + 1]);
     if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} needs a whole number`);
     if (name === 'domains') options.domains = value;
@@ -265,6 +275,11 @@ async function main(): Promise<void> {
     return;
   }
   const options = parseOptions(argv);
+  if (options.only !== 'pass') {
+    process.stderr.write('bench: process figures…\n');
+    process.stdout.write(`${printProcessFigures(await processFigures(options.delay))}\n\n`);
+    if (options.only === 'process') return;
+  }
   const sizes =
     options.small > 0 && options.small < options.domains
       ? [options.small, options.domains]
