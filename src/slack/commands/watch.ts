@@ -29,12 +29,15 @@ const MEMBERSHIP_DEADLINE_MS = 1500;
  * channel it is not in, or a private one it cannot see, is `out`. Anything else (a direct message, a missing scope,
  * Slack slow to answer) is not known, and the watch goes ahead as before.
  */
-export async function botMembership(c: Call): Promise<'in' | 'out' | 'unknown'> {
+export async function botMembership(
+  client: Pick<Call['client'], 'conversations'>,
+  channel: string,
+): Promise<'in' | 'out' | 'unknown'> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<'unknown'>((resolve) => {
     timer = setTimeout(() => resolve('unknown'), MEMBERSHIP_DEADLINE_MS);
   });
-  const asked = c.client.conversations.info({ channel: c.scope.channel }).then(
+  const asked = client.conversations.info({ channel }).then(
     (res) => (res.channel?.is_member === true ? 'in' : res.channel?.is_member === false ? 'out' : 'unknown'),
     (err: { data?: { error?: string } }) => (err?.data?.error === 'channel_not_found' ? 'out' : 'unknown'),
   );
@@ -56,7 +59,8 @@ export const watch: Subcommand<Domain> = {
   args: oneDomain,
   run: async (c, domain) => {
     const { team, channel, user } = c.scope;
-    if ((await botMembership(c)) === 'out') return c.ack(ephemeral(notMemberText(domain.ascii)));
+    if ((await botMembership(c.client, channel)) === 'out')
+      return c.ack(ephemeral(notMemberText(domain.ascii)));
     const result = await db(() =>
       c.ctx.subscriptions.watch(team, channel, domain.ascii, user, c.ctx.maxDomainsPerTeam, c.ctx.now()),
     );
