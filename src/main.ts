@@ -2,11 +2,12 @@ import { schedule as cronSchedule } from 'node-cron';
 import { type AppConfig, ConfigError, loadAppConfig, loadDomainConnectKey, loadLogFormat } from './config.js';
 import { describeFault, installFaultHandlers } from './faults.js';
 import { logs } from './log.js';
-import { openRuntime, type Runtime } from './runtime.js';
+import { hasSlack, openRuntime, type Runtime } from './runtime.js';
 import { buildService, type Service } from './service.js';
 import { queueDigests } from './tlsrpt/digest.js';
 import { ImapWatcher } from './tlsrpt/imap.js';
 import { ingestEmail } from './tlsrpt/intake.js';
+import { localService } from './webhooks/local-service.js';
 
 /** Stops the running app (listener, monitor, database) and exits with the code; set once the app has started. */
 let stopApp: ((reason: string, code: number) => Promise<void>) | null = null;
@@ -33,11 +34,16 @@ function secretsOf(config: AppConfig): (string | null)[] {
   ];
 }
 
-/** The settings, or one line naming the bad one and exit 2. */
+/**
+ * The settings, or one line naming the bad one and exit 2. With no Slack setting at all, the app runs without Slack
+ * (the watch list's alerts go to the log and webhooks); with some, they are checked as the Slack app needs them.
+ */
 function settings(): { config: AppConfig; dcKey: ReturnType<typeof loadDomainConnectKey> } {
   try {
     logs.configure({ format: loadLogFormat() });
-    const config = loadAppConfig();
+    const local = loadAppConfig(undefined, 'ingest');
+    const slackless = !hasSlack(local) && !local.appToken && !local.signingSecret;
+    const config = slackless ? local : loadAppConfig();
     logs.configure({ secrets: secretsOf(config) });
     return { config, dcKey: loadDomainConnectKey() };
   } catch (err) {
@@ -61,7 +67,16 @@ async function start(): Promise<void> {
     );
     process.exit(2);
   }
-  const service = buildService(runtime, { logs, onFatal: (why) => void stopApp?.(why, 1) });
+  const service = hasSlack(config)
+    ? buildService(runtime, { logs, onFatal: (why) => void stopApp?.(why, 1) })
+    : localService({
+        db: runtime.db,
+        databasePath: config.databasePath,
+        port: config.port,
+        http: config.http,
+        intake: runtime.intake,
+        log: (m) => logger.warn(m),
+      });
   let port: number;
   try {
     port = await service.start();
@@ -72,8 +87,13 @@ async function start(): Promise<void> {
     process.exit(1);
   }
   logger.info(
-    `mtasts-bot: ${config.appToken ? 'Socket Mode' : 'HTTP mode, events at /slack/events'}; HTTP on port ${port}; database ${config.databasePath}`,
+    `mtasts-bot: ${!hasSlack(config) ? 'no Slack app' : config.appToken ? 'Socket Mode' : 'HTTP mode, events at /slack/events'}; HTTP on port ${port}; database ${config.databasePath}`,
   );
+  if (!hasSlack(config)) {
+    logger.info(
+      'mtasts-bot: no Slack app configured: monitoring the watch list (npx mtasts watch add example.com), alerts to the log or MTASTS_WEBHOOKS; to connect Slack set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN), see the README',
+    );
+  }
   const stopWork = startWork(runtime, service);
   let stopping = false;
   stopApp = async (reason: string, code: number) => {
@@ -106,7 +126,7 @@ async function start(): Promise<void> {
  * The app's background work: the outbox delivered now (alerts a crash or restart left) and every minute, an interrupted
  * pass resumed, passes on schedule, daily TLS-RPT digests, the IMAP reader. Returns what stops all of it.
  */
-function startWork(runtime: Runtime, service: Service): () => Promise<void> {
+function startWork(runtime: Runtime, service: Pick<Service, 'health'>): () => Promise<void> {
   const { config } = runtime;
   void runtime.monitor
     .deliver()

@@ -16,6 +16,7 @@ import { MonitorStore } from './store/monitor.js';
 import { SubscriptionStore } from './store/subscriptions.js';
 import { TlsRptStore } from './store/tlsrpt.js';
 import { type IntakeDeps, tlsrptHandler } from './tlsrpt/intake.js';
+import { logPoster, routingPoster } from './webhooks/poster.js';
 
 /** The long-lived parts shared by `npm start` and `mtasts sweep`: database, stores, engine, monitor. */
 export interface Runtime {
@@ -67,7 +68,7 @@ export function openRuntime(
     subscriptions,
     checks,
     store: monitorStore,
-    poster: overrides.poster ?? slackPoster(tokenFor, config.apiUrl, { timeoutMs: config.slackTimeoutMs }),
+    poster: overrides.poster ?? alertPoster(config, tokenFor, logger),
     now,
     logger,
     settings: {
@@ -109,6 +110,26 @@ export function openRuntime(
     intake,
     close: () => db.close(),
   };
+}
+
+/** Whether a Slack app is configured: a bot token, or OAuth installs. Without one, `npm start` serves the watch list. */
+export function hasSlack(config: AppConfig): boolean {
+  return config.botToken !== '' || config.oauth !== null;
+}
+
+/**
+ * Where the delivery worker posts: the command line's watch list to its webhook (MTASTS_WEBHOOKS) or to the log (a
+ * readable block per alert), everything else to the Slack app's channel.
+ */
+function alertPoster(config: AppConfig, tokenFor: (team: string) => string | null, logger: Logger): Poster {
+  return routingPoster({
+    slack: hasSlack(config)
+      ? slackPoster(tokenFor, config.apiUrl, { timeoutMs: config.slackTimeoutMs })
+      : null,
+    webhooks: [],
+    log: logPoster((block) => logger.info(block)),
+    timeoutMs: config.slackTimeoutMs,
+  });
 }
 
 /** The Slack app over a runtime: commands, events, health, and the TLS-RPT intake at POST /tlsrpt. */
