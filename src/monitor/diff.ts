@@ -90,6 +90,8 @@ interface Pass {
   nowIso: string;
   /** The first pass of a domain: its conditions are recorded without alerts. */
   baseline: boolean;
+  /** The check's resolver failed (DNS_RESOLVER_FAILED): what it did not see has not cleared, only gone unseen. */
+  blind: boolean;
   settings: DiffSettings;
   previous: Map<string, Condition>;
   next: Map<string, Condition>;
@@ -104,18 +106,21 @@ interface Candidate {
 
 export function diff(
   prev: DomainState,
-  snap: Snapshot,
+  seen: Snapshot,
   report: Report,
   now: Date,
   settings: DiffSettings = DEFAULT_DIFF_SETTINGS,
   inputs: DiffInputs = {},
 ): DiffResult {
+  // MX hosts a failed lookup did not give are not known, not gone: nothing to compare (no MX change, no host left).
+  const snap = mxUnknown(report) ? { ...seen, mx: null } : seen;
   const pass: Pass = {
     prev,
     snap,
     now,
     nowIso: now.toISOString(),
     baseline: prev.snapshot === null,
+    blind: report.findings.some((f) => f.code === 'DNS_RESOLVER_FAILED'),
     settings,
     previous: new Map(prev.conditions.map((c) => [c.key, c])),
     next: new Map(),
@@ -141,6 +146,13 @@ export function diff(
     extraFindings: stuckId ? [stuckId.finding] : [],
     lastPolicy,
   };
+}
+
+/** The MX lookup failed (no answer, the resolver's failure): the MX hosts are not known, rather than none. */
+function mxUnknown(report: Report): boolean {
+  const mx = report.evidence.mx;
+  const answered = report.findings.some((f) => f.code === 'MX_MISSING' || f.code === 'DOMAIN_NOT_FOUND');
+  return mx.error !== null && mx.hosts.length === 0 && !answered;
 }
 
 /** The policy in force a snapshot saw, else the one it remembered: what senders may hold in their caches. */
@@ -292,6 +304,10 @@ function closeReplacedCertificates(pass: Pass): void {
 function closeCleared(pass: Pass, candidates: Map<string, Candidate>): void {
   for (const old of pass.prev.conditions) {
     if (old.info.kind === 'cert' || pass.next.has(old.key) || candidates.has(old.key)) continue;
+    if (pass.blind) {
+      pass.next.set(old.key, old); // the check saw nothing of it: not recovered, followed on
+      continue;
+    }
     recover(
       pass,
       old,

@@ -1,6 +1,8 @@
+import { createSocket } from 'node:dgram';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DEFAULT_DELIVERY } from '../../src/monitor/deliver.js';
 import { buildSlackApp, openRuntime, type Runtime } from '../../src/runtime.js';
@@ -323,5 +325,98 @@ describe('reports', () => {
       '*Impact now:* Any sender that cached a policy earlier keeps applying it until its max_age runs out (this check keeps no history, so when is not known)',
     );
     expect(all).toContain(`checked ${slackDate(clock.getTime())}`);
+  });
+});
+
+/**
+ * A resolver on loopback that forwards each question to the lab's DNS server, or answers REFUSED while `refusing`:
+ * the checker's own resolver failing, and coming back.
+ */
+async function forwardingResolver(upstreamPort: number) {
+  const socket = createSocket('udp4');
+  const upstream = createSocket('udp4');
+  const waiting = new Map<number, { port: number; address: string }>();
+  const state = { refusing: false };
+  socket.on('message', (msg, from) => {
+    if (!state.refusing) {
+      const id = msg.readUInt16BE(0);
+      waiting.set(id, { port: from.port, address: from.address });
+      upstream.send(msg, upstreamPort, '127.0.0.1');
+      return;
+    }
+    const query = dnsPacket.decode(msg);
+    const reply = {
+      type: 'response' as const,
+      id: query.id ?? 0,
+      flags: 5,
+      questions: query.questions ?? [],
+    };
+    socket.send(dnsPacket.encode(reply), from.port, from.address);
+  });
+  upstream.on('message', (msg) => {
+    const to = waiting.get(msg.readUInt16BE(0));
+    if (to) socket.send(msg, to.port, to.address);
+  });
+  await Promise.all([
+    new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve)),
+    new Promise<void>((resolve) => upstream.bind(0, '127.0.0.1', resolve)),
+  ]);
+  return {
+    state,
+    address: `127.0.0.1:${socket.address().port}`,
+    stop: () => Promise.all([socket, upstream].map((s) => new Promise<void>((r) => s.close(() => r())))),
+  };
+}
+
+describe("the checker's resolver failing", () => {
+  test('is one alert of its own: nothing open recovers meanwhile, and no MX change is made up', async () => {
+    const resolver = await forwardingResolver(lab.dns.port);
+    let at = new Date();
+    const blind = openRuntime(
+      testConfig({
+        SLACK_API_URL: slack.apiUrl,
+        DATABASE_PATH: join(mkdtempSync(join(tmpdir(), 'mtasts-blind-')), 'b.sqlite'),
+        MTASTS_DNS_SERVERS: resolver.address,
+      }),
+      null,
+      { info: () => {}, warn: () => {}, error: () => {} },
+      {
+        engine: { options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort } },
+        now: () => at,
+        monitor: { jitterMs: 0, delivery: { ...DEFAULT_DELIVERY, channelPacingMs: 0 } },
+      },
+    );
+    const run = async () => {
+      at = new Date(at.getTime() + HOUR);
+      await blind.monitor.runPass();
+    };
+    try {
+      await lab.domain('blind.test');
+      blind.subscriptions.watch('TB', 'CBLIND', 'blind.test', 'U1', 100, at);
+      await run(); // baseline
+      delete lab.dns.zone['_smtp._tls.blind.test'];
+      await run(); // TLSRPT_MISSING opens
+      resolver.state.refusing = true;
+      await run();
+      await run(); // the resolver's failure alerts at its second pass in a row
+      resolver.state.refusing = false;
+      await run();
+      const texts = posts('CBLIND').map((c) => String(c.body.text));
+      expect(texts).toEqual([
+        'Warning: blind.test: No TLS-RPT record (_smtp._tls.blind.test)',
+        'Error: blind.test: The DNS resolver of this check failed (DNS resolver)',
+        'blind.test: recovered: The DNS resolver of this check failed (DNS resolver)',
+      ]);
+      expect(textOf(posts('CBLIND')[1])).toContain(
+        '*Impact now:* Not known: the resolver of this check failed, so it could not see blind.test as senders do.',
+      );
+      // The TLS-RPT record is still missing, and still followed: no word about it until it is back.
+      expect(blind.monitorStore.loadState('blind.test').conditions.map((c) => c.key)).toContain(
+        'finding:TLSRPT_MISSING:_smtp._tls.blind.test',
+      );
+    } finally {
+      blind.close();
+      await resolver.stop();
+    }
   });
 });
