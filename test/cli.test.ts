@@ -104,6 +104,16 @@ describe('mtasts check (in process)', () => {
     expect(t.err()).toBe(`mtasts: ${message}${t.err().slice(`mtasts: ${message}`.length)}`);
     expect(t.err().trim().split('\n')).toHaveLength(1);
   });
+
+  test('two bad engine settings are two lines, one naming each, and exit 2', async () => {
+    const t = io({ MTASTS_TIMEOUT_MS: 'soon', MTASTS_MAX_MX_HOSTS: '0' });
+    expect(await main(['check', 'good.test'], t.value)).toBe(2);
+    expect(t.out()).toBe('');
+    expect(t.err().trim().split('\n')).toEqual([
+      'mtasts: MTASTS_TIMEOUT_MS must be a whole number from 100 to 120000, got "soon"',
+      'MTASTS_MAX_MX_HOSTS must be a whole number from 1 to 100, got "0"',
+    ]);
+  });
 });
 
 function run(
@@ -155,6 +165,20 @@ describe('the mtasts binary', () => {
     expect(r.stderr).toContain(message);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).not.toMatch(/\bat .*:\d+:\d+/); // no stack trace
+  });
+
+  test('mtasts check with two bad engine settings: two plain lines on stderr, exit 2', async () => {
+    const r = await run(['check', 'example.com'], {
+      MTASTS_DNS_SERVERS: 'dns.example',
+      MTASTS_CERT_WARN_DAYS: '0',
+    });
+    expect(r).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'mtasts: MTASTS_DNS_SERVERS "dns.example" is not an ip or ip:port (IPv6 as [ip]:port)\n' +
+        'MTASTS_CERT_WARN_DAYS must be a whole number from 1 to 365, got "0"\n',
+    });
   });
 
   test('--version prints the package version and exits 0', async () => {

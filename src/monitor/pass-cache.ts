@@ -4,16 +4,16 @@ import type { StarttlsEvidence, StarttlsProbeOptions } from '../core/net/starttl
 
 export interface PassCacheSettings {
   /** SMTP connections open at once to one address (politeness to each provider). */
-  perAddressSmtp: number;
+  smtpPerAddress: number;
   /** SMTP connections open at once in all. */
-  globalSmtp: number;
+  smtpConcurrency: number;
   /** How long a DNS answer without a TTL (TXT, MX: the resolver does not give theirs) is reused. */
   defaultTtlMs: number;
 }
 
 export const DEFAULT_PASS_CACHE: PassCacheSettings = {
-  perAddressSmtp: 2,
-  globalSmtp: 64,
+  smtpPerAddress: 2,
+  smtpConcurrency: 64,
   defaultTtlMs: 300_000,
 };
 
@@ -78,7 +78,7 @@ export function passDeps(
     soa: (name) => cached(`SOA ${name}`, () => base.dns.soa(name)),
   };
 
-  const global = new Limiter(settings.globalSmtp);
+  const global = new Limiter(settings.smtpConcurrency);
   const perAddress = new Map<string, Limiter>();
   const probes = new Map<string, Promise<StarttlsEvidence>>();
   const probeStarttls = (options: StarttlsProbeOptions): Promise<StarttlsEvidence> => {
@@ -91,7 +91,7 @@ export function passDeps(
     stats.probes++;
     let limiter = perAddress.get(options.address);
     if (!limiter) {
-      limiter = new Limiter(settings.perAddressSmtp);
+      limiter = new Limiter(settings.smtpPerAddress);
       perAddress.set(options.address, limiter);
     }
     const address = limiter;

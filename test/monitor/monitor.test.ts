@@ -491,7 +491,7 @@ describe('a pass at scale', () => {
     rig.runtime.close();
     rig.runtime = rig.open({
       concurrency: 16,
-      cache: { perAddressSmtp: 2, globalSmtp: 64, defaultTtlMs: 60_000 },
+      cache: { smtpPerAddress: 2, smtpConcurrency: 64, defaultTtlMs: 60_000 },
     });
     // Eight domains, each with its own MX name, all on the one address of a busy provider.
     for (let i = 0; i < 8; i++) {

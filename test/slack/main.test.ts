@@ -83,3 +83,20 @@ test.each([
   expect(app.output()).toContain(message);
   expect(app.output().trim().split('\n')).toHaveLength(1);
 });
+
+test('three bad settings stop start-up with three lines, one naming each', async () => {
+  const app = start({
+    SLACK_BOT_TOKEN: 'xoxb-1',
+    SLACK_SIGNING_SECRET: 's',
+    PORT: 'eighty',
+    MTASTS_TIMEOUT_MS: 'soon',
+    MTASTS_HTTP_HEADERS_TIMEOUT_MS: '60000',
+    MTASTS_HTTP_REQUEST_TIMEOUT_MS: '30000',
+  });
+  expect(await app.exited).toBe(2);
+  expect(app.output().trim().split('\n')).toEqual([
+    'mtasts-bot: PORT must be a whole number from 0 to 65535, got "eighty"',
+    'MTASTS_TIMEOUT_MS must be a whole number from 100 to 120000, got "soon"',
+    'MTASTS_HTTP_HEADERS_TIMEOUT_MS (60000) must not exceed MTASTS_HTTP_REQUEST_TIMEOUT_MS (30000): the headers are part of the request',
+  ]);
+});
