@@ -532,7 +532,7 @@ describe('certificate expiry', () => {
       ],
     ],
     [
-      'a new MX host whose certificate has expired: opened at that level',
+      "a new MX host whose certificate has expired: told in the MX change's one alert, then followed without a second",
       [
         [{ at: 0, seen: healthy }, []],
         [
@@ -543,10 +543,17 @@ describe('certificate expiry', () => {
               certs: [mxCert('mx3.example.com', 'FP3', -DAY)],
             },
           },
-          [
-            'opened cert:mx:mx3.example.com:FP3:expired',
-            'changed mx-changed@T+1h: +mx3.example.com -mx2.example.com',
-          ],
+          ['changed mx-changed@T+1h: +mx3.example.com -mx2.example.com'],
+        ],
+        [
+          {
+            at: 2 * HOUR,
+            seen: {
+              mx: ['mx1.example.com', 'mx3.example.com'],
+              certs: [mxCert('mx3.example.com', 'FP3', -DAY)],
+            },
+          },
+          [],
         ],
       ],
     ],
