@@ -48,10 +48,11 @@ export class RateLimiter {
           at: Math.max(old.at, nowMs),
         }
       : { tokens: this.rate.burst, at: nowMs };
-    // Re-inserted, so that the Map's order is the order of last use.
+    // Re-inserted, so that the Map's order is the order of last use. Room is made before a new key goes in, so that
+    // the bucket in use is never the one forgotten (a new one is full: forgotten, its client would never be limited).
     this.buckets.delete(key);
+    if (this.buckets.size >= this.maxKeys) this.evict();
     this.buckets.set(key, bucket);
-    if (this.buckets.size > this.maxKeys) this.evict();
     return bucket;
   }
 
