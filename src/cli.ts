@@ -32,6 +32,8 @@ const USAGE = `usage:
   mtasts sweep                       one monitoring pass over every watched domain now (needs SLACK_BOT_TOKEN)
   mtasts ingest-email < message.eml  store a TLS-RPT report e-mail (exit 0 stored or duplicate, 2 not a report)
   mtasts ingest-imap --once          read new report e-mails from MTASTS_TLSRPT_IMAP_URL once (exit 0 read, 1 failed)
+  mtasts watch add <domain> [--webhook NAME]   watch a domain without Slack: alerts to the log or a webhook
+  mtasts watch list | remove <domain> | mute <domain> [24h|off]   the watch list (mtasts watch help)
   mtasts --version                   the version of mtasts-bot
 `;
 
@@ -51,6 +53,8 @@ export async function main(argv: string[], given?: CliIo): Promise<number> {
         return await runIngestEmail(rest, io);
       case 'ingest-imap':
         return await runIngestImap(rest, io);
+      case 'watch':
+        return await runWatch(rest, io);
       case '--version':
       case 'version':
         io.stdout(`mtasts-bot ${packageVersion()}\n`);
@@ -271,6 +275,33 @@ async function runIngestImap(args: string[], io: CliIo): Promise<number> {
     return 0;
   } finally {
     runtime.close();
+  }
+}
+
+/** `mtasts watch …`: the watch list in the database at DATABASE_PATH, for `npm start` without a Slack app. */
+async function runWatch(args: string[], io: CliIo): Promise<number> {
+  const [{ loadAppConfig }, { openDatabase }, { SubscriptionStore }, { watchCommand }, { parseDuration }] =
+    await Promise.all([
+      import('./config.js'),
+      import('./store/db.js'),
+      import('./store/subscriptions.js'),
+      import('./webhooks/watch-command.js'),
+      import('./slack/commands/mute.js'),
+    ]);
+  const config = loadAppConfig(io.env, 'ingest');
+  const db = openDatabase(config.databasePath, undefined, config.dbBusyTimeoutMs);
+  try {
+    return watchCommand(args, {
+      subscriptions: new SubscriptionStore(db),
+      webhooks: config.webhooks.map((w) => w.name),
+      maxDomains: config.maxDomainsPerTeam,
+      now: new Date(),
+      parseDuration,
+      stdout: io.stdout,
+      stderr: io.stderr,
+    });
+  } finally {
+    db.close();
   }
 }
 

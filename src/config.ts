@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
 import { type ImapSettings, type OperatorChannel, Secret } from './tlsrpt/imap.js';
+import { parseWebhooks, type Webhook } from './webhooks/destinations.js';
 
 /**
  * The only module that reads the environment: every setting is parsed and checked here, once.
@@ -310,6 +311,8 @@ const appSettings = z.object({
   }),
   /** Where alerts about the app itself go, and whose workspace sees its status; or null. */
   operatorChannel: setting('MTASTS_OPERATOR_CHANNEL', operatorChannel()),
+  /** Named incoming webhooks the watch list's alerts go to (`name=[kind:]url`, comma separated): secrets. */
+  webhooks: setting('MTASTS_WEBHOOKS', webhookList()),
   /** How the app runs as a service (see README, Running it). */
   service: z.object({
     /** Socket Mode: the first wait before reconnecting after the socket dropped; doubled per failure up to the max. */
@@ -535,6 +538,17 @@ for (const schema of [appSettings, domainConnectSettings]) {
   const names = declaredVariables(schema);
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice !== undefined) throw new Error(`${twice} is declared by two settings`);
+}
+
+/** MTASTS_WEBHOOKS: the named webhooks (webhooks/destinations.ts); a message never repeats a URL. */
+function webhookList() {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx): Webhook[] => {
+      const r = parseWebhooks(v);
+      return r.ok ? r.webhooks : problem(ctx, r.error);
+    });
 }
 
 /** MTASTS_OPERATOR_CHANNEL: a channel id (C… or G…), after its workspace's id and a colon (T…:C…) with OAuth. */

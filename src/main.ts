@@ -28,6 +28,8 @@ function secretsOf(config: AppConfig): (string | null)[] {
     config.oauth?.clientSecret ?? null,
     config.oauth?.stateSecret ?? null,
     config.service.metricsToken,
+    // A webhook URL lets whoever has it post: a secret.
+    ...config.webhooks.map((w) => w.url),
     config.tlsrptImap && 'password' in config.tlsrptImap.auth
       ? config.tlsrptImap.auth.password.reveal()
       : null,

@@ -126,7 +126,7 @@ function alertPoster(config: AppConfig, tokenFor: (team: string) => string | nul
     slack: hasSlack(config)
       ? slackPoster(tokenFor, config.apiUrl, { timeoutMs: config.slackTimeoutMs })
       : null,
-    webhooks: [],
+    webhooks: config.webhooks,
     log: logPoster((block) => logger.info(block)),
     timeoutMs: config.slackTimeoutMs,
   });

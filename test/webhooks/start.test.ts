@@ -7,7 +7,13 @@ import { afterEach, expect, test } from 'vitest';
 import { openDatabase } from '../../src/store/db.js';
 import type { EventPayload } from '../../src/store/monitor-state.js';
 import { enqueue } from '../../src/store/outbox.js';
-import { LOG_DESTINATION, SubscriptionStore, WATCH_LIST_TEAM } from '../../src/store/subscriptions.js';
+import {
+  LOG_DESTINATION,
+  SubscriptionStore,
+  WATCH_LIST_TEAM,
+  webhookDestination,
+} from '../../src/store/subscriptions.js';
+import { WebhookReceiver } from '../support/webhook-receivers.js';
 
 /**
  * `npm start` with no Slack setting: the app's own process (src/main.ts run by tsx, as `npm run dev` does), its
@@ -47,11 +53,11 @@ function start(env: Record<string, string>) {
 }
 
 /** A database whose watch list sends example.com's alerts to the log, with one alert waiting in the outbox. */
-function databaseWithAlert(): string {
+function databaseWithAlert(destination = LOG_DESTINATION): string {
   const path = join(mkdtempSync(join(tmpdir(), 'mtasts-local-')), 'db.sqlite');
   const db = openDatabase(path);
   const now = new Date();
-  new SubscriptionStore(db).watch(WATCH_LIST_TEAM, LOG_DESTINATION, 'example.com', 'cli', 100, now);
+  new SubscriptionStore(db).watch(WATCH_LIST_TEAM, destination, 'example.com', 'cli', 100, now);
   const payload: EventPayload = {
     domain: 'example.com',
     domainUnicode: 'example.com',
@@ -74,7 +80,7 @@ function databaseWithAlert(): string {
   const alert = {
     eventKey: 'e1',
     teamId: WATCH_LIST_TEAM,
-    channelId: LOG_DESTINATION,
+    channelId: destination,
     threadEventKey: null,
     broadcast: false,
     payload,
@@ -126,3 +132,37 @@ test('LOG_FORMAT=json: the alert is one JSON line, its block in msg', async () =
   app.child.kill('SIGTERM');
   expect(await app.exited, app.output()).toBe(0);
 }, 60_000);
+
+test('a webhook: the alert posted to it, its URL in no log line, also when it is refused', async () => {
+  const ok = await WebhookReceiver.start('json');
+  const gone = await WebhookReceiver.start('slack');
+  gone.answer({ status: 404, body: 'no_service' });
+  try {
+    for (const [name, receiver] of [
+      ['ok', ok],
+      ['gone', gone],
+    ] as const) {
+      const app = start({
+        DATABASE_PATH: databaseWithAlert(webhookDestination(name)),
+        PORT: '0',
+        MTASTS_DNS_SERVERS: '127.0.0.1:9',
+        MTASTS_WEBHOOKS: `ok=json:${ok.url},gone=slack:${gone.url}`,
+      });
+      await app.logged(/monitoring on schedule/);
+      for (let i = 0; i < 500 && receiver.received.length === 0; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      if (name === 'gone') await app.logged(/webhook gone: HTTP 404 no_service/);
+      app.child.kill('SIGTERM');
+      expect(await app.exited, app.output()).toBe(0);
+      expect(receiver.received, app.output()).toHaveLength(1);
+      for (const url of [ok.url, gone.url]) {
+        expect(app.output()).not.toContain(url);
+        expect(app.output()).not.toContain(new URL(url).pathname);
+      }
+    }
+    expect(ok.accepted()).toEqual([expect.objectContaining({ kind: 'opened', domain: 'example.com' })]);
+  } finally {
+    await ok.stop();
+    await gone.stop();
+  }
+}, 90_000);
