@@ -1,4 +1,4 @@
-import { type ImpactNow, type PolicySeen, policyInForce, type Report } from '../core/check.js';
+import { type PolicySeen, policyInForce, type Report } from '../core/check.js';
 import {
   CATALOG,
   type Finding,
@@ -17,20 +17,6 @@ import type {
   MonitorEvent,
   Snapshot,
 } from '../store/monitor-state.js';
-
-declare module '../store/monitor-state.js' {
-  interface Snapshot {
-    /**
-     * While this snapshot's own policy is not in force: the last policy in force a pass saw (what senders may still
-     * hold in their caches), or null when none has been seen since monitoring began. Absent while one is in force.
-     */
-    lastPolicy?: PolicySeen | null;
-  }
-  interface EventPayload {
-    /** What the check behind the event meant for mail when it was made (core/check.ts impactNow). */
-    impact?: ImpactNow;
-  }
-}
 
 /**
  * Comparing a pass with the state left by the previous ones. Pure: state in, state and events out. Conditions open

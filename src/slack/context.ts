@@ -1,6 +1,7 @@
-import type { Report } from '../core/check.js';
+import { type PolicySeen, policyInForce, type Report } from '../core/check.js';
 import type { Domain } from '../core/domain.js';
 import type { Engine } from '../engine.js';
+import { lastPolicyOf } from '../monitor/diff.js';
 import { DatabaseBusyError, whenFree } from '../store/busy.js';
 import type { CheckStore } from '../store/checks.js';
 import type { MailboxStatus } from '../store/imap.js';
@@ -66,10 +67,21 @@ export const db = whenFree;
  */
 export async function checkAndRemember(ctx: SlackContext, domain: Domain): Promise<Report> {
   const report = await ctx.engine.check(domain);
+  if (policyInForce(report) === null) {
+    // What senders may still hold: the monitor remembers the last policy in force of a watched domain.
+    const seen = await db(() => lastPolicySeen(ctx, domain.ascii)).catch(() => undefined);
+    if (seen !== undefined) report.lastPolicy = seen;
+  }
   await db(() => ctx.checks.save(report)).catch((err: unknown) => {
     if (!(err instanceof DatabaseBusyError)) throw err;
   });
   return report;
+}
+
+/** The last policy in force the monitor saw for a watched domain (null: none since it began); undefined: no history. */
+function lastPolicySeen(ctx: SlackContext, domain: string): PolicySeen | null | undefined {
+  const state = ctx.monitorState?.loadState(domain);
+  return state?.snapshot ? lastPolicyOf(state.snapshot) : undefined;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Report } from '../core/check.js';
+import type { ImpactNow, PolicySeen, Report } from '../core/check.js';
 import type { FindingCode, Severity } from '../core/findings.js';
 import type { PolicyMode } from '../core/policy.js';
 import type { DomainReportSummary } from './tlsrpt.js';
@@ -33,6 +33,11 @@ export interface Snapshot {
   certs: CertSeen[];
   /** "CODE subject" of every finding. */
   findings: string[];
+  /**
+   * While this snapshot's own policy is not in force: the last policy in force a pass saw (what senders may still
+   * hold in their caches), or null when none has been seen since monitoring began. Absent while one is in force.
+   */
+  lastPolicy?: PolicySeen | null;
 }
 
 export interface ConditionInfo {
@@ -100,6 +105,8 @@ export interface EventPayload {
   event: MonitorEvent;
   /** ready: the records to publish for enforce. */
   ready?: { id: string; bind: string; policyText: string };
+  /** What the check behind the event meant for mail when it was made (core/check.ts impactNow). */
+  impact?: ImpactNow;
 }
 
 /** The daily TLS-RPT digest of one domain. */

@@ -314,6 +314,22 @@ describe('reports', () => {
     expect(all).not.toContain('STS_RECORD_MISSING');
   });
 
+  test("a watched domain checked by hand while its policy host is down: the monitor's memory gives the date", async () => {
+    await lab.domain('byhand.test');
+    await watch('byhand.test', 'TH', 'CHAND');
+    const seen = clock.getTime();
+    await pass(); // the policy (enforce, max_age 1209600) in force, seen now
+    lab.set('mta-sts.byhand.test', { A: [lab.newAddress()] });
+    clock = new Date(clock.getTime() + HOUR);
+    const c = command('check byhand.test', 'TH', 'CHAND');
+    await c.ack();
+    await slack.waitFor(() => c.responses().length === 1);
+    const all = JSON.stringify(c.responses()[0]?.body);
+    expect(all).toContain(`last seen ${slackDate(seen)}`);
+    expect(all).toContain(`keep enforcing it until about ${slackDate(seen + 1209600_000)}`);
+    expect(all).not.toContain('this check keeps no history');
+  });
+
   test("an unwatched domain's broken policy: the impact says cached copies last until their max_age", async () => {
     await lab.domain('oneoff.test');
     lab.set('mta-sts.oneoff.test', { A: [lab.newAddress()] });
