@@ -47,7 +47,7 @@ export interface CheckOptions {
   smtpProbe: boolean;
   /** MX hosts checked per domain, the most preferred first; the others are listed but not looked up or probed. */
   maxMxHosts: number;
-  /** Addresses probed per MX host, in the order DNS gave them. */
+  /** Addresses probed per MX host, in the order DNS gave them; also the policy host's addresses tried. */
   maxAddressesPerMx: number;
   /** Trusted roots; Node's roots plus NODE_EXTRA_CA_CERTS when absent. */
   ca?: string[];
@@ -573,7 +573,9 @@ async function checkPolicy(run: Run): Promise<PolicyEvidence> {
 
   const fetched = await run.deps.fetchPolicy({
     host,
-    addresses: resolved.allowed,
+    // Tried in order until one answers: as many as an MX host's probed addresses, so that a hostile name with
+    // dozens of dead addresses cannot hold a check for a timeout each.
+    addresses: resolved.allowed.slice(0, options.maxAddressesPerMx),
     timeoutMs: options.timeoutMs,
     now: run.now(),
     ...(options.policyPort ? { port: options.policyPort } : {}),

@@ -167,6 +167,21 @@ describe('per-check probe limits', () => {
     expect(r.evidence.mx.limited).toBeUndefined();
   });
 
+  test("the policy host: its addresses are tried in order, at most as many as an MX host's", async () => {
+    // Twelve addresses where nothing listens (each refuses at once): a check tries the first 8 and no more.
+    const dead = fresh(12);
+    lab.set('deadpolicy.test', { MX: [{ preference: 10, exchange: 'mx1.deadpolicy.test' }] });
+    lab.set('mx1.deadpolicy.test', { A: [lab.newAddress()] });
+    lab.set('_mta-sts.deadpolicy.test', { TXT: ['v=STSv1; id=1'] });
+    lab.set('mta-sts.deadpolicy.test', { A: dead });
+    const r = await check('deadpolicy.test', { smtpProbe: false });
+    expect(r.evidence.policy.addresses).toEqual(dead);
+    expect(r.evidence.policy.fetch?.attempts.map((a) => a.address)).toEqual(dead.slice(0, 8));
+    expect(r.findings.map((f) => f.code)).toContain('POLICY_FETCH_FAILED');
+    const fewer = await check('deadpolicy.test', { smtpProbe: false, maxAddressesPerMx: 3 });
+    expect(fewer.evidence.policy.fetch?.attempts.map((a) => a.address)).toEqual(dead.slice(0, 3));
+  });
+
   test('with the SMTP probe off, only the host limit applies and no connection is made', async () => {
     const domain = 'quiet.test';
     const names = [`mx1.${domain}`, `mx2.${domain}`];
