@@ -159,11 +159,14 @@ async function rolloutHistory(io: CliIo, domain: string): Promise<RolloutHistory
 /** One monitoring pass now: check every watched domain, compare, post alerts. Exit 0 when the pass ran. */
 async function runSweep(args: string[], io: CliIo): Promise<number> {
   parseArgs(args, {});
-  const [{ loadAppConfig, loadDomainConnectKey }, { openRuntime }] = await Promise.all([
+  const [{ loadAppConfig, loadDomainConnectKey }, { hasSlack, openRuntime }] = await Promise.all([
     import('./config.js'),
     import('./runtime.js'),
   ]);
-  const config = loadAppConfig(io.env, 'sweep');
+  // As npm start: with no Slack setting at all the pass runs for the watch list (alerts to the log and webhooks).
+  const local = loadAppConfig(io.env, 'ingest');
+  const slackless = !hasSlack(local) && !local.appToken && !local.signingSecret;
+  const config = slackless ? local : loadAppConfig(io.env, 'sweep');
   const logger = {
     info: (m: string) => io.stderr(`${m}\n`),
     warn: (m: string) => io.stderr(`warning: ${m}\n`),

@@ -439,6 +439,38 @@ test('mtasts sweep runs one pass and reports it', async () => {
   expect(out.join('')).toMatch(/^sweep: ran pass 1: 1 domain\(s\) checked, 0 could not be/);
 });
 
+test('mtasts sweep without any Slack setting runs the watch list and writes its alerts to the log', async () => {
+  await lab.domain('logonly.test', { mode: 'enforce' });
+  lab.set('mta-sts.logonly.test', { A: [lab.newAddress()] }); // nothing serves the policy
+  const dir = mkdtempSync(join(tmpdir(), 'mtasts-sweep-'));
+  const env = {
+    DATABASE_PATH: join(dir, 'db.sqlite'),
+    MTASTS_DNS_SERVERS: lab.dns.address,
+    MTASTS_ALLOW_PRIVATE_NETWORKS: '1',
+  };
+  const run = async (args: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(args, {
+      env,
+      stdout: (t) => out.push(t),
+      stderr: (t) => err.push(t),
+      engine: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort },
+    });
+    return { code, out: out.join(''), err: err.join('') };
+  };
+  expect((await run(['watch', 'add', 'logonly.test'])).code).toBe(0);
+  const first = await run(['sweep']);
+  expect(first.code).toBe(0);
+  expect(first.out).toMatch(/^sweep: ran pass 1: 1 domain\(s\) checked, 0 could not be/);
+  expect(first.err).not.toContain('SLACK_BOT_TOKEN');
+  // A failed policy fetch alerts at its second pass in a row: the alert goes to the log.
+  const second = await run(['sweep']);
+  expect(second.code).toBe(0);
+  expect(second.err).toContain('logonly.test');
+  expect(second.err).toContain('Policy could not be fetched');
+});
+
 /** The ts Slack gave the first message posted to a channel: the root of its alert thread. */
 function threadRootTs(channel: string): string | undefined {
   return posts(channel)[0]?.ts;
