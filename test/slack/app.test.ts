@@ -448,6 +448,23 @@ describe('buttons, the setup form and their scoping', () => {
     expect(running.runtime.subscriptions.get('TB1', 'CB1', 'good.test')).toBeUndefined();
   });
 
+  test('the Watch button in a channel the bot is not in says how to invite it and sets nothing up', async () => {
+    slack.notMemberOf.add('CNOT');
+    try {
+      const w = click(
+        { action_id: 'mtasts_watch', value: value('good.test', 'TB1', 'CNOT') },
+        { team: 'TB1', channel: 'CNOT' },
+      );
+      await w.sent;
+      await slack.waitFor(() => w.responses().length === 1);
+      expect(w.responses()[0]?.body.text).toContain('I am not a member of this channel');
+      expect(w.responses()[0]?.body.text).toContain('`/invite @mtasts`');
+      expect(running.runtime.subscriptions.get('TB1', 'CNOT', 'good.test')).toBeUndefined();
+    } finally {
+      slack.notMemberOf.delete('CNOT');
+    }
+  });
+
   test("a crafted button naming another workspace's domain is refused, and nothing changes", async () => {
     await watchAndWait('good.test', { team: 'TVICTIM', channel: 'CV' });
     for (const action_id of ['mtasts_unwatch', 'mtasts_mute', 'mtasts_recheck']) {

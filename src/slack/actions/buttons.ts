@@ -15,6 +15,7 @@ import { watchLimitText } from '../blocks/help.js';
 import { recordsMessage } from '../blocks/records.js';
 import { reportMessage } from '../blocks/report.js';
 import { rolloutHistoryOf } from '../commands/records.js';
+import { botMembership, notMemberText } from '../commands/watch.js';
 import { checkAndRemember, DB_BUSY_TEXT, db, rationed, type SlackContext } from '../context.js';
 import { publishHome } from '../events/app-home.js';
 import { ButtonAction as ButtonActionInput, ButtonBody, MALFORMED } from '../input.js';
@@ -153,6 +154,14 @@ function toggleWatch(ctx: SlackContext, watch: boolean) {
   return async (args: ButtonArgs, { body, scope }: Click): Promise<void> => {
     const user = body.user.id;
     let note: string;
+    if (watch && (await botMembership(args.client, scope.channel)) === 'out') {
+      await args.respond({
+        response_type: 'ephemeral',
+        replace_original: false,
+        text: notMemberText(scope.domain),
+      });
+      return; // alerts could not be posted there: nothing is set up
+    }
     if (watch) {
       const r = await db(() =>
         ctx.subscriptions.watch(
