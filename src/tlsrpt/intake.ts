@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
-import { simpleParser } from 'mailparser';
+import type { ParsedMail } from 'mailparser';
 import { daysAgo } from '../core/tlsrpt-dates.js';
 import { bodyKind, type TlsRptReport } from '../core/tlsrpt-report.js';
 import type { FailureRatePayload } from '../store/monitor-state.js';
@@ -107,8 +107,10 @@ export class Intake {
 
   /** A report e-mail (multipart/report; report-type="tlsrpt"): finds the report part and takes it in. */
   async email(raw: Buffer): Promise<IntakeResult> {
-    let mail: Awaited<ReturnType<typeof simpleParser>>;
+    let mail: ParsedMail;
     try {
+      // Loaded on the first e-mail, not at start: the app and `mtasts check` start without the MIME parser.
+      const { simpleParser } = await import('mailparser');
       mail = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true });
     } catch (err) {
       return { status: 400, message: `the message could not be parsed as MIME: ${(err as Error).message}` };
