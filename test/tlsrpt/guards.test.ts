@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,9 +148,16 @@ describe('clientKey: what a client is limited by', () => {
     ['::', '0:0:0:0::/64'],
     ['fe80::1%eth0', 'fe80:0:0:0::/64'],
     ['64:ff9b::192.0.2.1', '64:ff9b:0:0::/64'],
+    // "::" standing for one group only: the groups after it keep their places.
+    ['2001:db8::4:5:6:7:8', '2001:db8:0:4::/64'],
+    ['2001::3:4:5:6:7:8', '2001:0:3:4::/64'],
+    // Only an address that is all "::ffff:" and an IPv4 address is IPv4-mapped; every octet counts.
+    ['::ffff:203.0.113.58', '203.0.113.58'],
+    ['2001:db8::ffff:192.0.2.1', '2001:db8:0:0::/64'],
     // Not an address (a Unix socket, say): as it is.
     ['localhost', 'localhost'],
     ['::ffff:not-an-ip', '::ffff:not-an-ip'],
+    ['::ffff:192.0.2.1.5', '::ffff:192.0.2.1.5'],
   ])('%j: %s', (address, key) => {
     expect(clientKey(address)).toBe(key);
   });
@@ -194,17 +202,31 @@ describe('DiskGuard: refuses while the database file system is short of space', 
     const dir = mkdtempSync(join(tmpdir(), 'mtasts-guards-'));
     const guard = new DiskGuard(dir, Number.MAX_SAFE_INTEGER, 5000);
     expect(guard.shortOfSpace(10_000)).toBeGreaterThan(0);
-    // The directory goes: what was read stands until 5 s have passed.
+    // The directory goes: what was read stands until 5 s have passed (also asked again at the same instant).
     rmSync(dir, { recursive: true });
+    expect(guard.shortOfSpace(10_000)).toBeGreaterThan(0);
     expect(guard.shortOfSpace(14_999)).toBeGreaterThan(0);
     expect(guard.shortOfSpace(15_000)).toBeNull();
-    const back = new DiskGuard(tmpdir(), Number.MAX_SAFE_INTEGER, 5000);
-    expect(back.shortOfSpace(10_000)).toBeGreaterThan(0);
+    // A clock that goes back reads again.
     const gone = mkdtempSync(join(tmpdir(), 'mtasts-guards-'));
     const guard2 = new DiskGuard(gone, Number.MAX_SAFE_INTEGER, 5000);
     expect(guard2.shortOfSpace(10_000)).toBeGreaterThan(0);
     rmSync(gone, { recursive: true });
     expect(guard2.shortOfSpace(9_999)).toBeNull();
+  });
+
+  // A file system of its own, whose free space nothing else changes: a 1 MiB tmpfs (mounting it needs root).
+  test.runIf(process.getuid?.() === 0)('exactly the minimum free is enough; one byte less is short', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtasts-guards-tmpfs-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
+    try {
+      expect(free(dir)).toBe(1024 * 1024);
+      expect(new DiskGuard(dir, 1024 * 1024).shortOfSpace(0)).toBeNull();
+      expect(new DiskGuard(dir, 1024 * 1024 + 1).shortOfSpace(0)).toBe(1024 * 1024);
+    } finally {
+      execFileSync('umount', [dir]);
+      rmSync(dir, { recursive: true });
+    }
   });
 
   test('the default cache is 5 s', () => {
