@@ -13,6 +13,10 @@ export const RULE_TESTS = [
   'test/core/rollout.test.ts',
   'test/core/address-guard.test.ts',
   'test/monitor/diff.test.ts',
+  'test/core/tlsrpt-report.test.ts',
+  'test/core/tlsrpt-dates.test.ts',
+  'test/core/json-depth.test.ts',
+  'test/tlsrpt/guards.test.ts',
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
@@ -29,10 +33,13 @@ export default {
     'src/core/rollout.ts',
     'src/core/net/address-guard.ts',
     'src/monitor/diff.ts',
+    'src/core/tlsrpt-report.ts',
+    'src/core/tlsrpt-dates.ts',
+    'src/core/json-depth.ts',
+    'src/tlsrpt/guards.ts',
   ],
-  // Not here: the TLS-RPT report bounds (src/core/tlsrpt-report.ts, tlsrpt-dates.ts, json-depth.ts). Their tests
-  // (test/tlsrpt/) read the public sample reports from ../shared/fixtures beside the repository, which a Stryker
-  // sandbox (.stryker-tmp/sandbox-*) does not have, so they find no tests there.
+  // The TLS-RPT report tests find the public sample reports by walking up from their own folder to the first
+  // shared/fixtures/tlsrpt, so they read the same files from a Stryker sandbox (.stryker-tmp/sandbox-*) as from here.
   // The score per file, and every mutant that survived, with where it is: what a contributor acts on.
   reporters: ['clear-text', 'progress', 'html', 'json'],
   clearTextReporter: { reportTests: false, logTests: false, reportMutants: true, reportScoreTable: true },
