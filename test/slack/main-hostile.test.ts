@@ -1,38 +1,16 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startApp as start } from '../support/app-process.js';
 import { FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
 
 /** npm start's own process (dist/main.js, built by `npm test`), attacked over loopback. */
-const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 let slack: FakeSlack;
 beforeAll(async () => {
   slack = await FakeSlack.start();
 });
 afterAll(() => slack.stop());
-
-function start(env: Record<string, string>): {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number>;
-} {
-  let output = '';
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.on('data', (d) => {
-    output += d;
-  });
-  child.stderr?.on('data', (d) => {
-    output += d;
-  });
-  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
-  return { child, output: () => output, exited };
-}
 
 test('npm start survives signed null bodies and answers afterwards; it still stops cleanly', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mtasts-main-hostile-'));

@@ -1,37 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startApp as start } from '../support/app-process.js';
 import { FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
 
-const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 let slack: FakeSlack;
 beforeAll(async () => {
   slack = await FakeSlack.start();
 });
 afterAll(() => slack.stop());
-
-function start(env: Record<string, string>): {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number>;
-} {
-  let output = '';
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.on('data', (d) => {
-    output += d;
-  });
-  child.stderr?.on('data', (d) => {
-    output += d;
-  });
-  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
-  return { child, output: () => output, exited };
-}
 
 test('npm start (dist/main.js) in HTTP mode: health, a signed command, a clean stop', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mtasts-main-'));
