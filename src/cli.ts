@@ -30,7 +30,7 @@ const USAGE = `usage:
   mtasts records <domain> [--mode testing|enforce|none] [--max-age N] [--mx host ...] [--rua uri ...]
                  [--id ID] [--json]  copy-ready records, policy file, web-server snippets, Domain Connect
   mtasts sweep                       one monitoring pass over every watched domain now (needs SLACK_BOT_TOKEN)
-  mtasts ingest-email < message.eml  store a TLS-RPT report e-mail (exit 0 stored or duplicate, 2 not a report)
+  mtasts ingest-email < message.eml  store a TLS-RPT report e-mail (exit 0 stored or duplicate, 2 not a report, 75 try later)
   mtasts ingest-imap --once          read new report e-mails from MTASTS_TLSRPT_IMAP_URL once (exit 0 read, 1 failed)
   mtasts watch add <domain> [--webhook NAME]   watch a domain without Slack: alerts to the log or a webhook
   mtasts watch list | remove <domain> | mute <domain> [24h|off]   the watch list (mtasts watch help)
@@ -217,7 +217,8 @@ async function runIngestEmail(args: string[], io: CliIo): Promise<number> {
     const result = await ingestEmail(raw, { ...runtime.intake, onStored: () => {} });
     if (result.status >= 400) {
       io.stderr(`mtasts: ${result.message}\n`);
-      return 2;
+      // A refusal for now (rate limit, a full disk, the reader busy) is EX_TEMPFAIL, so the mail server retries.
+      return TEMPORARY.has(result.status) ? 75 : 2;
     }
     io.stdout(`${result.message}\n`);
     return 0;
@@ -227,6 +228,9 @@ async function runIngestEmail(args: string[], io: CliIo): Promise<number> {
 }
 
 const MAX_EMAIL_BYTES = 20 * 1024 * 1024;
+
+/** Intake answers that mean "not now": a mail server that gets exit 75 keeps the message and tries again. */
+const TEMPORARY = new Set([429, 503, 507]);
 
 /** One pass over the TLS-RPT mailbox (MTASTS_TLSRPT_IMAP_URL): new report e-mails stored, then moved out. */
 async function runIngestImap(args: string[], io: CliIo): Promise<number> {

@@ -257,6 +257,23 @@ describe('what is refused or ignored is never stored twice or half', () => {
     }
   });
 
+  test('a refusal for now (the disk guard) exits 75, so that the mail server keeps the message and retries', async () => {
+    const err: string[] = [];
+    const fresh = join(mkdtempSync(join(tmpdir(), 'mtasts-tempfail-')), 'db.sqlite'); // not a duplicate there
+    const code = await main(['ingest-email'], {
+      env: {
+        DATABASE_PATH: fresh,
+        MTASTS_TLSRPT_KEEP_UNWATCHED: '1',
+        MTASTS_TLSRPT_MIN_FREE_MB: '1000000000',
+      },
+      stdout: () => {},
+      stderr: (t) => err.push(t),
+      stdin: async () => fixture(emlFixtures[0] ?? ''),
+    });
+    expect(code).toBe(75);
+    expect(err.join('')).toMatch(/^mtasts: the server is short of disk space/);
+  });
+
   test('an e-mail without a report', async () => {
     const err: string[] = [];
     const code = await main(['ingest-email'], {
