@@ -10,14 +10,14 @@ import { parseTlsRptRecord } from '../../src/core/tlsrpt-record.js';
 import { type PlanStep, planRecords, type RecordsPlan } from '../../src/generate/records.js';
 import { MX_TTL_MARGIN_S } from '../../src/generate/steps.js';
 import { stepHeading } from '../../src/render/records-text.js';
-import { buildSlackApp, openRuntime, type Runtime } from '../../src/runtime.js';
+import type { Runtime } from '../../src/runtime.js';
 import type { SlackApp } from '../../src/slack/app.js';
 import { LIMITS } from '../../src/slack/blocks/common.js';
 import { recordsMessage } from '../../src/slack/blocks/records.js';
-import { testConfig } from '../support/config.js';
 import { FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
 import { Lab } from '../support/lab.js';
 import { reportOf } from '../support/report.js';
+import { startSlackRig } from '../support/slack-rig.js';
 import { NGINX, NginxRunner, warnIfMissing } from './nginx-runner.js';
 
 warnIfMissing('the MX migration served by nginx (test/generate/steps.test.ts)');
@@ -35,24 +35,15 @@ const nginxes: NginxRunner[] = [];
 
 beforeAll(async () => {
   [lab, slack] = await Promise.all([Lab.start(), FakeSlack.start()]);
-  runtime = openRuntime(
-    testConfig({
-      SLACK_SIGNING_SECRET: SECRET,
-      SLACK_API_URL: slack.apiUrl,
-      DATABASE_PATH: join(mkdtempSync(join(tmpdir(), 'mtasts-steps-')), 'app.sqlite'),
-      MTASTS_DNS_SERVERS: lab.dns.address,
-    }),
-    null,
-    { info: () => {}, warn: () => {}, error: () => {} },
-    {
-      now: () => NOW,
-      engine: {
-        options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort, now: () => NOW },
-      },
-    },
-  );
-  app = buildSlackApp(runtime);
-  appUrl = `http://127.0.0.1:${await app.start()}`;
+  ({
+    runtime,
+    app,
+    url: appUrl,
+  } = await startSlackRig(lab, slack, {
+    secret: SECRET,
+    databasePath: join(mkdtempSync(join(tmpdir(), 'mtasts-steps-')), 'app.sqlite'),
+    overrides: { now: () => NOW, engine: { options: { now: () => NOW } } },
+  }));
 });
 afterAll(async () => {
   for (const n of nginxes) await n.stop();

@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { buildSlackApp, openRuntime, type Runtime } from '../../src/runtime.js';
-import { BOT_SCOPES, type SlackApp } from '../../src/slack/app.js';
-import { testConfig } from '../support/config.js';
+import { BOT_SCOPES } from '../../src/slack/app.js';
 import { FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
 import { barrier, Lab } from '../support/lab.js';
+import { type SlackRig, startSlackRig } from '../support/slack-rig.js';
 
 const SECRET = 'test-signing-secret';
 let lab: Lab;
@@ -16,40 +15,15 @@ const dir = mkdtempSync(join(tmpdir(), 'mtasts-slack-'));
 const dbPath = join(dir, 'nested', 'mtasts.sqlite');
 let holdPolicy: (() => Promise<void>) | null = null;
 
-interface Running {
-  app: SlackApp;
-  runtime: Runtime;
-  url: string;
-  close: () => Promise<void>;
+function startApp(maxDomainsPerTeam = 100): Promise<SlackRig> {
+  return startSlackRig(lab, slack, {
+    secret: SECRET,
+    databasePath: dbPath,
+    env: { MTASTS_MAX_DOMAINS_PER_TEAM: String(maxDomainsPerTeam) },
+  });
 }
 
-async function startApp(maxDomainsPerTeam = 100): Promise<Running> {
-  const runtime = openRuntime(
-    testConfig({
-      SLACK_SIGNING_SECRET: SECRET,
-      SLACK_API_URL: slack.apiUrl,
-      DATABASE_PATH: dbPath,
-      MTASTS_DNS_SERVERS: lab.dns.address,
-      MTASTS_MAX_DOMAINS_PER_TEAM: String(maxDomainsPerTeam),
-    }),
-    null,
-    { info: () => {}, warn: () => {}, error: () => {} },
-    { engine: { options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort } } },
-  );
-  const app = buildSlackApp(runtime);
-  const port = await app.start();
-  return {
-    app,
-    runtime,
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      await app.stop();
-      runtime.close();
-    },
-  };
-}
-
-let running: Running;
+let running: SlackRig;
 let responses = 0;
 const nextResponseUrl = () => slack.responseUrl(`r${++responses}`);
 const command = (text: string, where: { team?: string; channel?: string; user?: string } = {}) => {

@@ -3,12 +3,11 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { buildSlackApp, openRuntime, type Runtime } from '../../src/runtime.js';
 import type { SlackApp } from '../../src/slack/app.js';
-import { testConfig } from '../support/config.js';
 import { FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
 import { Lab } from '../support/lab.js';
 import { drip, pushBody, type RawConnection } from '../support/raw-http.js';
+import { type SlackRig, startSlackRig } from '../support/slack-rig.js';
 
 const SECRET = 'hostile-signing-secret';
 const dir = mkdtempSync(join(tmpdir(), 'mtasts-hostile-'));
@@ -24,42 +23,11 @@ const LIMITS = {
   MTASTS_HTTP_MAX_CONNECTIONS_PER_ADDRESS: '100',
 };
 
-interface Running {
-  app: SlackApp;
-  runtime: Runtime;
-  port: number;
-  url: string;
-  close: () => Promise<void>;
+function startApp(env: Record<string, string>, name: string): Promise<SlackRig> {
+  return startSlackRig(lab, slack, { secret: SECRET, databasePath: join(dir, `${name}.sqlite`), env });
 }
 
-async function startApp(env: Record<string, string>, name: string): Promise<Running> {
-  const runtime = openRuntime(
-    testConfig({
-      SLACK_SIGNING_SECRET: SECRET,
-      SLACK_API_URL: slack.apiUrl,
-      DATABASE_PATH: join(dir, `${name}.sqlite`),
-      MTASTS_DNS_SERVERS: lab.dns.address,
-      ...env,
-    }),
-    null,
-    { info: () => {}, warn: () => {}, error: () => {} },
-    { engine: { options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort } } },
-  );
-  const app = buildSlackApp(runtime);
-  const port = await app.start();
-  return {
-    app,
-    runtime,
-    port,
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      await app.stop();
-      runtime.close();
-    },
-  };
-}
-
-let running: Running;
+let running: SlackRig;
 let responses = 0;
 const nextResponseUrl = () => slack.responseUrl(`h${++responses}`);
 const events = () => `${running.url}/slack/events`;

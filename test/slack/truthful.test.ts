@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DEFAULT_DELIVERY } from '../../src/monitor/deliver.js';
-import { buildSlackApp, openRuntime, type Runtime } from '../../src/runtime.js';
+import { openRuntime, type Runtime } from '../../src/runtime.js';
 import type { SlackApp } from '../../src/slack/app.js';
 import { testConfig } from '../support/config.js';
 import { type ApiCall, FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
 import { Lab } from '../support/lab.js';
+import { startSlackRig } from '../support/slack-rig.js';
 
 /**
  * What a person reads in Slack, in the states where it matters most, through the real Bolt app and the real monitor
@@ -31,23 +32,16 @@ let clock = new Date();
 
 beforeAll(async () => {
   [lab, slack] = await Promise.all([Lab.start(), FakeSlack.start()]);
-  runtime = openRuntime(
-    testConfig({
-      SLACK_SIGNING_SECRET: SECRET,
-      SLACK_API_URL: slack.apiUrl,
-      DATABASE_PATH: join(mkdtempSync(join(tmpdir(), 'mtasts-truthful-')), 't.sqlite'),
-      MTASTS_DNS_SERVERS: lab.dns.address,
-    }),
-    null,
-    { info: () => {}, warn: () => {}, error: () => {} },
-    {
-      engine: { options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort } },
+  const rig = await startSlackRig(lab, slack, {
+    secret: SECRET,
+    databasePath: join(mkdtempSync(join(tmpdir(), 'mtasts-truthful-')), 't.sqlite'),
+    overrides: {
       now: () => clock,
       monitor: { jitterMs: 0, delivery: { ...DEFAULT_DELIVERY, channelPacingMs: 0 } },
     },
-  );
-  app = buildSlackApp(runtime);
-  url = `http://127.0.0.1:${await app.start()}/slack/events`;
+  });
+  ({ runtime, app } = rig);
+  url = `${rig.url}/slack/events`;
 });
 afterAll(async () => {
   await app.stop();
