@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
-import { type ImapSettings, type OperatorChannel, Secret } from './tlsrpt/imap.js';
+import { type ImapSettings, type OperatorChannel, Secret } from './tlsrpt/imap-settings.js';
 import { parseWebhooks, type Webhook } from './webhooks/destinations.js';
 
 /**

@@ -8,6 +8,7 @@ import { type Alerting, ImapStore, type MailboxStatus } from '../store/imap.js';
 import { LockStore } from '../store/locks.js';
 import type { AlertPayload } from '../store/monitor-state.js';
 import type { NewAlert } from '../store/outbox.js';
+import { type ImapSettings, Secret } from './imap-settings.js';
 import type { IntakeResult } from './intake.js';
 
 /**
@@ -17,58 +18,6 @@ import type { IntakeResult } from './intake.js';
  * that the intake counts and does not store, and it is moved then. Messages are read in UID order, in batches, with
  * never more than about two messages' worth of source in memory.
  */
-
-/** A password or access token: util.inspect, JSON.stringify and template strings never show it. */
-export class Secret {
-  readonly #value: string;
-  constructor(value: string) {
-    this.#value = value;
-  }
-  reveal(): string {
-    return this.#value;
-  }
-  toString(): string {
-    return '[secret]';
-  }
-  toJSON(): string {
-    return '[secret]';
-  }
-}
-
-export interface ImapSettings {
-  /** The account, imaps://user@host:port: no secret in it; it names the mailbox in logs, status and the store. */
-  account: string;
-  host: string;
-  port: number;
-  /** imaps: TLS from the first byte. imap: STARTTLS, which must succeed before the login. */
-  implicitTls: boolean;
-  user: string;
-  /** The folder reports land in; levels separated by "/" (the server's own separator is used). */
-  folder: string;
-  auth: { password: Secret } | { tokenFile: string };
-  /** Cron expression: when to look for new messages where the server has no IDLE, and as a safety net where it has. */
-  poll: string;
-  /** Where processed messages go, and messages that hold no report (created when missing). */
-  doneFolder: string;
-  rejectFolder: string;
-  /** Messages fetched per batch. */
-  batchSize: number;
-  /** A larger message is set aside without being fetched; also the most source held in memory at once. */
-  maxMessageBytes: number;
-  /** Connecting (TCP and TLS) and the server's greeting; a silence within a command may last 5 minutes, or this. */
-  timeoutMs: number;
-  /** A mailbox failing this long is alerted, once per failure (MTASTS_TLSRPT_IMAP_ALERT_HOURS). */
-  alertAfterMs: number;
-  /** Where that alert goes (MTASTS_OPERATOR_CHANNEL); null: to the log only. */
-  operator: OperatorChannel | null;
-}
-
-/** The operator's channel: the mailbox belongs to whoever runs the app, so its alerts go there, never to customers. */
-export interface OperatorChannel {
-  /** The workspace (T…), required with OAuth; null with a single SLACK_BOT_TOKEN when none is named. */
-  team: string | null;
-  channel: string;
-}
 
 export interface ImapReaderDeps {
   settings: ImapSettings;
