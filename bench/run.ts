@@ -106,7 +106,7 @@ async function runSize(domains: number, delay: number, concurrency: number | nul
     });
     let sent = 0;
     const poster: Poster = { post: async () => ({ ok: true, ts: String(++sent) }) };
-    const runtime = openRuntime(
+    const runtime = await openRuntime(
       config,
       null,
       { info() {}, warn() {}, error: (m) => process.stderr.write(`${m}\n`) },
@@ -116,9 +116,9 @@ async function runSize(domains: number, delay: number, concurrency: number | nul
       },
     );
     const now = new Date();
-    runtime.monitorStore.atomically(() => {
+    await runtime.monitorStore.atomically(async () => {
       for (let i = 0; i < domains; i++) {
-        runtime.subscriptions.watch(
+        await runtime.subscriptions.watch(
           'TBENCH',
           `C${Math.floor(i / 100)}`,
           benchDomain(i).name,
@@ -138,7 +138,7 @@ async function runSize(domains: number, delay: number, concurrency: number | nul
     if (!first) throw new Error('a pass was already running');
     const statuses: Record<string, number> = {};
     for (let i = 0; i < domains; i++) {
-      const status = runtime.checks.last(benchDomain(i).name)?.status ?? 'none';
+      const status = (await runtime.checks.last(benchDomain(i).name))?.status ?? 'none';
       statuses[status] = (statuses[status] ?? 0) + 1;
     }
 
@@ -159,7 +159,7 @@ async function runSize(domains: number, delay: number, concurrency: number | nul
       if (report.status !== 'pass')
         throw new Error(`the single-check domain is not healthy: ${JSON.stringify(report.findings)}`);
     }
-    runtime.close();
+    await runtime.close();
     return {
       domains,
       concurrency: config.monitorConcurrency,

@@ -135,24 +135,24 @@ async function runRecords(args: string[], io: CliIo): Promise<number> {
 async function rolloutHistory(io: CliIo, domain: string): Promise<RolloutHistory | null> {
   const { loadAppConfig } = await import('./config.js');
   const config = loadAppConfig(io.env, 'ingest');
-  if (!existsSync(config.databasePath)) return null;
-  const [{ openDatabase }, { MonitorStore }, { SubscriptionStore }, { TlsRptStore }] = await Promise.all([
+  if (!config.databaseUrl && !existsSync(config.databasePath)) return null;
+  const [{ openTarget }, { MonitorStore }, { SubscriptionStore }, { TlsRptStore }] = await Promise.all([
     import('./store/db.js'),
     import('./store/monitor.js'),
     import('./store/subscriptions.js'),
     import('./store/tlsrpt.js'),
   ]);
-  const db = openDatabase(config.databasePath, undefined, config.dbBusyTimeoutMs);
+  const db = await openTarget(config);
   try {
-    const watched = new SubscriptionStore(db).forDomain(domain).length > 0;
+    const watched = (await new SubscriptionStore(db).forDomain(domain)).length > 0;
     return {
       watched,
       monitorRead: true,
-      cleanSince: watched ? new MonitorStore(db).loadState(domain).cleanSince : null,
-      lastReportedFailureAt: new TlsRptStore(db).lastFailureAt(domain),
+      cleanSince: watched ? (await new MonitorStore(db).loadState(domain)).cleanSince : null,
+      lastReportedFailureAt: await new TlsRptStore(db).lastFailureAt(domain),
     };
   } finally {
-    db.close();
+    await db.close();
   }
 }
 
@@ -172,7 +172,7 @@ async function runSweep(args: string[], io: CliIo): Promise<number> {
     warn: (m: string) => io.stderr(`warning: ${m}\n`),
     error: (m: string) => io.stderr(`error: ${m}\n`),
   };
-  const runtime = openRuntime(config, loadDomainConnectKey(io.env), logger, {
+  const runtime = await openRuntime(config, loadDomainConnectKey(io.env), logger, {
     engine: {
       ...(io.engine ? { options: io.engine } : {}),
       ...(io.deps ? { deps: io.deps } : {}),
@@ -180,20 +180,19 @@ async function runSweep(args: string[], io: CliIo): Promise<number> {
     ...(io.sweep ?? {}),
   });
   try {
-    const pass = runtime.monitor.runPass();
-    if (!pass) {
+    const s = await runtime.monitor.runPass();
+    if (!s) {
       io.stderr(
         'mtasts: a monitoring pass is already running (the app, or another sweep); nothing was done\n',
       );
       return 75;
     }
-    const s = await pass;
     io.stdout(
       `sweep: ${s.resumed ? 'resumed' : 'ran'} pass ${s.passId}: ${s.domains} domain(s) checked, ${s.failures} could not be, ${s.events} event(s), ${s.alerts} alert(s) queued; ${s.delivery.sent} sent, ${s.delivery.retrying} to retry, ${s.delivery.dead} given up\n`,
     );
     return 0;
   } finally {
-    runtime.close();
+    await runtime.close();
   }
 }
 
@@ -208,7 +207,7 @@ async function runIngestEmail(args: string[], io: CliIo): Promise<number> {
   const config = loadAppConfig(io.env, 'ingest');
   const raw = await (io.stdin ?? readStdin)(MAX_EMAIL_BYTES);
   if (raw === null) throw new UsageError(`the message is larger than ${MAX_EMAIL_BYTES} bytes`);
-  const runtime = openRuntime(config, null, {
+  const runtime = await openRuntime(config, null, {
     info: () => {},
     warn: () => {},
     error: (m) => io.stderr(`${m}\n`),
@@ -223,7 +222,7 @@ async function runIngestEmail(args: string[], io: CliIo): Promise<number> {
     io.stdout(`${result.message}\n`);
     return 0;
   } finally {
-    runtime.close();
+    await runtime.close();
   }
 }
 
@@ -256,7 +255,7 @@ async function runIngestImap(args: string[], io: CliIo): Promise<number> {
     warn: (m: string) => io.stderr(`warning: ${m}\n`),
     error: (m: string) => io.stderr(`error: ${m}\n`),
   };
-  const runtime = openRuntime(config, null, logger);
+  const runtime = await openRuntime(config, null, logger);
   // One intake for the whole pass (its rate limits and disk check span the messages); alerts wait for the app.
   const intake = { ...runtime.intake, onStored: () => {} };
   try {
@@ -281,13 +280,13 @@ async function runIngestImap(args: string[], io: CliIo): Promise<number> {
     }
     return 0;
   } finally {
-    runtime.close();
+    await runtime.close();
   }
 }
 
 /** `mtasts watch …`: the watch list in the database at DATABASE_PATH, for `npm start` without a Slack app. */
 async function runWatch(args: string[], io: CliIo): Promise<number> {
-  const [{ loadAppConfig }, { openDatabase }, { SubscriptionStore }, { watchCommand }, { parseDuration }] =
+  const [{ loadAppConfig }, { openTarget }, { SubscriptionStore }, { watchCommand }, { parseDuration }] =
     await Promise.all([
       import('./config.js'),
       import('./store/db.js'),
@@ -296,9 +295,9 @@ async function runWatch(args: string[], io: CliIo): Promise<number> {
       import('./slack/commands/mute.js'),
     ]);
   const config = loadAppConfig(io.env, 'ingest');
-  const db = openDatabase(config.databasePath, undefined, config.dbBusyTimeoutMs);
+  const db = await openTarget(config);
   try {
-    return watchCommand(args, {
+    return await watchCommand(args, {
       subscriptions: new SubscriptionStore(db),
       webhooks: config.webhooks.map((w) => w.name),
       maxDomains: config.maxDomainsPerTeam,
@@ -308,7 +307,7 @@ async function runWatch(args: string[], io: CliIo): Promise<number> {
       stderr: io.stderr,
     });
   } finally {
-    db.close();
+    await db.close();
   }
 }
 

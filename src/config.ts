@@ -235,6 +235,14 @@ const appSettings = z.object({
       .optional()
       .transform((v) => (unset(v) ? 'db/mtasts.sqlite' : v)),
   ),
+  /** PostgreSQL, for several replicas on one database; null: SQLite at DATABASE_PATH. */
+  databaseUrl: setting('DATABASE_URL', postgresUrl()),
+  /** The PostgreSQL pool (DATABASE_URL): connections at most, a statement's and a connection's time limits. */
+  postgres: z.object({
+    poolSize: setting('MTASTS_PG_POOL_SIZE', int(1, 1000, 10)),
+    statementTimeoutMs: setting('MTASTS_PG_STATEMENT_TIMEOUT_MS', int(100, 3600000, 30000)),
+    connectTimeoutMs: setting('MTASTS_PG_CONNECT_TIMEOUT_MS', int(100, 600000, 10000)),
+  }),
   schedule: setting('MTASTS_SCHEDULE', cronExpression('0 * * * *', 'hourly')),
   maxDomainsPerTeam: setting('MTASTS_MAX_DOMAINS_PER_TEAM', int(1, 100000, 100)),
   /** The HTTP listener (events in HTTP mode, /healthz, /tlsrpt, OAuth) in both modes. */
@@ -538,6 +546,31 @@ for (const schema of [appSettings, domainConnectSettings]) {
   const names = declaredVariables(schema);
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice !== undefined) throw new Error(`${twice} is declared by two settings`);
+}
+
+/**
+ * DATABASE_URL: a postgres:// or postgresql:// URL, or null when unset. A message never repeats the value: it may hold
+ * the password.
+ */
+function postgresUrl() {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx): string | null => {
+      if (unset(v)) return null;
+      let url: URL;
+      try {
+        url = new URL(v.trim());
+      } catch {
+        return problem(ctx, 'must be a URL such as postgres://user:password@host:5432/mtasts');
+      }
+      if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')
+        return problem(
+          ctx,
+          'must start with postgres:// or postgresql:// (PostgreSQL); for SQLite set DATABASE_PATH',
+        );
+      return v.trim();
+    });
 }
 
 /** MTASTS_WEBHOOKS: the named webhooks (webhooks/destinations.ts); a message never repeats a URL. */

@@ -4,6 +4,7 @@ import { describeFault, installFaultHandlers } from './faults.js';
 import { logs } from './log.js';
 import { hasSlack, openRuntime, type Runtime } from './runtime.js';
 import { buildService, type Service } from './service.js';
+import { databaseLabel } from './store/db.js';
 import { queueDigests } from './tlsrpt/digest.js';
 import { ImapWatcher } from './tlsrpt/imap.js';
 import { ingestEmail } from './tlsrpt/intake.js';
@@ -19,6 +20,12 @@ installFaultHandlers(logger, (code) => {
   else process.exit(code);
 });
 
+/** The password in a URL, as written and decoded; none when there is none. */
+function urlPasswords(url: string | null): string[] {
+  const password = url ? new URL(url).password : '';
+  return password ? [...new Set([password, decodeURIComponent(password)])] : [];
+}
+
 /** The settings' secrets, blanked out of every log line wherever a library or a message would show them. */
 function secretsOf(config: AppConfig): (string | null)[] {
   return [
@@ -30,6 +37,9 @@ function secretsOf(config: AppConfig): (string | null)[] {
     config.service.metricsToken,
     // A webhook URL lets whoever has it post: a secret.
     ...config.webhooks.map((w) => w.url),
+    // DATABASE_URL may hold a password, in the clear or percent-encoded.
+    config.databaseUrl,
+    ...urlPasswords(config.databaseUrl),
     config.tlsrptImap && 'password' in config.tlsrptImap.auth
       ? config.tlsrptImap.auth.password.reveal()
       : null,
@@ -62,11 +72,9 @@ async function start(): Promise<void> {
   const { config, dcKey } = settings();
   let runtime: Runtime;
   try {
-    runtime = openRuntime(config, dcKey, logger);
+    runtime = await openRuntime(config, dcKey, logger);
   } catch (err) {
-    process.stderr.write(
-      `mtasts-bot: cannot open DATABASE_PATH ${config.databasePath}: ${(err as Error).message}\n`,
-    );
+    process.stderr.write(`mtasts-bot: cannot open ${databaseLabel(config)}: ${(err as Error).message}\n`);
     process.exit(2);
   }
   const service = hasSlack(config)
@@ -85,18 +93,18 @@ async function start(): Promise<void> {
   } catch (err) {
     logger.error(`mtasts-bot: could not start: ${describeFault(err)}`);
     await service.stop().catch(() => {});
-    runtime.close();
+    await runtime.close().catch(() => {});
     process.exit(1);
   }
   logger.info(
-    `mtasts-bot: ${!hasSlack(config) ? 'no Slack app' : config.appToken ? 'Socket Mode' : 'HTTP mode, events at /slack/events'}; HTTP on port ${port}; database ${config.databasePath}`,
+    `mtasts-bot: ${!hasSlack(config) ? 'no Slack app' : config.appToken ? 'Socket Mode' : 'HTTP mode, events at /slack/events'}; HTTP on port ${port}; database ${databaseLabel(config)}`,
   );
   if (!hasSlack(config)) {
     logger.info(
       'mtasts-bot: no Slack app configured: monitoring the watch list (npx mtasts watch add example.com), alerts to the log or MTASTS_WEBHOOKS; to connect Slack set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN), see the README',
     );
   }
-  const stopWork = startWork(runtime, service);
+  const stopWork = await startWork(runtime, service);
   let stopping = false;
   stopApp = async (reason: string, code: number) => {
     if (stopping) return;
@@ -113,7 +121,7 @@ async function start(): Promise<void> {
       .catch((err: unknown) => logger.error(`stopping the listener: ${describeFault(err)}`));
     await stopWork();
     try {
-      runtime.close();
+      await runtime.close();
     } catch {
       // A broken database cannot be closed cleanly either; exiting is what is left.
     }
@@ -128,26 +136,33 @@ async function start(): Promise<void> {
  * The app's background work: the outbox delivered now (alerts a crash or restart left) and every minute, an interrupted
  * pass resumed, passes on schedule, daily TLS-RPT digests, the IMAP reader. Returns what stops all of it.
  */
-function startWork(runtime: Runtime, service: Pick<Service, 'health'>): () => Promise<void> {
+async function startWork(runtime: Runtime, service: Pick<Service, 'health'>): Promise<() => Promise<void>> {
   const { config } = runtime;
   void runtime.monitor
     .deliver()
     .catch((err: unknown) => logger.error(`monitor: delivery failed: ${String(err)}`));
-  const unfinished = service.health.passProgress().unfinishedSince;
+  const unfinished = await service.health
+    .passProgress()
+    .then((p) => p.unfinishedSince)
+    .catch(() => null);
   if (unfinished) {
     logger.info(`monitor: resuming the pass started at ${unfinished}`);
-    void runtime.monitor.runPass()?.catch((err: unknown) => logger.error(`monitor: ${describeFault(err)}`));
+    void runtime.monitor.runPass().catch((err: unknown) => logger.error(`monitor: ${describeFault(err)}`));
   }
   runtime.monitor.schedule(config.schedule);
   // Daily TLS-RPT digests, and a regular look at the outbox for alerts queued outside a pass (report intake).
-  const digest = cronSchedule(config.tlsrpt.digestSchedule, () => {
-    const queued = queueDigests(
-      runtime.tlsrpt,
-      runtime.subscriptions,
-      new Date(),
-      config.tlsrpt.retentionDays,
-    );
-    if (queued > 0) void runtime.monitor.deliver().catch(() => {});
+  const digest = cronSchedule(config.tlsrpt.digestSchedule, async () => {
+    try {
+      const queued = await queueDigests(
+        runtime.tlsrpt,
+        runtime.subscriptions,
+        new Date(),
+        config.tlsrpt.retentionDays,
+      );
+      if (queued > 0) void runtime.monitor.deliver().catch(() => {});
+    } catch (err) {
+      logger.error(`tlsrpt: the daily digests failed: ${describeFault(err)}`);
+    }
   });
   const tick = setInterval(() => void runtime.monitor.deliver().catch(() => {}), 60_000);
   logger.info(`mtasts-bot: monitoring on schedule "${config.schedule}"`);

@@ -6,11 +6,11 @@ import type { OutboxBacklog } from './store/health.js';
 /** What /metrics reads at each scrape rather than counts: the outbox, the monitor's lease, the Slack connection. */
 export interface MetricSources {
   /** Whether the database takes writes now (its write lock can be had). */
-  databaseUp(): boolean;
+  databaseUp(): Promise<boolean>;
   /** May throw (the database busy or gone): then the outbox gauges are left out. */
-  outbox(): OutboxBacklog;
+  outbox(): Promise<OutboxBacklog>;
   /** The monitor's lease holder (host:pid), or null; may throw like outbox(). */
-  leaseHolder(): string | null;
+  leaseHolder(): Promise<string | null>;
   /** This process as a lease holder. */
   self: string;
   /** Socket Mode: connected; HTTP mode: Slack's Web API answered the last probe; null before the first answer. */
@@ -129,46 +129,52 @@ export class AppMetrics {
 
 /**
  * The gauges read at each scrape. A database that does not answer is itself a figure, not a failed scrape. (prom-client
- * reads each metric's values right after its collect(), in the order they were made: the first one sets all three.)
+ * starts every metric's collect() in the order they were made, then awaits them all: the first one starts the outbox
+ * query that the next two await.)
  */
 function scrapedGauges(registers: Registry[], sources: MetricSources): void {
+  let backlog: Promise<OutboxBacklog | null> = Promise.resolve(null);
   new Gauge({
     name: 'mtasts_database_up',
     help: 'Whether the database takes writes at this scrape (1) or not (0: locked by another process, gone, closed)',
     registers,
-    collect() {
-      pending.reset();
-      oldest.reset();
-      this.set(sources.databaseUp() ? 1 : 0);
-      try {
-        const backlog = sources.outbox();
-        const at = backlog.oldestCreatedAt ? Date.parse(backlog.oldestCreatedAt) : Number.NaN;
-        pending.set(backlog.pending);
-        oldest.set(Number.isNaN(at) ? 0 : Math.max(0, (sources.now().getTime() - at) / 1000));
-      } catch {
-        // the database does not answer reads either: the outbox gauges are left out of this scrape
-      }
+    async collect() {
+      // the database does not answer reads either: the outbox gauges are left out of this scrape
+      backlog = sources.outbox().catch(() => null);
+      this.set((await sources.databaseUp()) ? 1 : 0);
     },
   });
-  const pending = new Gauge({
+  new Gauge({
     name: 'mtasts_outbox_pending',
     help: 'Alerts in the outbox waiting to be posted',
     registers,
+    async collect() {
+      this.reset();
+      const b = await backlog;
+      if (b) this.set(b.pending);
+    },
   });
-  const oldest = new Gauge({
+  new Gauge({
     name: 'mtasts_outbox_oldest_age_seconds',
     help: 'Age of the oldest alert waiting in the outbox (0 when none waits)',
     registers,
+    async collect() {
+      this.reset();
+      const b = await backlog;
+      if (!b) return;
+      const at = b.oldestCreatedAt ? Date.parse(b.oldestCreatedAt) : Number.NaN;
+      this.set(Number.isNaN(at) ? 0 : Math.max(0, (sources.now().getTime() - at) / 1000));
+    },
   });
   new Gauge({
     name: 'mtasts_monitor_lease_holder',
     help: "The monitor's lease holder (host:pid) with value 1, self=1 when it is this process; none while nobody holds it",
     labelNames: ['holder', 'self'],
     registers,
-    collect() {
+    async collect() {
       this.reset();
       try {
-        const holder = sources.leaseHolder();
+        const holder = await sources.leaseHolder();
         if (holder) this.set({ holder, self: holder === sources.self ? '1' : '0' }, 1);
       } catch {
         // the database did not answer: mtasts_database_up says so

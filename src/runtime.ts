@@ -8,7 +8,7 @@ import { createSlackApp, type SlackApp } from './slack/app.js';
 import type { MailboxSource } from './slack/context.js';
 import { slackPoster } from './slack/poster.js';
 import { CheckStore } from './store/checks.js';
-import { type Db, openDatabase } from './store/db.js';
+import { type Db, openTarget } from './store/db.js';
 import { ImapStore } from './store/imap.js';
 import { InstallationStoreSqlite } from './store/installations.js';
 import { LockStore } from './store/locks.js';
@@ -32,7 +32,7 @@ export interface Runtime {
   monitor: Monitor;
   /** What the TLS-RPT intake (HTTPS and e-mail) works with. */
   intake: IntakeDeps;
-  close(): void;
+  close(): Promise<void>;
 }
 
 export interface RuntimeOverrides {
@@ -42,13 +42,20 @@ export interface RuntimeOverrides {
   monitor?: Partial<MonitorSettings>;
 }
 
-export function openRuntime(
+/**
+ * Opens the database (PostgreSQL at DATABASE_URL, else SQLite at DATABASE_PATH), migrated, and builds the parts over
+ * it. A PostgreSQL connection that fails while idle (the server restarted) is logged, never fatal: the pool opens a
+ * new one for the next query.
+ */
+export async function openRuntime(
   config: AppConfig,
   dcKey: SigningKey | null,
   logger: Logger,
   overrides: RuntimeOverrides = {},
-): Runtime {
-  const db = openDatabase(config.databasePath, undefined, config.dbBusyTimeoutMs);
+): Promise<Runtime> {
+  const db = await openTarget(config, (err) =>
+    logger.warn(`database: a pooled connection failed: ${err.message}`),
+  );
   const now = overrides.now ?? (() => new Date());
   const engine = createEngine(config.engine, dcKey, {
     ...overrides.engine,
@@ -60,7 +67,7 @@ export function openRuntime(
   const tlsrpt = new TlsRptStore(db);
   const installations = new InstallationStoreSqlite(db, now, (team) => subscriptions.resumeTeam(team));
   // Each workspace's own token in OAuth mode; the single SLACK_BOT_TOKEN otherwise (and as the fallback).
-  const tokenFor = (team: string) => installations.botToken(team) ?? (config.botToken || null);
+  const tokenFor = async (team: string) => (await installations.botToken(team)) ?? (config.botToken || null);
   const monitor = new Monitor({
     tlsrpt,
     locks: new LockStore(db),
@@ -121,7 +128,11 @@ export function hasSlack(config: AppConfig): boolean {
  * Where the delivery worker posts: the command line's watch list to its webhook (MTASTS_WEBHOOKS) or to the log (a
  * readable block per alert), everything else to the Slack app's channel.
  */
-function alertPoster(config: AppConfig, tokenFor: (team: string) => string | null, logger: Logger): Poster {
+function alertPoster(
+  config: AppConfig,
+  tokenFor: (team: string) => Promise<string | null>,
+  logger: Logger,
+): Poster {
   return routingPoster({
     slack: hasSlack(config)
       ? slackPoster(tokenFor, config.apiUrl, { timeoutMs: config.slackTimeoutMs })

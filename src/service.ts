@@ -131,11 +131,11 @@ class SlackProbe {
  * The database's state for /readyz: it takes writes, and its file is still the one opened. `fatal` when what it threw
  * leaves the app unable to serve (see faults.ts: corrupt, no disk, closed).
  */
-function databaseState(health: HealthStore): Readiness['database'] & { fatal?: true } {
+async function databaseState(health: HealthStore): Promise<Readiness['database'] & { fatal?: true }> {
   const file = health.fileCheck();
   if (!file.ok) return { ok: false, error: `the database file was ${file.reason} while open` };
   try {
-    health.probeWrite();
+    await health.probeWrite();
     return { ok: true };
   } catch (err) {
     return {
@@ -147,16 +147,16 @@ function databaseState(health: HealthStore): Readiness['database'] & { fatal?: t
 }
 
 /** What the database says about the monitor and the outbox, or null for each when it does not answer. */
-function monitorState(health: HealthStore, now: Date): Pick<Readiness, 'monitor' | 'outbox'> {
+async function monitorState(health: HealthStore, now: Date): Promise<Pick<Readiness, 'monitor' | 'outbox'>> {
   try {
-    const pass = health.passProgress();
-    const backlog = health.outboxBacklog();
+    const pass = await health.passProgress();
+    const backlog = await health.outboxBacklog();
     const oldest = backlog.oldestCreatedAt ? Date.parse(backlog.oldestCreatedAt) : Number.NaN;
     return {
       monitor: {
         lastPassAt: pass.lastFinishedAt,
         unfinishedPassSince: pass.unfinishedSince,
-        leaseHolder: health.leaseHolder(PASS_LOCK, now),
+        leaseHolder: await health.leaseHolder(PASS_LOCK, now),
       },
       outbox: {
         pending: backlog.pending,
@@ -225,7 +225,7 @@ async function readinessOf(
   probe: SlackProbe,
   now: Date,
 ): Promise<Readiness> {
-  const { fatal: _, ...database } = databaseState(health);
+  const { fatal: _, ...database } = await databaseState(health);
   const socket = slack.socket();
   const p = await probe.current();
   const api = { ok: p.ok, checkedAt: new Date(p.at).toISOString(), ...(p.error ? { error: p.error } : {}) };
@@ -240,7 +240,13 @@ async function readinessOf(
       }
     : { ok: p.ok, state: p.answered ? 'reachable' : 'unreachable', api };
   const mode = socket ? 'socket' : 'http';
-  return { ready: database.ok && state.ok, mode, database, slack: state, ...monitorState(health, now) };
+  return {
+    ready: database.ok && state.ok,
+    mode,
+    database,
+    slack: state,
+    ...(await monitorState(health, now)),
+  };
 }
 
 /** GET /readyz: the readiness as JSON, 200 when ready, else 503. */
@@ -274,7 +280,7 @@ export function buildService(runtime: Runtime, options: ServiceOptions): Service
     config.service.healthIntervalMs,
   );
   const metrics = new AppMetrics({
-    databaseUp: () => databaseState(health).ok,
+    databaseUp: async () => (await databaseState(health)).ok,
     outbox: () => health.outboxBacklog(),
     leaseHolder: () => health.leaseHolder(PASS_LOCK, now()),
     self: SELF,
@@ -336,7 +342,7 @@ class HealthWatch {
     if (this.fatal) return;
     const file = this.health.fileCheck();
     if (!file.ok) return this.lost(file.reason);
-    const database = databaseState(this.health);
+    const database = await databaseState(this.health);
     if (database.fatal) {
       this.fatal = true;
       this.stop();

@@ -27,7 +27,7 @@ const fatal: string[] = [];
 beforeAll(async () => {
   [lab, slack] = await Promise.all([Lab.start(), FakeSlack.start()]);
   await lab.domain('good.test');
-  runtime = openRuntime(
+  runtime = await openRuntime(
     testConfig({
       SLACK_SIGNING_SECRET: SECRET,
       SLACK_API_URL: slack.apiUrl,
@@ -48,7 +48,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await service.stop();
-  runtime.close();
+  await runtime.close();
   await Promise.all([lab.stop(), slack.stop()]);
 });
 
@@ -71,7 +71,7 @@ test('/metrics needs the bearer token when MTASTS_METRICS_TOKEN is set', async (
 
 test('a failed alert post is counted by its Slack error code', async () => {
   slack.answerNext('chat.postMessage', 1, { json: { ok: false, error: 'channel_not_found' } });
-  enqueue(runtime.db, 'good.test', [alertRow('post-1', 'CGONE')], new Date());
+  await enqueue(runtime.db, 'good.test', [alertRow('post-1', 'CGONE')], new Date());
   const round = await runtime.monitor.deliver();
   expect(round.channelsPaused).toBe(1);
   const m = await scrape();
@@ -84,7 +84,7 @@ test('a failed alert post is counted by its Slack error code', async () => {
 });
 
 test('a pass, a refused Web API call, a TLS-RPT report, a backlog and a lease show in /metrics, in valid Prometheus text', async () => {
-  runtime.subscriptions.watch('TSVC', 'CSVC', 'good.test', 'U1', 100, new Date());
+  await runtime.subscriptions.watch('TSVC', 'CSVC', 'good.test', 'U1', 100, new Date());
   const pass = await runtime.monitor.runPass();
   expect(pass?.domains).toBe(1);
 
@@ -109,8 +109,8 @@ test('a pass, a refused Web API call, a TLS-RPT report, a backlog and a lease sh
   });
   expect(posted.status).toBe(201);
   const queuedAt = new Date(Date.now() - 120_000);
-  enqueue(runtime.db, 'good.test', [alertRow('backlog-1')], queuedAt);
-  new LockStore(runtime.db, 'otherhost:4242').acquire(PASS_LOCK, 60_000, new Date());
+  await enqueue(runtime.db, 'good.test', [alertRow('backlog-1')], queuedAt);
+  await new LockStore(runtime.db, 'otherhost:4242').acquire(PASS_LOCK, 60_000, new Date());
 
   const m = await scrape();
   expect(sampleValue(m, 'mtasts_monitor_passes_total', { result: 'completed' })).toBe(1);

@@ -128,7 +128,7 @@ export async function deliverOutbox(deps: DeliveryDeps): Promise<DeliverySummary
   const summary: DeliverySummary = { sent: 0, retrying: 0, dead: 0, channelsPaused: 0 };
   // Channels are served side by side; within a channel, in order and paced.
   const byChannel = new Map<string, OutboxRow[]>();
-  for (const row of deps.store.due(deps.now())) {
+  for (const row of await deps.store.due(deps.now())) {
     const key = `${row.teamId}/${row.channelId}`;
     const rows = byChannel.get(key) ?? [];
     rows.push(row);
@@ -153,19 +153,19 @@ async function deliverChannel(
     const wait = lastPost + settings.channelPacingMs - Date.now();
     if (lastPost > 0 && wait > 0) await new Promise((r) => setTimeout(r, wait));
     const at = now();
-    const claimed = store.claim(due.id, deps.holder, at, new Date(at.getTime() + leaseMs));
+    const claimed = await store.claim(due.id, deps.holder, at, new Date(at.getTime() + leaseMs));
     if (!claimed) return; // another worker holds it, or an earlier alert to this channel waits
     const row: OutboxRow = { ...due, ...claimed };
     const result = await attempt(deps, row);
     lastPost = Date.now();
-    if (!settle(deps, row, result, summary)) return; // the rest of this channel waits behind it
+    if (!(await settle(deps, row, result, summary))) return; // the rest of this channel waits behind it
   }
 }
 
 async function attempt(deps: DeliveryDeps, row: OutboxRow): Promise<PostResult> {
   try {
     const threadTs = row.threadEventKey
-      ? deps.store.threadTs(row.domain, row.threadEventKey, row.teamId, row.channelId)
+      ? await deps.store.threadTs(row.domain, row.threadEventKey, row.teamId, row.channelId)
       : null;
     return await deps.poster.post(row, threadTs);
   } catch (err) {
@@ -174,41 +174,51 @@ async function attempt(deps: DeliveryDeps, row: OutboxRow): Promise<PostResult> 
 }
 
 /** Stores how an attempt ended, releasing the claim; false when the rest of the channel must wait. */
-function settle(deps: DeliveryDeps, row: OutboxRow, result: PostResult, summary: DeliverySummary): boolean {
+async function settle(
+  deps: DeliveryDeps,
+  row: OutboxRow,
+  result: PostResult,
+  summary: DeliverySummary,
+): Promise<boolean> {
   const { store, now, logger, settings } = deps;
   const where = `alert ${row.eventKey} to ${row.channelId} (team ${row.teamId})`;
   if (result.ok) {
-    store.markSent(row.id, result.ts, now());
+    await store.markSent(row.id, result.ts, now());
     summary.sent++;
     return true;
   }
   if (result.kind === 'channel-gone') {
-    stopChannel(deps, row, result.error, summary);
+    await stopChannel(deps, row, result.error, summary);
     return false;
   }
   if (result.kind === 'rate-limited') {
     const delay = rateLimitDelay(result.retryAfterS, row.rateLimited, settings);
-    store.waitRateLimited(row.id, new Date(now().getTime() + delay), result.error);
+    await store.waitRateLimited(row.id, new Date(now().getTime() + delay), result.error);
     logger.warn(`${where}: ${result.error}; waiting ${Math.round(delay / 1000)} s as Slack asks`);
     summary.retrying++;
     return false;
   }
   if (result.kind === 'fatal' || row.attempts + 1 >= settings.maxAttempts) {
-    store.markDead(row.id, result.error);
+    await store.markDead(row.id, result.error);
     logger.error(`${where} given up after ${row.attempts + 1} attempt(s): ${result.error}`);
     summary.dead++;
     return true;
   }
   const delay = retryDelay(row.attempts, settings);
-  store.retryLater(row.id, new Date(now().getTime() + delay), result.error);
+  await store.retryLater(row.id, new Date(now().getTime() + delay), result.error);
   logger.warn(`${where}: ${result.error}; retrying in ${Math.round(delay / 1000)} s`);
   summary.retrying++;
   return false;
 }
 
-function stopChannel(deps: DeliveryDeps, row: OutboxRow, error: string, summary: DeliverySummary): void {
-  const killed = deps.store.killChannel(row.teamId, row.channelId, error);
-  const paused = deps.subscriptions.pauseChannel(
+async function stopChannel(
+  deps: DeliveryDeps,
+  row: OutboxRow,
+  error: string,
+  summary: DeliverySummary,
+): Promise<void> {
+  const killed = await deps.store.killChannel(row.teamId, row.channelId, error);
+  const paused = await deps.subscriptions.pauseChannel(
     row.teamId,
     row.channelId,
     `alerts cannot be posted: ${error}`,

@@ -96,7 +96,7 @@ export interface MonitorObserver {
  * the outbox is delivered. Passes never overlap; an interrupted pass is resumed after a restart.
  */
 export class Monitor {
-  private running: Promise<PassSummary> | null = null;
+  private running: Promise<PassSummary | null> | null = null;
   /** Aborts the running pass's checks (stop()). */
   private passAbort: AbortController | null = null;
   private task: ScheduledTask | null = null;
@@ -128,32 +128,39 @@ export class Monitor {
     });
   }
 
-  /** Runs one pass now; null when a pass is already running, here or in another process on the same database. */
-  runPass(): Promise<PassSummary> | null {
-    if (this.running) return null;
-    if (this.deps.locks && !this.deps.locks.acquire(PASS_LOCK, LEASE_MS, this.deps.now())) return null;
+  /**
+   * Runs one pass now; resolves to null when a pass is already running, here or in another process on the same
+   * database.
+   */
+  runPass(): Promise<PassSummary | null> {
+    if (this.running) return Promise.resolve(null);
     const abort = new AbortController();
     setMaxListeners(0, abort.signal); // every lookup and probe of the pass listens
     this.passAbort = abort;
+    const run = this.leasedPass(abort.signal).finally(() => {
+      this.running = null;
+    });
+    this.running = run;
+    return run;
+  }
+
+  /** A pass under the pass lease, when it can be had; told to the observer when it ends. */
+  private async leasedPass(signal: AbortSignal): Promise<PassSummary | null> {
+    const { locks, now } = this.deps;
+    if (locks && !(await locks.acquire(PASS_LOCK, LEASE_MS, now()))) return null;
     const started = performance.now();
     const ended = (result: 'completed' | 'interrupted' | 'failed') =>
-      this.observer.passEnded?.(result, (performance.now() - started) / 1000, this.deps.now());
-    this.running = this.pass(abort.signal)
-      .then(
-        (summary) => {
-          ended(summary.interrupted ? 'interrupted' : 'completed');
-          return summary;
-        },
-        (err: unknown) => {
-          ended('failed');
-          throw err;
-        },
-      )
-      .finally(() => {
-        this.deps.locks?.release(PASS_LOCK);
-        this.running = null;
-      });
-    return this.running;
+      this.observer.passEnded?.(result, (performance.now() - started) / 1000, now());
+    try {
+      const summary = await this.pass(signal);
+      ended(summary.interrupted ? 'interrupted' : 'completed');
+      return summary;
+    } catch (err) {
+      ended('failed');
+      throw err;
+    } finally {
+      await locks?.release(PASS_LOCK).catch(() => {});
+    }
   }
 
   /** Who is told how passes and posts end. */
@@ -174,15 +181,14 @@ export class Monitor {
     this.task = cronSchedule(
       expression,
       async () => {
-        const pass = this.runPass();
-        if (!pass) {
-          this.deps.logger.warn(
-            'monitor: a pass is still running (here, or a sweep in another process); this one is skipped',
-          );
-          return;
-        }
         try {
-          const s = await pass;
+          const s = await this.runPass();
+          if (!s) {
+            this.deps.logger.warn(
+              'monitor: a pass is still running (here, or a sweep in another process); this one is skipped',
+            );
+            return;
+          }
           if (s.interrupted) {
             this.deps.logger.info(`monitor: pass ${s.passId} interrupted; it resumes at the next start`);
             return;
@@ -209,7 +215,7 @@ export class Monitor {
 
   private async pass(signal: AbortSignal): Promise<PassSummary> {
     const { store, subscriptions, now } = this.deps;
-    const pass = store.beginPass(now());
+    const pass = await store.beginPass(now());
     const summary: PassSummary = {
       passId: pass.id,
       resumed: pass.resumed,
@@ -225,7 +231,7 @@ export class Monitor {
     summary.network = network.stats;
     let cursor = pass.cursor;
     for (;;) {
-      const page = subscriptions.domainsAfter(cursor, this.settings.pageSize);
+      const page = await subscriptions.domainsAfter(cursor, this.settings.pageSize);
       if (page.length === 0) break;
       await pool(page, this.settings.concurrency, async (domain) => {
         try {
@@ -243,12 +249,12 @@ export class Monitor {
       if (signal.aborted) return { ...summary, interrupted: true }; // resumed from this page after a restart
       cursor = page[page.length - 1] ?? cursor;
       const t = performance.now();
-      store.advancePass(pass.id, cursor, page.length);
-      this.deps.locks?.acquire(PASS_LOCK, LEASE_MS, now()); // renew the lease
+      await store.advancePass(pass.id, cursor, page.length);
+      await this.deps.locks?.acquire(PASS_LOCK, LEASE_MS, now()); // renew the lease
       summary.sqliteMs += performance.now() - t;
       summary.domains += page.length;
     }
-    store.finishPass(pass.id, now());
+    await store.finishPass(pass.id, now());
     summary.delivery = await this.deliver();
     return summary;
   }
@@ -270,9 +276,9 @@ export class Monitor {
     if (report.aborted) return { events: 0, alerts: 0, sqliteMs: 0 }; // cut short: not the domain's state
     const at = now();
     const t0 = performance.now();
-    const previous = store.loadState(domain);
-    const audience = subscriptions.forDomain(domain).filter((s) => isActive(s, at));
-    const lastFailure = this.deps.tlsrpt?.lastFailureAt(domain) ?? null;
+    const previous = await store.loadState(domain);
+    const audience = (await subscriptions.forDomain(domain)).filter((s) => isActive(s, at));
+    const lastFailure = (await this.deps.tlsrpt?.lastFailureAt(domain)) ?? null;
     let sqliteMs = performance.now() - t0;
     const { state, events, extraFindings, lastPolicy } = diff(
       previous,
@@ -304,9 +310,9 @@ export class Monitor {
       }
     }
     const t1 = performance.now();
-    store.atomically(() => {
-      checks.save(report);
-      store.commit(domain, state, alerts, at);
+    await store.atomically(async () => {
+      await checks.save(report);
+      await store.commit(domain, state, alerts, at);
     });
     sqliteMs += performance.now() - t1;
     return { events: events.length, alerts: alerts.length, sqliteMs };
@@ -342,7 +348,7 @@ function payloadOf(event: MonitorEvent, report: Report, now: Date): AlertPayload
 function claimsUntil(store: MonitorStore, closed: () => boolean): MonitorStore {
   return new Proxy(store, {
     get(target, key) {
-      if (key === 'claim' && closed()) return () => null;
+      if (key === 'claim' && closed()) return async () => null;
       const value = Reflect.get(target, key, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },

@@ -40,7 +40,7 @@ export interface MailboxSource {
    * workspace of MTASTS_OPERATOR_CHANNEL (none when it is not set).
    */
   shownTo(team: string): boolean;
-  status(): MailboxStatus | null;
+  status(): Promise<MailboxStatus | null>;
 }
 
 /** The mailbox's status for the operator's workspace; null for any other, or when no mailbox is read. */
@@ -79,8 +79,8 @@ export async function checkAndRemember(ctx: SlackContext, domain: Domain): Promi
 }
 
 /** The last policy in force the monitor saw for a watched domain (null: none since it began); undefined: no history. */
-function lastPolicySeen(ctx: SlackContext, domain: string): PolicySeen | null | undefined {
-  const state = ctx.monitorState?.loadState(domain);
+async function lastPolicySeen(ctx: SlackContext, domain: string): Promise<PolicySeen | null | undefined> {
+  const state = await ctx.monitorState?.loadState(domain);
   return state?.snapshot ? lastPolicyOf(state.snapshot) : undefined;
 }
 

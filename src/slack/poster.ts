@@ -29,7 +29,7 @@ const FATAL = new Set([
  * counts as a failed attempt to retry: Slack may or may not have taken it.
  */
 export function slackPoster(
-  token: string | ((teamId: string) => string | null),
+  token: string | ((teamId: string) => string | null | Promise<string | null>),
   apiUrl: string | null,
   options: { timeoutMs?: number } = {},
 ): Poster {
@@ -53,7 +53,7 @@ export function slackPoster(
   return {
     timeoutMs,
     async post(row: OutboxRow, threadTs: string | null): Promise<PostResult> {
-      const t = tokenFor(row.teamId);
+      const t = await tokenFor(row.teamId);
       if (!t) return { ok: false, kind: 'channel-gone', error: 'the app is not installed in this workspace' };
       const client = clientFor(t);
       const message = alertMessage(row.payload, { team: row.teamId, channel: row.channelId });

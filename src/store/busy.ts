@@ -7,9 +7,17 @@ export class DatabaseBusyError extends Error {
   }
 }
 
-/** SQLITE_BUSY and SQLITE_LOCKED, with their extended codes (SQLITE_BUSY_SNAPSHOT, …). */
+/**
+ * PostgreSQL's answers that mean "not now": a serialization failure or deadlock (40001, 40P01), a lock not available
+ * (55P03), a statement cancelled by statement_timeout (57014), the server shutting down or starting (57P01, 57P03).
+ */
+const PG_BUSY = new Set(['40001', '40P01', '55P03', '57014', '57P01', '57P03']);
+
+/** SQLITE_BUSY and SQLITE_LOCKED, with their extended codes (SQLITE_BUSY_SNAPSHOT, …), and PostgreSQL's equivalents. */
 export function isBusy(err: unknown): boolean {
-  return err instanceof Database.SqliteError && /^SQLITE_(BUSY|LOCKED)/.test(err.code);
+  if (err instanceof Database.SqliteError) return /^SQLITE_(BUSY|LOCKED)/.test(err.code);
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && PG_BUSY.has(code);
 }
 
 export interface RetrySettings {
@@ -22,7 +30,7 @@ export interface RetrySettings {
 export const DEFAULT_RETRY: RetrySettings = { tries: 4, pauseMs: 25 };
 
 /**
- * Runs a store call (synchronous, or async like the installation store's), and again after a pause that yields to the event loop while another process holds the database's
+ * Runs a store call, and again after a pause that yields to the event loop while another process holds the database's
  * lock: each try blocks for at most the busy timeout (see openDatabase), the whole for a bounded time. Throws
  * DatabaseBusyError when the lock outlasts every try; any other error as it is.
  */

@@ -1,9 +1,15 @@
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import Database from 'better-sqlite3';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, type RawBuilder, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
 import { projectFile } from '../paths.js';
+import { migratePostgres, migrateSqlite } from './migrate.js';
 
-export type Db = Database.Database;
+export { sql };
+
+export type Dialect = 'sqlite' | 'postgres';
 
 export const MIGRATIONS_DIR = projectFile('db/migrations');
 
@@ -11,6 +17,111 @@ export const MIGRATIONS_DIR = projectFile('db/migrations');
 export const DEFAULT_BUSY_TIMEOUT_MS = 200;
 /** Start-up (WAL switch, migrations) may wait longer: nothing is being served yet. */
 const STARTUP_BUSY_TIMEOUT_MS = 5000;
+
+/** The PostgreSQL pool's bounds (DATABASE_URL). */
+export interface PostgresSettings {
+  /** Connections at most. */
+  poolSize: number;
+  /** A statement running longer is cancelled by the server (statement_timeout). */
+  statementTimeoutMs: number;
+  /** Waiting for a connection (new, or free in the pool) fails after this. */
+  connectTimeoutMs: number;
+}
+
+export const DEFAULT_POSTGRES: PostgresSettings = {
+  poolSize: 10,
+  statementTimeoutMs: 30_000,
+  connectTimeoutMs: 10_000,
+};
+
+type Executor = Kysely<Record<string, never>>;
+
+/**
+ * The database, SQLite (better-sqlite3, one file) or PostgreSQL (a bounded node-postgres pool), behind one query
+ * layer: Kysely's `sql` template, whose values are always bound parameters. Every store class holds one of these.
+ * `transaction(work)` runs `work` in one transaction: every query any store makes while it runs (same async context)
+ * goes to that transaction; a transaction begun inside another is part of it.
+ */
+export class Database {
+  private readonly scope = new AsyncLocalStorage<{ trx: Executor; open: boolean }>();
+
+  private constructor(
+    readonly dialect: Dialect,
+    private readonly kysely: Executor,
+    /** The SQLite connection (health probes, backup, file name); null on PostgreSQL. */
+    readonly sqlite: BetterSqlite3.Database | null,
+  ) {}
+
+  static sqliteOn(handle: BetterSqlite3.Database): Database {
+    return new Database('sqlite', new Kysely({ dialect: new SqliteDialect({ database: handle }) }), handle);
+  }
+
+  static postgresOn(pool: pg.Pool): Database {
+    return new Database('postgres', new Kysely({ dialect: new PostgresDialect({ pool }) }), null);
+  }
+
+  private get executor(): Executor {
+    const s = this.scope.getStore();
+    return s?.open ? s.trx : this.kysely;
+  }
+
+  async all<T>(query: RawBuilder<T>): Promise<T[]> {
+    return (await query.execute(this.executor)).rows;
+  }
+
+  async get<T>(query: RawBuilder<T>): Promise<T | undefined> {
+    return (await query.execute(this.executor)).rows[0];
+  }
+
+  /** Runs a statement; resolves to the number of rows it changed. */
+  async run(query: RawBuilder<unknown>): Promise<number> {
+    return Number((await query.execute(this.executor)).numAffectedRows ?? 0n);
+  }
+
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    if (this.scope.getStore()?.open) return work();
+    if (this.dialect === 'postgres')
+      return this.kysely.transaction().execute((trx) => this.within(trx, work));
+    return this.kysely.connection().execute(async (conn) => {
+      await sql`BEGIN`.execute(conn);
+      try {
+        const result = await this.within(conn, work);
+        await sql`COMMIT`.execute(conn);
+        return result;
+      } catch (err) {
+        // SQLite may have rolled the transaction back itself (a busy or full database): then there is none to end.
+        if (this.sqlite?.inTransaction) await sql`ROLLBACK`.execute(conn);
+        throw err;
+      }
+    });
+  }
+
+  /** Runs `work` with every query it makes on one connection held for it alone (SQLite: the only one). */
+  async pinned<T>(work: () => Promise<T>): Promise<T> {
+    if (this.scope.getStore()?.open) return work();
+    return this.kysely.connection().execute((conn) => this.within(conn, work));
+  }
+
+  private async within<T>(trx: Executor, work: () => Promise<T>): Promise<T> {
+    const s = { trx, open: true };
+    try {
+      return await this.scope.run(s, work);
+    } finally {
+      s.open = false; // work it started that outlives it (a callback queued inside) runs outside it
+    }
+  }
+
+  /** SQL that differs between the engines: the SQLite text, or the PostgreSQL one. */
+  pick(sqlite: string, postgres: string): RawBuilder<unknown> {
+    return sql.raw(this.dialect === 'sqlite' ? sqlite : postgres);
+  }
+
+  async close(): Promise<void> {
+    await this.kysely.destroy();
+  }
+}
+
+export type Db = Database;
 
 /**
  * Opens the SQLite database (creating its folder and file on first start), with WAL and foreign keys on, and applies
@@ -24,44 +135,90 @@ export function openDatabase(
   busyTimeoutMs: number = DEFAULT_BUSY_TIMEOUT_MS,
 ): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
-  db.pragma(`busy_timeout = ${STARTUP_BUSY_TIMEOUT_MS}`);
-  db.pragma('journal_mode = WAL');
-  // With WAL, NORMAL never corrupts the database; a power cut may lose the last transactions, an app crash none.
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  migrate(db, migrationsDir);
-  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
-  return db;
+  const handle = new BetterSqlite3(path);
+  try {
+    handle.pragma(`busy_timeout = ${STARTUP_BUSY_TIMEOUT_MS}`);
+    handle.pragma('journal_mode = WAL');
+    // With WAL, NORMAL never corrupts the database; a power cut may lose the last transactions, an app crash none.
+    handle.pragma('synchronous = NORMAL');
+    handle.pragma('foreign_keys = ON');
+    migrateSqlite(handle, migrationsDir);
+    handle.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+  } catch (err) {
+    handle.close();
+    throw err;
+  }
+  return Database.sqliteOn(handle);
 }
 
-export function migrate(db: Db, migrationsDir: string = MIGRATIONS_DIR): string[] {
-  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
-  const applied = new Set(
-    db
-      .prepare('SELECT version FROM schema_migrations')
-      .all()
-      .map((r) => (r as { version: number }).version),
-  );
-  const files = readdirSync(migrationsDir)
-    .map((name) => ({ name, m: /^(\d+)_[\w-]+\.sql$/.exec(name) }))
-    .filter((f): f is { name: string; m: RegExpExecArray } => f.m !== null)
-    .map((f) => ({ name: f.name, version: Number(f.m[1]) }))
-    .sort((a, b) => a.version - b.version);
-  const done: string[] = [];
-  for (const file of files) {
-    if (applied.has(file.version)) continue;
-    const sql = readFileSync(join(migrationsDir, file.name), 'utf8');
-    db.transaction(() => {
-      db.exec(sql);
-      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
-        file.version,
-        file.name,
-        new Date().toISOString(),
-      );
-    })();
-    done.push(file.name);
+/** Applies what a SQLite database lacks of the migrations in `dir` (it was opened with fewer): the files applied. */
+export function migrate(db: Db, dir: string = MIGRATIONS_DIR): string[] {
+  if (!db.sqlite)
+    throw new Error('migrate() re-runs the SQLite migrations; PostgreSQL is migrated by openPostgres');
+  return migrateSqlite(db.sqlite, dir);
+}
+
+/** int8 (COUNT, BIGINT columns) and numeric (SUM) as JavaScript numbers, as SQLite gives them; the rest as pg does. */
+const NUMBER_TYPES = new Set<number>([pg.types.builtins.INT8, pg.types.builtins.NUMERIC]);
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    NUMBER_TYPES.has(oid) && format !== 'binary'
+      ? (v: string) => Number(v)
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * Opens the PostgreSQL database at `url` through a bounded pool (statement timeout, connect timeout) and migrates it
+ * once however many processes start together (an advisory lock around the run). A connection that breaks (the server
+ * restarted) is dropped from the pool and the next query opens a new one; `onError` hears of errors on idle ones,
+ * which would otherwise end the process.
+ */
+export async function openPostgres(
+  url: string,
+  settings: PostgresSettings = DEFAULT_POSTGRES,
+  onError: (err: Error) => void = () => {},
+  migrationsDir: string = MIGRATIONS_DIR,
+): Promise<Db> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: settings.poolSize,
+    statement_timeout: settings.statementTimeoutMs,
+    connectionTimeoutMillis: settings.connectTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    application_name: 'mtasts-bot',
+    types,
+  });
+  pool.on('error', onError);
+  try {
+    await migratePostgres(pool, migrationsDir);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw err;
   }
-  return done;
+  return Database.postgresOn(pool);
+}
+
+/** Where the data lives: DATABASE_URL (PostgreSQL) when set, else the SQLite file at DATABASE_PATH. */
+export interface DatabaseTarget {
+  databasePath: string;
+  databaseUrl: string | null;
+  dbBusyTimeoutMs: number;
+  postgres: PostgresSettings;
+}
+
+export async function openTarget(target: DatabaseTarget, onError?: (err: Error) => void): Promise<Db> {
+  return target.databaseUrl
+    ? openPostgres(target.databaseUrl, target.postgres, onError)
+    : openDatabase(target.databasePath, undefined, target.dbBusyTimeoutMs);
+}
+
+/** The database as log lines and messages name it: DATABASE_PATH, or DATABASE_URL without its user and password. */
+export function databaseLabel(target: Pick<DatabaseTarget, 'databasePath' | 'databaseUrl'>): string {
+  if (!target.databaseUrl) return `DATABASE_PATH ${target.databasePath}`;
+  try {
+    const url = new URL(target.databaseUrl);
+    return `DATABASE_URL ${url.protocol}//${url.host}${url.pathname}`;
+  } catch {
+    return 'DATABASE_URL';
+  }
 }

@@ -1,6 +1,6 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Db } from './db.js';
+import { type Db, sql } from './db.js';
 
 /** The alerts waiting in the outbox: how many, and since when the oldest. */
 export interface OutboxBacklog {
@@ -19,7 +19,8 @@ export type FileIdentity = { ok: true } | { ok: false; reason: 'removed' | 'repl
 
 /**
  * What health checks and metrics read from the database, read-only but for a write probe that changes nothing. Each
- * call may throw what the database throws (SQLITE_BUSY while another process holds the lock): callers report it.
+ * call may throw what the database throws (SQLITE_BUSY while another process holds the lock, a PostgreSQL server that
+ * does not answer): callers report it. The file checks concern SQLite alone: a PostgreSQL server has no file here.
  */
 export class HealthStore {
   private readonly identity: { dev: number; ino: number } | null;
@@ -28,13 +29,23 @@ export class HealthStore {
     private readonly db: Db,
     private readonly path: string,
   ) {
-    this.identity = path === ':memory:' ? null : fileIdentity(path);
+    this.identity = db.dialect !== 'sqlite' || path === ':memory:' ? null : fileIdentity(path);
   }
 
-  /** Takes the write lock and lets it go at once (BEGIN IMMEDIATE; ROLLBACK): the database can take writes now. */
-  probeWrite(): void {
-    this.db.exec('BEGIN IMMEDIATE');
-    this.db.exec('ROLLBACK');
+  /**
+   * SQLite: takes the write lock and lets it go at once (BEGIN IMMEDIATE; ROLLBACK). PostgreSQL: the server is no
+   * read-only standby. Either way the database can take writes now.
+   */
+  async probeWrite(): Promise<void> {
+    if (this.db.dialect === 'postgres') {
+      const row = await this.db.get<{ standby: boolean }>(sql`SELECT pg_is_in_recovery() AS standby`);
+      if (row?.standby !== false) throw new Error('the PostgreSQL server is a read-only standby');
+      return;
+    }
+    await this.db.pinned(async () => {
+      await this.db.run(sql`BEGIN IMMEDIATE`);
+      await this.db.run(sql`ROLLBACK`);
+    });
   }
 
   /** Whether DATABASE_PATH still names the file this process writes to; SQLite goes on writing to a removed one. */
@@ -56,32 +67,33 @@ export class HealthStore {
     const check = this.fileCheck();
     const to = check.ok || check.reason === 'replaced' ? `${this.path}.rescued-${now.getTime()}` : this.path;
     mkdirSync(dirname(to), { recursive: true });
-    await this.db.backup(to);
+    if (!this.db.sqlite) throw new Error('only a SQLite database has a file to rescue');
+    await this.db.sqlite.backup(to);
     return to;
   }
 
-  outboxBacklog(): OutboxBacklog {
-    const row = this.db
-      .prepare("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state = 'pending'")
-      .get() as { n: number; oldest: string | null };
-    return { pending: row.n, oldestCreatedAt: row.oldest };
+  async outboxBacklog(): Promise<OutboxBacklog> {
+    const row = await this.db.get<{ n: number; oldest: string | null }>(
+      sql`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state = 'pending'`,
+    );
+    return { pending: row?.n ?? 0, oldestCreatedAt: row?.oldest ?? null };
   }
 
-  passProgress(): PassProgress {
-    const finished = this.db
-      .prepare('SELECT MAX(finished_at) AS at FROM monitor_passes WHERE finished_at IS NOT NULL')
-      .get() as { at: string | null };
-    const open = this.db
-      .prepare('SELECT started_at FROM monitor_passes WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1')
-      .get() as { started_at: string } | undefined;
-    return { lastFinishedAt: finished.at, unfinishedSince: open?.started_at ?? null };
+  async passProgress(): Promise<PassProgress> {
+    const finished = await this.db.get<{ at: string | null }>(
+      sql`SELECT MAX(finished_at) AS at FROM monitor_passes WHERE finished_at IS NOT NULL`,
+    );
+    const open = await this.db.get<{ started_at: string }>(
+      sql`SELECT started_at FROM monitor_passes WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1`,
+    );
+    return { lastFinishedAt: finished?.at ?? null, unfinishedSince: open?.started_at ?? null };
   }
 
   /** Who holds a lease now (host:pid), or null when nobody does or it ran out. */
-  leaseHolder(name: string, now: Date): string | null {
-    const row = this.db.prepare('SELECT holder, expires_at FROM locks WHERE name = ?').get(name) as
-      | { holder: string; expires_at: string }
-      | undefined;
+  async leaseHolder(name: string, now: Date): Promise<string | null> {
+    const row = await this.db.get<{ holder: string; expires_at: string }>(
+      sql`SELECT holder, expires_at FROM locks WHERE name = ${name}`,
+    );
     return row && row.expires_at > now.toISOString() ? row.holder : null;
   }
 }

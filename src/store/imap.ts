@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { type Db, sql } from './db.js';
 import { enqueue, type NewAlert } from './outbox.js';
 
 /** How a mailbox was last read: when, and the error that stopped the last pass, if one did. */
@@ -39,14 +39,12 @@ export interface FolderState {
 export class ImapStore {
   constructor(private readonly db: Db) {}
 
-  status(account: string): MailboxStatus | null {
-    const row = this.db
-      .prepare(
-        `SELECT account, last_read_at AS lastReadAt, last_error AS lastError, last_error_at AS lastErrorAt,
-                failing_since AS failingSince
-         FROM imap_mailboxes WHERE account = ?`,
-      )
-      .get(account) as MailboxStatus | undefined;
+  async status(account: string): Promise<MailboxStatus | null> {
+    const row = await this.db.get<MailboxStatus>(
+      sql`SELECT account, last_read_at AS "lastReadAt", last_error AS "lastError", last_error_at AS "lastErrorAt",
+                 failing_since AS "failingSince"
+          FROM imap_mailboxes WHERE account = ${account}`,
+    );
     return row ?? null;
   }
 
@@ -54,20 +52,18 @@ export class ImapStore {
    * A pass read the folder without an error: any failure is over. When it had been failing for `alerting.afterMs` (the
    * failure was alerted), its recovery alerts are queued in the same transaction; returns that failure, else null.
    */
-  recordRead(account: string, at: Date, alerting?: Alerting<MailboxStatus>): MailboxStatus | null {
-    return this.db.transaction((): MailboxStatus | null => {
-      const before = this.status(account);
-      this.db
-        .prepare(
-          `INSERT INTO imap_mailboxes (account, last_read_at) VALUES (?, ?)
-           ON CONFLICT (account) DO UPDATE SET last_read_at = excluded.last_read_at, last_error = NULL,
-             last_error_at = NULL, failing_since = NULL`,
-        )
-        .run(account, at.toISOString());
+  recordRead(account: string, at: Date, alerting?: Alerting<MailboxStatus>): Promise<MailboxStatus | null> {
+    return this.db.transaction(async (): Promise<MailboxStatus | null> => {
+      const before = await this.status(account);
+      await this.db.run(
+        sql`INSERT INTO imap_mailboxes (account, last_read_at) VALUES (${account}, ${at.toISOString()})
+            ON CONFLICT (account) DO UPDATE SET last_read_at = excluded.last_read_at, last_error = NULL,
+              last_error_at = NULL, failing_since = NULL`,
+      );
       if (!alerting || !before?.failingSince || !wasAlerted(before, alerting.afterMs)) return null;
-      enqueue(this.db, account, alerting.alerts(before), at);
+      await enqueue(this.db, account, alerting.alerts(before), at);
       return before;
-    })();
+    });
   }
 
   /**
@@ -80,42 +76,39 @@ export class ImapStore {
     error: string,
     at: Date,
     alerting?: Alerting<string>,
-  ): { failingSince: string; due: boolean } {
-    return this.db.transaction(() => {
-      const before = this.status(account);
-      const row = this.db
-        .prepare(
-          `INSERT INTO imap_mailboxes (account, last_error, last_error_at, failing_since) VALUES (?, ?, ?, ?)
-           ON CONFLICT (account) DO UPDATE SET last_error = excluded.last_error, last_error_at = excluded.last_error_at,
-             failing_since = COALESCE(imap_mailboxes.failing_since, excluded.failing_since)
-           RETURNING failing_since AS failingSince`,
-        )
-        .get(account, error, at.toISOString(), at.toISOString()) as { failingSince: string };
-      const since = row.failingSince;
+  ): Promise<{ failingSince: string; due: boolean }> {
+    return this.db.transaction(async () => {
+      const before = await this.status(account);
+      const row = await this.db.get<{ failingSince: string }>(
+        sql`INSERT INTO imap_mailboxes (account, last_error, last_error_at, failing_since)
+            VALUES (${account}, ${error}, ${at.toISOString()}, ${at.toISOString()})
+            ON CONFLICT (account) DO UPDATE SET last_error = excluded.last_error, last_error_at = excluded.last_error_at,
+              failing_since = COALESCE(imap_mailboxes.failing_since, excluded.failing_since)
+            RETURNING failing_since AS "failingSince"`,
+      );
+      const since = row?.failingSince ?? at.toISOString();
       const due =
         alerting !== undefined &&
         at.getTime() - Date.parse(since) >= alerting.afterMs &&
         !(before?.failingSince === since && wasAlerted(before, alerting.afterMs));
-      if (due) enqueue(this.db, account, alerting.alerts(since), at);
+      if (due) await enqueue(this.db, account, alerting.alerts(since), at);
       return { failingSince: since, due };
-    })();
+    });
   }
 
-  folder(account: string, folder: string): FolderState | null {
-    const row = this.db
-      .prepare(
-        'SELECT uid_validity AS uidValidity, last_uid AS lastUid FROM imap_folders WHERE account = ? AND folder = ?',
-      )
-      .get(account, folder) as FolderState | undefined;
+  async folder(account: string, folder: string): Promise<FolderState | null> {
+    const row = await this.db.get<FolderState>(
+      sql`SELECT uid_validity AS "uidValidity", last_uid AS "lastUid" FROM imap_folders
+          WHERE account = ${account} AND folder = ${folder}`,
+    );
     return row ?? null;
   }
 
-  setFolder(account: string, folder: string, state: FolderState): void {
-    this.db
-      .prepare(
-        `INSERT INTO imap_folders (account, folder, uid_validity, last_uid) VALUES (?, ?, ?, ?)
-         ON CONFLICT (account, folder) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = excluded.last_uid`,
-      )
-      .run(account, folder, state.uidValidity, state.lastUid);
+  async setFolder(account: string, folder: string, state: FolderState): Promise<void> {
+    await this.db.run(
+      sql`INSERT INTO imap_folders (account, folder, uid_validity, last_uid)
+          VALUES (${account}, ${folder}, ${state.uidValidity}, ${state.lastUid})
+          ON CONFLICT (account, folder) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = excluded.last_uid`,
+    );
   }
 }

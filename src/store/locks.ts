@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { Db } from './db.js';
+import { type Db, sql } from './db.js';
 
 /** This process, as a lock holder. */
 export const SELF = `${hostname()}:${process.pid}`;
@@ -16,8 +16,9 @@ function alive(holder: string): boolean {
 }
 
 /**
- * Leases between processes that share the database: one monitoring pass at a time, whether the app's scheduler or
- * `mtasts sweep` starts it. A lease expires unless renewed; one left by a dead process on this host is taken over.
+ * Named leases between processes that share the database (`mtasts sweep`'s and the app's passes, the IMAP reader).
+ * A lease expires unless renewed; one left by a dead process on this host is taken over. Taking one is a single
+ * conditional upsert, so that two processes asking at once (on either engine) never both get it.
  */
 export class LockStore {
   constructor(
@@ -25,24 +26,26 @@ export class LockStore {
     private readonly holder: string = SELF,
   ) {}
 
-  acquire(name: string, ttlMs: number, now: Date): boolean {
-    return this.db.transaction((): boolean => {
-      const row = this.db.prepare('SELECT holder, expires_at FROM locks WHERE name = ?').get(name) as
-        | { holder: string; expires_at: string }
-        | undefined;
-      if (row && row.holder !== this.holder && row.expires_at > now.toISOString() && alive(row.holder))
-        return false;
-      this.db
-        .prepare(
-          `INSERT INTO locks (name, holder, expires_at) VALUES (?, ?, ?)
-           ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at`,
-        )
-        .run(name, this.holder, new Date(now.getTime() + ttlMs).toISOString());
-      return true;
-    })();
+  async acquire(name: string, ttlMs: number, now: Date): Promise<boolean> {
+    const until = new Date(now.getTime() + ttlMs).toISOString();
+    if (await this.take(name, until, now.toISOString(), null)) return true;
+    const row = await this.db.get<{ holder: string }>(sql`SELECT holder FROM locks WHERE name = ${name}`);
+    // A holder on this host that is no longer running: its lease is taken over, unless someone else was quicker.
+    return row !== undefined && !alive(row.holder) && this.take(name, until, now.toISOString(), row.holder);
   }
 
-  release(name: string): void {
-    this.db.prepare('DELETE FROM locks WHERE name = ? AND holder = ?').run(name, this.holder);
+  /** Sets the lease when it is free, ours, run out, or (when `dead` is given) held by that dead process. */
+  private async take(name: string, until: string, now: string, dead: string | null): Promise<boolean> {
+    const row = await this.db.get<{ holder: string }>(
+      sql`INSERT INTO locks (name, holder, expires_at) VALUES (${name}, ${this.holder}, ${until})
+          ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+          WHERE locks.holder = excluded.holder OR locks.expires_at <= ${now} OR locks.holder = ${dead}
+          RETURNING holder`,
+    );
+    return row !== undefined;
+  }
+
+  async release(name: string): Promise<void> {
+    await this.db.run(sql`DELETE FROM locks WHERE name = ${name} AND holder = ${this.holder}`);
   }
 }

@@ -357,17 +357,17 @@ async function settle(
 }
 
 /** Where to start in the open folder: after the last message read, or at its start when UIDVALIDITY changed. */
-function startAt(client: ImapFlow, deps: Reader): { uidValidity: string; from: number } {
+async function startAt(client: ImapFlow, deps: Reader): Promise<{ uidValidity: string; from: number }> {
   const s = deps.settings;
   if (!client.mailbox) throw new ImapReadError(`the folder "${s.folder}" could not be opened`);
   const uidValidity = String(client.mailbox.uidValidity);
-  const known = deps.store.folder(s.account, s.folder);
+  const known = await deps.store.folder(s.account, s.folder);
   if (known?.uidValidity === uidValidity) return { uidValidity, from: known.lastUid + 1 };
   if (known)
     deps.logger.warn(
       `tlsrpt imap: ${s.account}: the UIDVALIDITY of "${s.folder}" changed (${known.uidValidity} -> ${uidValidity}): the server renumbered it, so it is read from its first message (reports already stored are not stored again)`,
     );
-  deps.store.setFolder(s.account, s.folder, { uidValidity, lastUid: 0 });
+  await deps.store.setFolder(s.account, s.folder, { uidValidity, lastUid: 0 });
   return { uidValidity, from: 1 };
 }
 
@@ -404,13 +404,13 @@ async function readFolder(
   const s = deps.settings;
   const lock = await client.getMailboxLock(path(s.folder));
   try {
-    const { uidValidity, from } = startAt(client, deps);
+    const { uidValidity, from } = await startAt(client, deps);
     const found = await newMessages(client, from, s);
     const summary = emptySummary(found.length);
     for (let i = 0; i < found.length; i += s.batchSize) {
       const batch = found.slice(i, i + s.batchSize);
       summary.batches++;
-      if (!deps.locks.acquire(lockName(s), LOCK_TTL_MS, deps.now())) {
+      if (!(await deps.locks.acquire(lockName(s), LOCK_TTL_MS, deps.now()))) {
         // The lease ran out and another process reads the folder now: it takes the rest.
         summary.left = found.length - i;
         return { summary, error: null };
@@ -419,7 +419,7 @@ async function readFolder(
       await settle(client, out.done, s.doneFolder, deps, summary);
       await settle(client, out.aside, s.rejectFolder, deps, summary);
       const last = out.stopAt === null ? (batch[batch.length - 1] ?? 0) : out.stopAt - 1;
-      deps.store.setFolder(s.account, s.folder, { uidValidity, lastUid: Math.max(from - 1, last) });
+      await deps.store.setFolder(s.account, s.folder, { uidValidity, lastUid: Math.max(from - 1, last) });
       if (out.stopAt !== null) {
         summary.left = found.length - found.indexOf(out.stopAt);
         return { summary, error: out.error };
@@ -438,7 +438,7 @@ function secretOf(s: ImapSettings, tokens: TokenFile | null): Secret | null {
 }
 
 /** A pass failed: recorded, and once the failure has lasted MTASTS_TLSRPT_IMAP_ALERT_HOURS, alerted (once). */
-function failed(deps: Reader, error: string, summary: PassSummary | null): PassResult {
+async function failed(deps: Reader, error: string, summary: PassSummary | null): Promise<PassResult> {
   const s = deps.settings;
   const at = deps.now();
   try {
@@ -452,7 +452,7 @@ function failed(deps: Reader, error: string, summary: PassSummary | null): PassR
           null,
         ),
     };
-    const { failingSince, due } = deps.store.recordFailure(s.account, error, at, alerting);
+    const { failingSince, due } = await deps.store.recordFailure(s.account, error, at, alerting);
     if (due) announceFailing(deps, failingSince, error, at);
   } catch (err) {
     deps.logger.error(`tlsrpt imap: the failure could not be recorded: ${(err as Error).message}`);
@@ -461,7 +461,7 @@ function failed(deps: Reader, error: string, summary: PassSummary | null): PassR
 }
 
 /** A good pass: recorded; after a failure that was alerted, the recovery is queued in the alert's thread. */
-function succeeded(deps: Reader): void {
+async function succeeded(deps: Reader): Promise<void> {
   const s = deps.settings;
   const at = deps.now();
   const alerting: Alerting<MailboxStatus> = {
@@ -479,7 +479,7 @@ function succeeded(deps: Reader): void {
       return toOperator(s, payload, `imap-recovered ${since}`, failingKey(since));
     },
   };
-  const recovered = deps.store.recordRead(s.account, at, alerting);
+  const recovered = await deps.store.recordRead(s.account, at, alerting);
   if (recovered && s.operator) {
     deps.logger.info(
       `tlsrpt imap: ${s.account}: read again after failing since ${recovered.failingSince}: the recovery goes in the alert's thread`,
@@ -533,18 +533,18 @@ async function leasedPass(
   const s = deps.settings;
   let held = false;
   try {
-    held = deps.locks.acquire(lockName(s), LOCK_TTL_MS, deps.now());
+    held = await deps.locks.acquire(lockName(s), LOCK_TTL_MS, deps.now());
     if (!held) return { kind: 'busy' };
     const { summary, error } = await readFolder((await session()).client, deps, shouldStop);
-    if (error !== null) return failed(deps, error, summary);
-    succeeded(deps);
+    if (error !== null) return await failed(deps, error, summary);
+    await succeeded(deps);
     return { kind: 'read', summary };
   } catch (err) {
-    return failed(deps, describeImapError(err, s, secretOf(s, tokens)), null);
+    return await failed(deps, describeImapError(err, s, secretOf(s, tokens)), null);
   } finally {
     if (held) {
       try {
-        deps.locks.release(lockName(s));
+        await deps.locks.release(lockName(s));
       } catch {
         // The lease runs out by itself.
       }

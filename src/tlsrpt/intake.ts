@@ -165,11 +165,12 @@ export class Intake {
   }
 
   /** Stores a decoded report if a channel watches one of its domains, their rate allows and the disk has room. */
-  private keep(report: TlsRptReport, source: 'https' | 'email'): IntakeResult {
+  private async keep(report: TlsRptReport, source: 'https' | 'email'): Promise<IntakeResult> {
     const { store, subscriptions, settings } = this.deps;
     const now = this.deps.now();
     const domains = [...new Set(report.policies.map((p) => p.policyDomain))];
-    const subscribers = new Map<string, Subscription[]>(domains.map((d) => [d, subscriptions.forDomain(d)]));
+    const subscribers = new Map<string, Subscription[]>();
+    for (const d of domains) subscribers.set(d, await subscriptions.forDomain(d));
     const watched = domains.filter((d) => (subscribers.get(d) ?? []).length > 0);
     if (watched.length === 0 && !settings.keepUnwatched) {
       return {
@@ -195,7 +196,9 @@ export class Intake {
         retryAfter: DISK_RETRY_SECONDS,
       };
     }
-    const outcome = store.save(report, source, now, () => this.alertsFor(report, watched, subscribers, now));
+    const outcome = await store.save(report, source, now, () =>
+      this.alertsFor(report, watched, subscribers, now),
+    );
     if (outcome === 'duplicate')
       return {
         status: 200,
@@ -209,17 +212,18 @@ export class Intake {
    * The failure-rate alert for each watched domain whose sessions on the report's day (a recent one) fail at or over
    * the threshold; the store queues it once per domain and day.
    */
-  private alertsFor(
+  private async alertsFor(
     report: TlsRptReport,
     watched: string[],
     subscribers: Map<string, Subscription[]>,
     now: Date,
-  ): DayAlerts[] {
+  ): Promise<DayAlerts[]> {
     const { store, settings } = this.deps;
     const day = report.day;
     if (daysAgo(day, now) > settings.alertMaxAgeDays) return [];
-    return watched.map((domain) => {
-      const summary = store.daySummary(domain, day);
+    const all: DayAlerts[] = [];
+    for (const domain of watched) {
+      const summary = await store.daySummary(domain, day);
       const total = summary.successful + summary.failed;
       const rate = total === 0 ? 0 : summary.failed / total;
       const alerts: NewAlert[] = [];
@@ -242,8 +246,9 @@ export class Intake {
           });
         }
       }
-      return { domain, day, alerts };
-    });
+      all.push({ domain, day, alerts });
+    }
+    return all;
   }
 }
 

@@ -27,11 +27,11 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /** The database takes writes and is still the file opened: the local mode's readiness. */
-function ready(health: HealthStore): {
+async function ready(health: HealthStore): Promise<{
   ready: boolean;
   mode: 'local';
   database: { ok: boolean; error?: string };
-} {
+}> {
   const file = health.fileCheck();
   if (!file.ok)
     return {
@@ -40,7 +40,7 @@ function ready(health: HealthStore): {
       database: { ok: false, error: `the database file was ${file.reason}` },
     };
   try {
-    health.probeWrite();
+    await health.probeWrite();
     return { ready: true, mode: 'local', database: { ok: true } };
   } catch (err) {
     return { ready: false, mode: 'local', database: { ok: false, error: String(err).split('\n')[0] } };
@@ -62,10 +62,7 @@ export function localService(p: LocalServiceParts): LocalService {
     {
       path: '/readyz',
       method: ['GET'],
-      handler: (_req, res) => {
-        const r = ready(health);
-        json(res, r.ready ? 200 : 503, r);
-      },
+      handler: (_req, res) => void ready(health).then((r) => json(res, r.ready ? 200 : 503, r)),
     },
     { path: '/tlsrpt', method: ['POST'], handler: tlsrptHandler(p.intake) },
   ];

@@ -52,7 +52,7 @@ function destinationOf(flags: Map<string, string[]>, webhooks: readonly string[]
 }
 
 /** `mtasts watch …`: the command line's watch list. Returns the exit code (usage errors throw UsageError). */
-export function watchCommand(args: string[], d: WatchDeps): number {
+export async function watchCommand(args: string[], d: WatchDeps): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
     case 'add':
@@ -72,11 +72,11 @@ export function watchCommand(args: string[], d: WatchDeps): number {
   }
 }
 
-function add(args: string[], d: WatchDeps): number {
+async function add(args: string[], d: WatchDeps): Promise<number> {
   const { positional, flags } = parseArgs(args, { webhook: true });
   const domain = domainArgument(positional).ascii;
   const to = destinationOf(flags, d.webhooks);
-  const r = d.subscriptions.watch(WATCH_LIST_TEAM, to, domain, 'cli', d.maxDomains, d.now);
+  const r = await d.subscriptions.watch(WATCH_LIST_TEAM, to, domain, 'cli', d.maxDomains, d.now);
   switch (r.kind) {
     case 'added':
       d.stdout(
@@ -99,10 +99,10 @@ function add(args: string[], d: WatchDeps): number {
   }
 }
 
-function list(args: string[], d: WatchDeps): number {
+async function list(args: string[], d: WatchDeps): Promise<number> {
   const { positional } = parseArgs(args, {});
   if (positional.length > 0) throw new UsageError('watch list takes no arguments');
-  const rows = d.subscriptions.watchList();
+  const rows = await d.subscriptions.watchList();
   if (rows.length === 0) {
     d.stdout('the watch list is empty: add a domain with "npx mtasts watch add example.com"\n');
     return 0;
@@ -119,11 +119,11 @@ function list(args: string[], d: WatchDeps): number {
   return 0;
 }
 
-function remove(args: string[], d: WatchDeps): number {
+async function remove(args: string[], d: WatchDeps): Promise<number> {
   const { positional, flags } = parseArgs(args, { webhook: true });
   const domain = domainArgument(positional).ascii;
   const to = destinationOf(flags, d.webhooks);
-  if (!d.subscriptions.unwatch(WATCH_LIST_TEAM, to, domain)) {
+  if (!(await d.subscriptions.unwatch(WATCH_LIST_TEAM, to, domain))) {
     d.stderr(`mtasts: ${domain} is not watched with alerts to ${where(to)} (see "mtasts watch list")\n`);
     return 1;
   }
@@ -131,7 +131,7 @@ function remove(args: string[], d: WatchDeps): number {
   return 0;
 }
 
-function mute(args: string[], d: WatchDeps): number {
+async function mute(args: string[], d: WatchDeps): Promise<number> {
   const { positional, flags } = parseArgs(args, { webhook: true });
   const [name, duration, ...more] = positional;
   const domain = domainArgument(name === undefined ? [] : [name, ...more]).ascii;
@@ -141,7 +141,7 @@ function mute(args: string[], d: WatchDeps): number {
   if (ms === null)
     throw new UsageError('give the duration as minutes, hours or days, at most 30d: 24h, 90m, 7d (or off)');
   const until = off ? null : new Date(d.now.getTime() + ms);
-  if (!d.subscriptions.setMute(WATCH_LIST_TEAM, to, domain, until)) {
+  if (!(await d.subscriptions.setMute(WATCH_LIST_TEAM, to, domain, until))) {
     d.stderr(`mtasts: ${domain} is not watched with alerts to ${where(to)} (see "mtasts watch list")\n`);
     return 1;
   }

@@ -282,7 +282,7 @@ describe("the monitor's stop()", () => {
       MTASTS_TIMEOUT_MS: String(STEP_TIMEOUT_MS),
       MTASTS_MONITOR_CONCURRENCY: '4',
     });
-    const runtime = openRuntime(
+    const runtime = await openRuntime(
       config,
       null,
       { info() {}, warn() {}, error() {} },
@@ -294,7 +294,7 @@ describe("the monitor's stop()", () => {
     );
     try {
       for (const watched of ['mon-a.abort.test', 'mon-b.abort.test']) {
-        runtime.subscriptions.watch('T1', 'C1', watched, 'U1', 100, new Date());
+        await runtime.subscriptions.watch('T1', 'C1', watched, 'U1', 100, new Date());
       }
       const pass = runtime.monitor.runPass();
       if (!pass) throw new Error('no pass started');
@@ -308,15 +308,15 @@ describe("the monitor's stop()", () => {
       const summary = await pass;
 
       expect(summary).toMatchObject({ domains: 0, events: 0, alerts: 0, failures: 0 });
-      expect(runtime.checks.last('mon-a.abort.test')).toBeNull();
-      expect(runtime.checks.last('mon-b.abort.test')).toBeNull();
-      expect(runtime.monitorStore.entries()).toEqual([]);
-      expect(runtime.monitorStore.hasUnfinishedPass()).toBe(true);
+      expect(await runtime.checks.last('mon-a.abort.test')).toBeNull();
+      expect(await runtime.checks.last('mon-b.abort.test')).toBeNull();
+      expect(await runtime.monitorStore.entries()).toEqual([]);
+      expect(await runtime.monitorStore.hasUnfinishedPass()).toBe(true);
       expect(slack.calls).toEqual([]);
       expect(await withinGuard(Promise.all([policy.idle(), mute.idle()]))).not.toBe('still running');
       expect([policy.open, mute.open]).toEqual([0, 0]);
     } finally {
-      runtime.close();
+      await runtime.close();
     }
   });
 });

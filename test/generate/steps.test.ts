@@ -48,7 +48,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const n of nginxes) await n.stop();
   await app.stop();
-  runtime.close();
+  await runtime.close();
   await Promise.all([lab.stop(), slack.stop()]);
 });
 
@@ -325,15 +325,15 @@ describe('one rollout rule: enforce after 14 clean days in testing and no report
     ]);
     const db = openDatabase(dbPath);
     try {
-      new SubscriptionStore(db).watch('T1', 'C1', domain, 'U1', 100, NOW);
-      new MonitorStore(db).commit(
+      await new SubscriptionStore(db).watch('T1', 'C1', domain, 'U1', 100, NOW);
+      await new MonitorStore(db).commit(
         domain,
         { snapshot: null, conditions: [], cleanSince, readyAnnounced: null },
         [],
         NOW,
       );
     } finally {
-      db.close();
+      await db.close();
     }
   }
 
@@ -352,7 +352,7 @@ describe('one rollout rule: enforce after 14 clean days in testing and no report
 
   test('a database where the domain is not watched', async () => {
     const { openDatabase } = await import('../../src/store/db.js');
-    openDatabase(dbPath).close();
+    await openDatabase(dbPath).close();
     const plan = await recordsJson([domain], env());
     expect(plan.mode).toBe('testing');
     expect(plan.reasons[0]).toContain(
@@ -533,12 +533,12 @@ describe('advice that is true in every state', () => {
     );
     // Watched (in any workspace: the monitor checks a domain once): Slack reads the monitor's clean days as the
     // command line does. No pass yet: testing kept; 15 clean days in the monitor's state: enforce offered.
-    runtime.subscriptions.watch('T1', 'C1', 'rollout.test', 'U1', 100, NOW);
+    await runtime.subscriptions.watch('T1', 'C1', 'rollout.test', 'U1', 100, NOW);
     const watched = flat(await slackRecords('rollout.test'));
     expect(watched).toContain('mode testing: kept; enforce needs 14 days in testing with no errors');
     expect(watched).not.toContain('the monitor counts the days of this watched domain');
     const since = new Date(NOW.getTime() - 15 * 86_400_000).toISOString();
-    runtime.monitorStore.commit(
+    await runtime.monitorStore.commit(
       'rollout.test',
       { snapshot: null, conditions: [], cleanSince: since, readyAnnounced: null },
       [],

@@ -42,7 +42,7 @@ beforeEach(async () => {
 afterEach(async () => {
   for (const runtime of open.splice(0)) {
     await runtime.monitor.stop();
-    runtime.close();
+    await runtime.close();
   }
   await slack.stop();
 });
@@ -60,13 +60,13 @@ class Clock {
 }
 
 /** A runtime as `npm start` opens it (its own Slack poster, the timeout from the settings) over `dbPath`. */
-function openBot(
+async function openBot(
   dbPath: string,
   clock: Clock,
   delivery: Partial<DeliverySettings> = {},
   slackTimeoutMs = RELAXED_TIMEOUT_MS,
-): Runtime {
-  const runtime = openRuntime(
+): Promise<Runtime> {
+  const runtime = await openRuntime(
     testConfig({
       SLACK_API_URL: slack.apiUrl,
       DATABASE_PATH: dbPath,
@@ -85,7 +85,7 @@ function openBot(
 async function closeBot(runtime: Runtime): Promise<void> {
   open.splice(open.indexOf(runtime), 1);
   await runtime.monitor.stop();
-  runtime.close();
+  await runtime.close();
 }
 
 const newDbPath = () => join(mkdtempSync(join(tmpdir(), 'mtasts-delivery-')), 'bot.sqlite');
@@ -130,8 +130,8 @@ async function intakeEmail(runtime: Runtime, domain: string): Promise<void> {
   expect(r.status, r.message).toBe(201);
 }
 
-function watch(runtime: Runtime, clock: Clock, channel: string, domains: string[]): void {
-  for (const d of domains) runtime.subscriptions.watch('T1', channel, d, 'U1', 1000, clock.now());
+async function watch(runtime: Runtime, clock: Clock, channel: string, domains: string[]): Promise<void> {
+  for (const d of domains) await runtime.subscriptions.watch('T1', channel, d, 'U1', 1000, clock.now());
 }
 
 const postsTo = (channel: string): ApiCall[] =>
@@ -148,9 +148,9 @@ function postedTo(channel: string): string[] {
 describe('one delivery worker per process', () => {
   test('3 reports arriving together over HTTPS: each alert posted once', async () => {
     const clock = new Clock();
-    const bot = openBot(newDbPath(), clock);
+    const bot = await openBot(newDbPath(), clock);
     const domains = [1, 2, 3].map(domainOf);
-    watch(bot, clock, 'CTHREE', domains);
+    await watch(bot, clock, 'CTHREE', domains);
     const app = buildSlackApp(bot);
     const port = await app.start();
     try {
@@ -169,7 +169,7 @@ describe('one delivery worker per process', () => {
       expect(postedTo('CTHREE').sort()).toEqual(domains);
       expect(postsTo('CTHREE')).toHaveLength(3);
       expect(slack.mostOpenPosts.get('CTHREE')).toBe(1);
-      expect(bot.monitorStore.countByState()).toEqual({ sent: 3 });
+      expect(await bot.monitorStore.countByState()).toEqual({ sent: 3 });
     } finally {
       await app.stop();
     }
@@ -177,9 +177,9 @@ describe('one delivery worker per process', () => {
 
   test('110 reports for 11 alerts, each starting a delivery: 11 posts, in order, one at a time', async () => {
     const clock = new Clock();
-    const bot = openBot(newDbPath(), clock);
+    const bot = await openBot(newDbPath(), clock);
     const domains = Array.from({ length: 11 }, (_, i) => domainOf(i + 1));
-    watch(bot, clock, 'CMANY', domains);
+    await watch(bot, clock, 'CMANY', domains);
     slack.answerDelayMs = 5;
     // Ten reports per domain, interleaved: the first report of each domain queues its alert, in domain order.
     const reports: Promise<void>[] = [];
@@ -189,15 +189,15 @@ describe('one delivery worker per process', () => {
     expect(postedTo('CMANY')).toEqual(domains); // the outbox order, which is the order the alerts were queued
     expect(postsTo('CMANY')).toHaveLength(11);
     expect(slack.mostOpenPosts.get('CMANY')).toBe(1); // paced: never two posts to the channel at once
-    expect(bot.monitorStore.countByState()).toEqual({ sent: 11 });
+    expect(await bot.monitorStore.countByState()).toEqual({ sent: 11 });
   });
 
   test('110 concurrent deliver() calls share at most two rounds, never run side by side', async () => {
     const clock = new Clock();
-    const bot = openBot(newDbPath(), clock);
+    const bot = await openBot(newDbPath(), clock);
     const domains = Array.from({ length: 11 }, (_, i) => domainOf(i + 1));
-    watch(bot, clock, 'CCALLS-A', domains.slice(0, 6));
-    watch(bot, clock, 'CCALLS-B', domains.slice(6));
+    await watch(bot, clock, 'CCALLS-A', domains.slice(0, 6));
+    await watch(bot, clock, 'CCALLS-B', domains.slice(6));
     for (const d of domains) await intakeEmail(bot, d);
     slack.answerDelayMs = 5;
     const calls = Array.from({ length: 110 }, () => bot.monitor.deliver());
@@ -221,21 +221,21 @@ describe('claims shared through the database', () => {
   test('a worker that died mid-post: after a restart its claim holds until the lease runs out, then each alert is posted once', async () => {
     const clock = new Clock();
     const dbPath = newDbPath();
-    const first = openBot(dbPath, clock, {}, SLACK_TIMEOUT_MS);
+    const first = await openBot(dbPath, clock, {}, SLACK_TIMEOUT_MS);
     const domains = [1, 2, 3].map(domainOf);
-    watch(first, clock, 'CCRASH', domains);
+    await watch(first, clock, 'CCRASH', domains);
     for (const d of domains) await intakeEmail(first, d);
     slack.holdNext('chat.postMessage'); // Slack takes the first post and never answers
     const dying = first.monitor.deliver();
     await slack.waitFor(() => postsTo('CCRASH').length === 1);
-    const [claimed] = first.monitorStore.entries();
+    const [claimed] = await first.monitorStore.entries();
     expect(claimed?.claimedBy).toMatch(/#/);
     expect(claimed?.claimedUntil).toBe(new Date(clock.now().getTime() + LEASE_MS).toISOString());
     // The process dies with the post in flight: its database goes away before it can store the outcome.
-    first.close();
+    await first.close();
     open.splice(open.indexOf(first), 1);
     await dying.catch(() => {});
-    const second = openBot(dbPath, clock, {}, SLACK_TIMEOUT_MS);
+    const second = await openBot(dbPath, clock, {}, SLACK_TIMEOUT_MS);
     expect((await second.monitor.deliver()).sent).toBe(0); // the claim is still live: nothing in that channel moves
     expect(postsTo('CCRASH')).toHaveLength(1);
     clock.advance(LEASE_MS);
@@ -243,13 +243,13 @@ describe('claims shared through the database', () => {
     expect(after.sent).toBe(3);
     expect(postedTo('CCRASH')).toEqual(domains); // each alert answered once in total, in order
     expect(postsTo('CCRASH')).toHaveLength(4); // the abandoned first post, then the three
-    expect(second.monitorStore.entries().map((e) => [e.state, e.claimedBy])).toEqual([
+    expect((await second.monitorStore.entries()).map((e) => [e.state, e.claimedBy])).toEqual([
       ['sent', null],
       ['sent', null],
       ['sent', null],
     ]);
     await closeBot(second);
-    const third = openBot(dbPath, clock, {}, SLACK_TIMEOUT_MS);
+    const third = await openBot(dbPath, clock, {}, SLACK_TIMEOUT_MS);
     clock.advance(3600_000);
     expect((await third.monitor.deliver()).sent).toBe(0);
     expect(postsTo('CCRASH')).toHaveLength(4);
@@ -259,11 +259,11 @@ describe('claims shared through the database', () => {
     const clock = new Clock();
     const dbPath = newDbPath();
     // One channel at a time per worker, so that the second worker moves on to the channels the first has not reached.
-    const a = openBot(dbPath, clock, { parallelChannels: 1 });
-    const b = openBot(dbPath, clock, { parallelChannels: 1 });
+    const a = await openBot(dbPath, clock, { parallelChannels: 1 });
+    const b = await openBot(dbPath, clock, { parallelChannels: 1 });
     const channels = ['CTWO-1', 'CTWO-2', 'CTWO-3'];
     const domains = Array.from({ length: 4 }, (_, i) => domainOf(i + 1));
-    for (const c of channels) watch(a, clock, c, domains);
+    for (const c of channels) await watch(a, clock, c, domains);
     for (const d of domains) await intakeEmail(a, d);
     slack.answerDelayMs = 5;
     const rounds: Promise<DeliverySummary>[] = [];
@@ -280,7 +280,7 @@ describe('claims shared through the database', () => {
       [...new Set(summaries.filter((_, i) => i % 2 === from))].reduce((n, s) => n + s.sent, 0);
     expect(sentBy(0)).toBeGreaterThan(0);
     expect(sentBy(1)).toBeGreaterThan(0);
-    expect(a.monitorStore.countByState()).toEqual({ sent: 12 });
+    expect(await a.monitorStore.countByState()).toEqual({ sent: 12 });
   });
 });
 
@@ -288,9 +288,9 @@ describe('Slack that does not answer, or asks to wait', () => {
   test('a chat.postMessage that hangs times out, is retried later, and is never posted twice at once', async () => {
     const clock = new Clock();
     const dbPath = newDbPath();
-    const bot = openBot(dbPath, clock, {}, SLACK_TIMEOUT_MS);
-    const otherProcess = openBot(dbPath, clock, {}, SLACK_TIMEOUT_MS);
-    watch(bot, clock, 'CHANG', [domainOf(1), domainOf(2)]);
+    const bot = await openBot(dbPath, clock, {}, SLACK_TIMEOUT_MS);
+    const otherProcess = await openBot(dbPath, clock, {}, SLACK_TIMEOUT_MS);
+    await watch(bot, clock, 'CHANG', [domainOf(1), domainOf(2)]);
     await intakeEmail(bot, domainOf(1));
     await intakeEmail(bot, domainOf(2));
     slack.holdNext('chat.postMessage');
@@ -304,7 +304,7 @@ describe('Slack that does not answer, or asks to wait', () => {
     await Promise.all(meanwhile);
     expect(postsTo('CHANG')).toHaveLength(1);
     await slack.waitFor(() => postsTo('CHANG')[0]?.abandoned === true); // the client gave up on it
-    const [hung, behind] = bot.monitorStore.entries();
+    const [hung, behind] = await bot.monitorStore.entries();
     expect(hung).toMatchObject({ state: 'pending', attempts: 1, rateLimited: 0, claimedBy: null });
     expect(hung?.lastError).toBe(`no answer from Slack within ${SLACK_TIMEOUT_MS} ms`);
     expect(hung?.nextAttemptAt).toBe(new Date(clock.now().getTime() + 63_000).toISOString()); // 60 s + 5% jitter
@@ -320,8 +320,8 @@ describe('Slack that does not answer, or asks to wait', () => {
 
   test('429 for longer than maxAttempts rounds: no attempt used, waits grow from Retry-After, delivered once Slack recovers', async () => {
     const clock = new Clock();
-    const bot = openBot(newDbPath(), clock, { maxAttempts: 3 });
-    watch(bot, clock, 'C429', [domainOf(1), domainOf(2)]);
+    const bot = await openBot(newDbPath(), clock, { maxAttempts: 3 });
+    await watch(bot, clock, 'C429', [domainOf(1), domainOf(2)]);
     await intakeEmail(bot, domainOf(1));
     await intakeEmail(bot, domainOf(2));
     const limited = {
@@ -334,7 +334,7 @@ describe('Slack that does not answer, or asks to wait', () => {
     for (let round = 1; round <= 8; round++) {
       const s = await bot.monitor.deliver();
       expect(s).toMatchObject({ sent: 0, retrying: 1, dead: 0 });
-      const [entry] = bot.monitorStore.entries();
+      const [entry] = await bot.monitorStore.entries();
       expect(entry).toMatchObject({ state: 'pending', attempts: 0, rateLimited: round, claimedBy: null });
       const wait = Date.parse(entry?.nextAttemptAt ?? '') - clock.now().getTime();
       waits.push(wait);
@@ -349,7 +349,7 @@ describe('Slack that does not answer, or asks to wait', () => {
     expect(s).toMatchObject({ sent: 2, dead: 0 });
     expect(postedTo('C429')).toEqual([domainOf(1), domainOf(2)]);
     expect(postsTo('C429')).toHaveLength(10);
-    expect(bot.monitorStore.entries().map((e) => [e.state, e.attempts])).toEqual([
+    expect((await bot.monitorStore.entries()).map((e) => [e.state, e.attempts])).toEqual([
       ['sent', 1],
       ['sent', 1],
     ]);
@@ -358,8 +358,8 @@ describe('Slack that does not answer, or asks to wait', () => {
 
   test('500s grow the backoff and count; 429s between them do not; maxAttempts real failures give the alert up', async () => {
     const clock = new Clock();
-    const bot = openBot(newDbPath(), clock, { maxAttempts: 3 });
-    watch(bot, clock, 'C500', [domainOf(1), domainOf(2)]);
+    const bot = await openBot(newDbPath(), clock, { maxAttempts: 3 });
+    await watch(bot, clock, 'C500', [domainOf(1), domainOf(2)]);
     await intakeEmail(bot, domainOf(1));
     await intakeEmail(bot, domainOf(2));
     const error = { status: 500, json: { ok: false, error: 'internal_error' } };
@@ -374,7 +374,7 @@ describe('Slack that does not answer, or asks to wait', () => {
     let last: DeliverySummary | undefined;
     for (let round = 0; round < 6; round++) {
       last = await bot.monitor.deliver();
-      const [entry] = bot.monitorStore.entries();
+      const [entry] = await bot.monitorStore.entries();
       const wait = Date.parse(entry?.nextAttemptAt ?? '') - clock.now().getTime();
       seen.push([entry?.attempts ?? -1, entry?.rateLimited ?? -1, wait]);
       clock.advance(Math.max(wait, 0));
@@ -388,7 +388,7 @@ describe('Slack that does not answer, or asks to wait', () => {
     ]);
     // The third 500 is the third real failure: given up, and the alert behind it goes out.
     expect(last).toMatchObject({ sent: 1, dead: 1 });
-    expect(bot.monitorStore.entries().map((e) => [e.state, e.attempts])).toEqual([
+    expect((await bot.monitorStore.entries()).map((e) => [e.state, e.attempts])).toEqual([
       ['dead', 3],
       ['sent', 1],
     ]);

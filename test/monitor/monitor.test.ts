@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../src/cli.js';
 import type { AppConfig } from '../../src/config.js';
 import { DEFAULT_DELIVERY } from '../../src/monitor/deliver.js';
-import type { MonitorSettings } from '../../src/monitor/monitor.js';
+import type { MonitorSettings, PassSummary } from '../../src/monitor/monitor.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { slackPoster } from '../../src/slack/poster.js';
 import { LockStore } from '../../src/store/locks.js';
@@ -45,12 +45,14 @@ function config(databasePath: string): AppConfig {
 /** A monitor with its own database and a clock the test moves. */
 class Rig {
   clock = new Date();
-  runtime: Runtime;
+  runtime!: Runtime;
   readonly dbPath = join(mkdtempSync(join(tmpdir(), 'mtasts-mon-')), 'm.sqlite');
-  constructor() {
-    this.runtime = this.open();
+  static async create(): Promise<Rig> {
+    const rig = new Rig();
+    rig.runtime = await rig.open();
+    return rig;
   }
-  open(monitor: Partial<MonitorSettings> = {}): Runtime {
+  open(monitor: Partial<MonitorSettings> = {}): Promise<Runtime> {
     return openRuntime(config(this.dbPath), null, logger, {
       engine: { options: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort } },
       poster: slackPoster('xoxb-test', slack.apiUrl),
@@ -62,21 +64,21 @@ class Rig {
       },
     });
   }
-  watch(domain: string, channel: string, team = 'T1'): void {
-    const r = this.runtime.subscriptions.watch(team, channel, domain, 'U1', 100, this.clock);
+  async watch(domain: string, channel: string, team = 'T1'): Promise<void> {
+    const r = await this.runtime.subscriptions.watch(team, channel, domain, 'U1', 100, this.clock);
     expect(r.kind).toBe('added');
   }
-  async pass() {
-    const p = this.runtime.monitor.runPass();
+  async pass(): Promise<PassSummary> {
+    const p = await this.runtime.monitor.runPass();
     if (!p) throw new Error('pass already running');
     return p;
   }
   advance(ms: number): void {
     this.clock = new Date(this.clock.getTime() + ms);
   }
-  restart(): void {
-    this.runtime.close();
-    this.runtime = this.open();
+  async restart(): Promise<void> {
+    await this.runtime.close();
+    this.runtime = await this.open();
   }
 }
 
@@ -94,15 +96,15 @@ function policyHostOf(domain: string): TestHttpsServer {
 describe('monitoring passes against loopback peers', () => {
   test('a healthy domain: the first pass is a silent baseline, later passes stay silent', async () => {
     await lab.domain('quiet.test');
-    const rig = new Rig();
-    rig.watch('quiet.test', 'CQUIET');
+    const rig = await Rig.create();
+    await rig.watch('quiet.test', 'CQUIET');
     const first = await rig.pass();
     expect(first.domains).toBe(1);
     rig.advance(3600_000);
     await rig.pass();
     expect(posts('CQUIET')).toHaveLength(0);
-    expect(rig.runtime.checks.last('quiet.test')?.status).toBe('pass');
-    rig.runtime.close();
+    expect((await rig.runtime.checks.last('quiet.test'))?.status).toBe('pass');
+    await rig.runtime.close();
   });
 
   test('certificate expiry: one alert per threshold, in one thread, then replaced closes it', async () => {
@@ -110,9 +112,9 @@ describe('monitoring passes against loopback peers', () => {
       mx: { 'mx1.certs.test': { cert: lab.cert(['mx1.certs.test'], { notAfterDays: 40 }) } },
     });
     const mx1 = lab.smtp.at(-2);
-    const rig = new Rig();
-    rig.watch('certs.test', 'CCERT1');
-    rig.watch('certs.test', 'CCERT2');
+    const rig = await Rig.create();
+    await rig.watch('certs.test', 'CCERT1');
+    await rig.watch('certs.test', 'CCERT2');
     await rig.pass(); // 40 days left: nothing
     rig.advance(15 * DAY); // 25 left: the 30-day threshold
     await rig.pass();
@@ -145,13 +147,13 @@ describe('monitoring passes against loopback peers', () => {
     expect(last?.body.thread_ts).toBe(firstTs);
     await rig.pass();
     expect(posts('CCERT1')).toHaveLength(4);
-    rig.runtime.close();
+    await rig.runtime.close();
   });
 
   test('MX changes: the change and the new host it leaves uncovered are one alert, and the policy fix recovers it in its thread', async () => {
     await lab.domain('mxmove.test');
-    const rig = new Rig();
-    rig.watch('mxmove.test', 'CMX');
+    const rig = await Rig.create();
+    await rig.watch('mxmove.test', 'CMX');
     await rig.pass();
     await lab.mxHost('mx3.mxmove.test');
     lab.edit('mxmove.test', {
@@ -187,13 +189,13 @@ describe('monitoring passes against loopback peers', () => {
     );
     expect(opener?.ts).toMatch(/^\d+\.\d+$/);
     expect(last?.body.thread_ts).toBe(opener?.ts);
-    rig.runtime.close();
+    await rig.runtime.close();
   });
 
   test('a policy edited without a new id: STS_ID_NOT_UPDATED, until the id changes', async () => {
     await lab.domain('stuckid.test', { mode: 'enforce' });
-    const rig = new Rig();
-    rig.watch('stuckid.test', 'CID');
+    const rig = await Rig.create();
+    await rig.watch('stuckid.test', 'CID');
     await rig.pass();
     policyHostOf('stuckid.test').handler = (_req, res) =>
       res
@@ -202,7 +204,7 @@ describe('monitoring passes against loopback peers', () => {
     rig.advance(3600_000);
     await rig.pass();
     expect(posts('CID').map(textOf).join()).toContain('Policy changed but the id did not');
-    expect(rig.runtime.checks.last('stuckid.test')?.findings.map((f) => f.code)).toContain(
+    expect((await rig.runtime.checks.last('stuckid.test'))?.findings.map((f) => f.code)).toContain(
       'STS_ID_NOT_UPDATED',
     );
     rig.advance(3600_000);
@@ -213,13 +215,13 @@ describe('monitoring passes against loopback peers', () => {
     await rig.pass();
     expect(posts('CID')).toHaveLength(2);
     expect(textOf(posts('CID')[1])).toContain('the id changed to 20261201T000000');
-    rig.runtime.close();
+    await rig.runtime.close();
   });
 
   test('the policy host down for one pass is a blip; down for two alerts; back up recovers with the duration', async () => {
     await lab.domain('flaky.test');
-    const rig = new Rig();
-    rig.watch('flaky.test', 'CFLAKY');
+    const rig = await Rig.create();
+    await rig.watch('flaky.test', 'CFLAKY');
     await rig.pass();
     const server = policyHostOf('flaky.test');
     const healthy = server.handler;
@@ -252,13 +254,13 @@ describe('monitoring passes against loopback peers', () => {
     expect(textOf(recovered)).toContain('recovered: Policy could not be fetched');
     expect(textOf(recovered)).toContain('after 27 hours'); // first seen 27 h before the pass that saw it fixed
     expect(recovered?.body.thread_ts).toBe(threadRootTs('CFLAKY'));
-    rig.runtime.close();
+    await rig.runtime.close();
   });
 
   test('testing with no errors for 14 days: ready to enforce, with the records', async () => {
     await lab.domain('ready.test', { mode: 'testing' });
-    const rig = new Rig();
-    rig.watch('ready.test', 'CREADY');
+    const rig = await Rig.create();
+    await rig.watch('ready.test', 'CREADY');
     await rig.pass();
     rig.advance(7 * DAY);
     await rig.pass();
@@ -271,16 +273,21 @@ describe('monitoring passes against loopback peers', () => {
     expect(text).toContain('Ready to move from testing to enforce');
     expect(text).toContain('mode: enforce');
     expect(text).toContain('_mta-sts.ready.test.');
-    rig.runtime.close();
+    await rig.runtime.close();
   });
 
   test('muted channels hear nothing until unmuted', async () => {
     await lab.domain('muted.test');
-    const rig = new Rig();
-    rig.watch('muted.test', 'CMUTED');
-    rig.watch('muted.test', 'CLOUD');
+    const rig = await Rig.create();
+    await rig.watch('muted.test', 'CMUTED');
+    await rig.watch('muted.test', 'CLOUD');
     await rig.pass();
-    rig.runtime.subscriptions.setMute('T1', 'CMUTED', 'muted.test', new Date(rig.clock.getTime() + DAY));
+    await rig.runtime.subscriptions.setMute(
+      'T1',
+      'CMUTED',
+      'muted.test',
+      new Date(rig.clock.getTime() + DAY),
+    );
     lab.set('_mta-sts.muted.test', { TXT: ['v=STSv1; id=bad-id'] });
     rig.advance(3600_000);
     await rig.pass();
@@ -292,30 +299,30 @@ describe('monitoring passes against loopback peers', () => {
     expect(posts('CLOUD')).toHaveLength(2);
     expect(posts('CMUTED')).toHaveLength(1);
     expect(String(posts('CMUTED')[0]?.body.text)).toContain('still');
-    rig.runtime.close();
+    await rig.runtime.close();
   });
 });
 
 test('one-off checks of unwatched domains, delivered alerts and old passes are forgotten after 30 days', async () => {
   await lab.domain('kept.test');
-  const rig = new Rig();
-  rig.watch('kept.test', 'CKEPT');
+  const rig = await Rig.create();
+  await rig.watch('kept.test', 'CKEPT');
   const oneOff = await rig.runtime.engine.check({ ascii: 'kept.test', unicode: 'kept.test' });
-  rig.runtime.checks.save({ ...oneOff, domain: 'oneoff.test', domainUnicode: 'oneoff.test' });
+  await rig.runtime.checks.save({ ...oneOff, domain: 'oneoff.test', domainUnicode: 'oneoff.test' });
   await rig.pass();
-  expect(rig.runtime.checks.last('oneoff.test')?.domain).toBe('oneoff.test');
+  expect((await rig.runtime.checks.last('oneoff.test'))?.domain).toBe('oneoff.test');
   rig.advance(31 * DAY);
   await rig.pass();
-  expect(rig.runtime.checks.last('oneoff.test')).toBeNull();
-  expect(rig.runtime.checks.last('kept.test')?.checkedAt).toBe(rig.clock.toISOString());
-  rig.runtime.close();
+  expect(await rig.runtime.checks.last('oneoff.test')).toBeNull();
+  expect((await rig.runtime.checks.last('kept.test'))?.checkedAt).toBe(rig.clock.toISOString());
+  await rig.runtime.close();
 });
 
 describe('delivery that loses nothing', () => {
   test('429 and 500 for a while: retried later, each alert posted exactly once, in order', async () => {
     await lab.domain('retry.test');
-    const rig = new Rig();
-    rig.watch('retry.test', 'CRETRY');
+    const rig = await Rig.create();
+    await rig.watch('retry.test', 'CRETRY');
     await rig.pass();
     let failures = 0;
     slack.handlers.set('chat.postMessage', (call) => {
@@ -335,7 +342,7 @@ describe('delivery that loses nothing', () => {
       rig.advance(2 * 3600_000);
       await rig.runtime.monitor.deliver();
     }
-    expect(rig.runtime.monitorStore.countByState()).toEqual({ pending: 2 });
+    expect(await rig.runtime.monitorStore.countByState()).toEqual({ pending: 2 });
     slack.handlers.delete('chat.postMessage');
     rig.advance(2 * 3600_000);
     const d = await rig.runtime.monitor.deliver();
@@ -347,51 +354,51 @@ describe('delivery that loses nothing', () => {
     expect(delivered[1]).toContain('No TLS-RPT record');
     rig.advance(3600_000);
     expect((await rig.runtime.monitor.deliver()).sent).toBe(0);
-    expect(rig.runtime.monitorStore.countByState()).toEqual({ sent: 2 });
-    rig.runtime.close();
+    expect(await rig.runtime.monitorStore.countByState()).toEqual({ sent: 2 });
+    await rig.runtime.close();
   });
 
   test('a restart between writing and posting sends each alert once', async () => {
     await lab.domain('crash.test');
-    const rig = new Rig();
-    rig.watch('crash.test', 'CCRASH');
+    const rig = await Rig.create();
+    await rig.watch('crash.test', 'CCRASH');
     await rig.runtime.monitor.checkOne('crash.test');
     lab.set('_mta-sts.crash.test', { TXT: ['v=STSv1; id=no-good'] });
     rig.advance(3600_000);
     // The state change and its alert are committed, then the process "dies" before delivering.
     await rig.runtime.monitor.checkOne('crash.test');
     expect(posts('CCRASH')).toHaveLength(0);
-    rig.restart();
+    await rig.restart();
     expect((await rig.runtime.monitor.deliver()).sent).toBe(1);
     expect((await rig.runtime.monitor.deliver()).sent).toBe(0);
     rig.advance(3600_000);
     await rig.pass();
     expect(posts('CCRASH')).toHaveLength(1);
-    rig.runtime.close();
+    await rig.runtime.close();
   });
 
   test('a pass interrupted by a restart is resumed where it stopped', async () => {
-    const rig = new Rig();
+    const rig = await Rig.create();
     await lab.domain('resume-a.test');
     await lab.domain('resume-b.test');
-    rig.watch('resume-a.test', 'CRES');
-    rig.watch('resume-b.test', 'CRES');
-    const pass = rig.runtime.monitorStore.beginPass(rig.clock);
-    rig.runtime.monitorStore.advancePass(pass.id, 'resume-a.test', 1);
-    rig.restart();
+    await rig.watch('resume-a.test', 'CRES');
+    await rig.watch('resume-b.test', 'CRES');
+    const pass = await rig.runtime.monitorStore.beginPass(rig.clock);
+    await rig.runtime.monitorStore.advancePass(pass.id, 'resume-a.test', 1);
+    await rig.restart();
     const s = await rig.pass();
     expect(s).toMatchObject({ passId: pass.id, resumed: true, domains: 1 });
-    expect(rig.runtime.checks.last('resume-b.test')?.domain).toBe('resume-b.test');
-    expect(rig.runtime.checks.last('resume-a.test')).toBeNull();
+    expect((await rig.runtime.checks.last('resume-b.test'))?.domain).toBe('resume-b.test');
+    expect(await rig.runtime.checks.last('resume-a.test')).toBeNull();
     const next = await rig.pass();
     expect(next).toMatchObject({ resumed: false, domains: 2 });
-    rig.runtime.close();
+    await rig.runtime.close();
   });
 
   test('a channel the bot was removed from: logged, its subscriptions paused, not retried', async () => {
     await lab.domain('gone.test');
-    const rig = new Rig();
-    rig.watch('gone.test', 'CGONE');
+    const rig = await Rig.create();
+    await rig.watch('gone.test', 'CGONE');
     await rig.pass();
     slack.handlers.set('chat.postMessage', (call) =>
       call.body.channel === 'CGONE'
@@ -404,22 +411,22 @@ describe('delivery that loses nothing', () => {
     slack.handlers.delete('chat.postMessage');
     expect(s.delivery.channelsPaused).toBe(1);
     expect(logs.join('\n')).toContain('alerts to channel CGONE (team T1) stopped: not_in_channel');
-    expect(rig.runtime.subscriptions.get('T1', 'CGONE', 'gone.test')).toMatchObject({
+    expect(await rig.runtime.subscriptions.get('T1', 'CGONE', 'gone.test')).toMatchObject({
       pausedAt: rig.clock.toISOString(),
     });
     const attempts = posts('CGONE').length;
     rig.advance(3 * 3600_000);
     await rig.pass();
     expect(posts('CGONE')).toHaveLength(attempts);
-    rig.runtime.close();
+    await rig.runtime.close();
   });
 });
 
 test('mtasts sweep runs one pass and reports it', async () => {
   await lab.domain('sweep.test');
-  const rig = new Rig();
-  rig.watch('sweep.test', 'CSWEEP');
-  rig.runtime.close();
+  const rig = await Rig.create();
+  await rig.watch('sweep.test', 'CSWEEP');
+  await rig.runtime.close();
   const out: string[] = [];
   const err: string[] = [];
   const code = await main(['sweep'], {
@@ -478,7 +485,7 @@ function threadRootTs(channel: string): string | undefined {
 
 describe('a pass at scale', () => {
   test('each distinct MX endpoint is probed once per pass, and DNS answers are reused', async () => {
-    const rig = new Rig();
+    const rig = await Rig.create();
     await lab.mxHost('mx1.shared-provider.test');
     await lab.mxHost('mx2.shared-provider.test');
     for (const d of ['s1.test', 's2.test', 's3.test']) {
@@ -494,7 +501,7 @@ describe('a pass at scale', () => {
           { preference: 20, exchange: 'mx2.shared-provider.test' },
         ],
       });
-      rig.watch(d, 'CSCALE');
+      await rig.watch(d, 'CSCALE');
     }
     const s = await rig.pass();
     expect(s.domains).toBe(3);
@@ -504,8 +511,8 @@ describe('a pass at scale', () => {
     expect(s.network.dnsHits).toBe(4);
     // The time spent in SQLite is wall time: only that it was measured is asserted, not how much.
     expect(s.sqliteMs).toBeGreaterThan(0);
-    expect(rig.runtime.checks.last('s1.test')?.findings).toEqual([]);
-    rig.runtime.close();
+    expect((await rig.runtime.checks.last('s1.test'))?.findings).toEqual([]);
+    await rig.runtime.close();
   });
 
   test('at most the configured number of SMTP connections to one address at a time', async () => {
@@ -519,9 +526,9 @@ describe('a pass at scale', () => {
     };
     await lab.mxHost('pool.busy-provider.test', { onConnect: slowGreeting });
     const address = lab.dns.zone['pool.busy-provider.test']?.A ?? [];
-    const rig = new Rig();
-    rig.runtime.close();
-    rig.runtime = rig.open({
+    const rig = await Rig.create();
+    await rig.runtime.close();
+    rig.runtime = await rig.open({
       concurrency: 16,
       cache: { smtpPerAddress: 2, smtpConcurrency: 64, defaultTtlMs: 60_000 },
     });
@@ -530,23 +537,23 @@ describe('a pass at scale', () => {
       const d = `busy${i}.test`;
       lab.set(d, { MX: [{ preference: 10, exchange: `mx.busy${i}.test` }] });
       lab.set(`mx.busy${i}.test`, { A: address });
-      rig.watch(d, 'CBUSY');
+      await rig.watch(d, 'CBUSY');
     }
     const s = await rig.pass();
     expect(s.network.probes).toBe(8);
     expect(most).toBe(2);
-    rig.runtime.close();
+    await rig.runtime.close();
   });
 });
 
 describe('one pass at a time across processes', () => {
   test('a pass held by another process blocks this one (and sweep says so); a dead holder on this host is taken over', async () => {
     await lab.domain('lease.test');
-    const rig = new Rig();
-    rig.watch('lease.test', 'CLEASE');
+    const rig = await Rig.create();
+    await rig.watch('lease.test', 'CLEASE');
     const other = new LockStore(rig.runtime.db, 'another-host:4242');
-    expect(other.acquire('monitor-pass', 60_000, rig.clock)).toBe(true);
-    expect(rig.runtime.monitor.runPass()).toBeNull();
+    expect(await other.acquire('monitor-pass', 60_000, rig.clock)).toBe(true);
+    expect(await rig.runtime.monitor.runPass()).toBeNull();
     const err: string[] = [];
     const code = await main(['sweep'], {
       env: {
@@ -560,16 +567,12 @@ describe('one pass at a time across processes', () => {
     });
     expect(code).toBe(75);
     expect(err.join('')).toContain('a monitoring pass is already running');
-    other.release('monitor-pass');
-    const pass = rig.runtime.monitor.runPass();
-    expect(pass).toBeInstanceOf(Promise);
-    await pass;
+    await other.release('monitor-pass');
+    expect(await rig.runtime.monitor.runPass()).not.toBeNull();
     // A lease left by a process that no longer exists on this host does not block.
     const dead = new LockStore(rig.runtime.db, `${hostname()}:2147483646`);
-    expect(dead.acquire('monitor-pass', 60_000, rig.clock)).toBe(true);
-    const again = rig.runtime.monitor.runPass();
-    expect(again).toBeInstanceOf(Promise);
-    await again;
-    rig.runtime.close();
+    expect(await dead.acquire('monitor-pass', 60_000, rig.clock)).toBe(true);
+    expect(await rig.runtime.monitor.runPass()).not.toBeNull();
+    await rig.runtime.close();
   });
 });

@@ -412,14 +412,14 @@ describe('buttons, the setup form and their scoping', () => {
     );
     await w.sent;
     await slack.waitFor(() => w.responses().length === 2);
-    expect(running.runtime.subscriptions.get('TB1', 'CB1', 'good.test')).toBeDefined();
+    expect(await running.runtime.subscriptions.get('TB1', 'CB1', 'good.test')).toBeDefined();
     const u = click(
       { action_id: 'mtasts_unwatch', value: value('good.test', 'TB1', 'CB1') },
       { team: 'TB1', channel: 'CB1' },
     );
     await u.sent;
     await slack.waitFor(() => u.responses().length === 2);
-    expect(running.runtime.subscriptions.get('TB1', 'CB1', 'good.test')).toBeUndefined();
+    expect(await running.runtime.subscriptions.get('TB1', 'CB1', 'good.test')).toBeUndefined();
   });
 
   test('the Watch button in a channel the bot is not in says how to invite it and sets nothing up', async () => {
@@ -433,7 +433,7 @@ describe('buttons, the setup form and their scoping', () => {
       await slack.waitFor(() => w.responses().length === 1);
       expect(w.responses()[0]?.body.text).toContain('I am not a member of this channel');
       expect(w.responses()[0]?.body.text).toContain('`/invite @mtasts`');
-      expect(running.runtime.subscriptions.get('TB1', 'CNOT', 'good.test')).toBeUndefined();
+      expect(await running.runtime.subscriptions.get('TB1', 'CNOT', 'good.test')).toBeUndefined();
     } finally {
       slack.notMemberOf.delete('CNOT');
     }
@@ -450,7 +450,7 @@ describe('buttons, the setup form and their scoping', () => {
       await slack.waitFor(() => c.responses().length === 1);
       expect(c.responses()[0]?.body.text).toContain('belongs to another workspace or channel');
     }
-    const sub = running.runtime.subscriptions.get('TVICTIM', 'CV', 'good.test');
+    const sub = await running.runtime.subscriptions.get('TVICTIM', 'CV', 'good.test');
     expect(sub).toMatchObject({ mutedUntil: null, pausedAt: null });
     // Nor does a button from another channel of the same workspace act here.
     const other = click(
@@ -459,7 +459,7 @@ describe('buttons, the setup form and their scoping', () => {
     );
     await other.sent;
     await slack.waitFor(() => other.responses().length === 1);
-    expect(running.runtime.subscriptions.get('TVICTIM', 'CV', 'good.test')).toBeDefined();
+    expect(await running.runtime.subscriptions.get('TVICTIM', 'CV', 'good.test')).toBeDefined();
   });
 
   test('an alert button mutes the channel for 24 hours', async () => {
@@ -474,7 +474,7 @@ describe('buttons, the setup form and their scoping', () => {
     const answered = Date.now();
     expect(c.responses()[0]?.body.text).toContain('muted alerts about bad.test here until');
     // Muted until 24 hours after the click was handled, which was between sending it and the answer.
-    const sub = running.runtime.subscriptions.get('TAL', 'CAL', 'bad.test');
+    const sub = await running.runtime.subscriptions.get('TAL', 'CAL', 'bad.test');
     expect(sub).toMatchObject({ pausedAt: null, mutedUntil: expect.any(String) });
     const until = Date.parse(sub?.mutedUntil ?? '');
     expect(until).toBeGreaterThanOrEqual(clicked + 24 * 3600_000);

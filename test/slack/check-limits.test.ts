@@ -32,7 +32,7 @@ beforeAll(async () => {
       );
     },
   });
-  runtime = openRuntime(
+  runtime = await openRuntime(
     testConfig({
       SLACK_SIGNING_SECRET: SECRET,
       SLACK_API_URL: slack.apiUrl,
@@ -52,7 +52,7 @@ beforeAll(async () => {
 afterAll(async () => {
   releaseHeld();
   await app.stop();
-  runtime.close();
+  await runtime.close();
   await Promise.all([lab.stop(), slack.stop()]);
 });
 
@@ -169,7 +169,7 @@ test('the Re-check button, the setup form and a watch are rationed the same way'
   // A watch is kept; only its first report waits for the monitor.
   const watch = command('watch good.test', 'TL', 'U5');
   expect((await watch.ack()).response_type).toBe('in_channel');
-  expect(runtime.subscriptions.get('TL', 'CL', 'good.test')).toBeDefined();
+  expect(await runtime.subscriptions.get('TL', 'CL', 'good.test')).toBeDefined();
   expect(String((await watch.report()).text)).toContain('The first report of good.test was not run now');
 
   // App Home's Re-check: the tab is published again, saying why nothing was checked.

@@ -95,7 +95,7 @@ let responses = 0;
 
 beforeAll(async () => {
   slack = await FakeSlack.start();
-  runtime = openRuntime(
+  runtime = await openRuntime(
     testConfig({
       SLACK_SIGNING_SECRET: SECRET,
       SLACK_API_URL: slack.apiUrl,
@@ -107,11 +107,11 @@ beforeAll(async () => {
   );
   app = buildSlackApp(runtime);
   url = `http://127.0.0.1:${await app.start()}`;
-  runtime.subscriptions.watch('T1', 'C1', 'good.test', 'U1', 100, NOW);
+  await runtime.subscriptions.watch('T1', 'C1', 'good.test', 'U1', 100, NOW);
 });
 afterAll(async () => {
   await app.stop();
-  runtime.close();
+  await runtime.close();
   await slack.stop();
 });
 
@@ -174,7 +174,7 @@ describe('arguments, read by src/args.ts for every subcommand', () => {
     expect((await ack('unmute -- good.test')).text).toBe(
       '<@U1> unmuted alerts about good.test in this channel.',
     );
-    expect(runtime.subscriptions.listChannel('T1', 'C1')[0]?.mutedUntil).toBeNull();
+    expect((await runtime.subscriptions.listChannel('T1', 'C1'))[0]?.mutedUntil).toBeNull();
   });
 
   test('reports reads its days: 7 unless given, up to 365', async () => {

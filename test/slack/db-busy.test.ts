@@ -70,7 +70,7 @@ const command = (text: string) => {
 beforeAll(async () => {
   [lab, slack] = await Promise.all([Lab.start(), FakeSlack.start()]);
   await lab.domain('good.test');
-  runtime = openRuntime(
+  runtime = await openRuntime(
     testConfig({
       SLACK_SIGNING_SECRET: SECRET,
       SLACK_API_URL: slack.apiUrl,
@@ -86,7 +86,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await app.stop();
-  runtime.close();
+  await runtime.close();
   await Promise.all([lab.stop(), slack.stop()]);
 });
 
@@ -125,5 +125,5 @@ test('with the database locked by another process, /healthz and acks answer in t
   }
   // Once the lock is released, the same command works.
   expect((await command('watch good.test').sent).json().response_type).toBe('in_channel');
-  expect(runtime.subscriptions.get('TBUSY', 'CBUSY', 'good.test')).toBeDefined();
+  expect(await runtime.subscriptions.get('TBUSY', 'CBUSY', 'good.test')).toBeDefined();
 });

@@ -188,7 +188,7 @@ describe('/slack/events reads no more than it must before the signature', () => 
       timestamp: Math.floor(Date.now() / 1000) + 600,
     });
     expect(future.status).toBe(401);
-    expect(running.runtime.subscriptions.get('TFUT', 'CFUT', 'good.test')).toBeUndefined();
+    expect(await running.runtime.subscriptions.get('TFUT', 'CFUT', 'good.test')).toBeUndefined();
     const list = await sendSigned(
       events(),
       SECRET,
@@ -211,7 +211,7 @@ describe('/slack/events reads no more than it must before the signature', () => 
     const replay = await sendSigned(events(), SECRET, fields, { timestamp });
     expect(replay.status).toBe(401);
     expect(replay.body).toContain('already received');
-    expect(running.runtime.subscriptions.get('TRP', 'CRP', 'good.test')).toBeUndefined();
+    expect(await running.runtime.subscriptions.get('TRP', 'CRP', 'good.test')).toBeUndefined();
   });
 });
 
@@ -327,7 +327,7 @@ describe('signed bodies of the wrong shape never crash the process', () => {
 
   test('events with the wrong shapes are ignored: App Home for a user object, tokens_revoked without tokens', async () => {
     const before = slack.callsTo('views.publish').length;
-    running.runtime.subscriptions.watch('TEV', 'CEV', 'good.test', 'U1', 10, new Date());
+    await running.runtime.subscriptions.watch('TEV', 'CEV', 'good.test', 'U1', 10, new Date());
     const event = (inner: Record<string, unknown>) =>
       JSON.stringify({
         type: 'event_callback',
@@ -346,7 +346,7 @@ describe('signed bodies of the wrong shape never crash the process', () => {
       expect((await signedRaw(event(inner))).status).toBe(200);
     }
     expect(slack.callsTo('views.publish').length).toBe(before);
-    expect(running.runtime.subscriptions.get('TEV', 'CEV', 'good.test')?.pausedAt).toBeNull();
+    expect((await running.runtime.subscriptions.get('TEV', 'CEV', 'good.test'))?.pausedAt).toBeNull();
     // And the app still serves commands.
     expect(JSON.stringify((await command('list', { team: 'TEV', channel: 'CEV' })).json())).toContain(
       'good.test',

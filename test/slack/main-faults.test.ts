@@ -152,8 +152,8 @@ test('Socket Mode: a revoked app token at a reconnect leaves the process serving
 test('the database file removed under the running app: what it held is written back, and it stops cleanly with exit 1', async () => {
   const path = dbPath();
   const seed = openDatabase(path);
-  new SubscriptionStore(seed).watch('TSEED', 'CSEED', 'seeded.test', 'U1', 100, new Date());
-  seed.close();
+  await new SubscriptionStore(seed).watch('TSEED', 'CSEED', 'seeded.test', 'U1', 100, new Date());
+  await seed.close();
   const app = httpApp(path);
   await eventually(async () => (await readyz(app)).status === 200, 'ready');
   for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
@@ -166,8 +166,8 @@ test('the database file removed under the running app: what it held is written b
   expect(app.output()).toContain('mtasts-bot: stopped (exit 1)');
   expect(existsSync(path)).toBe(true);
   const rescued = openDatabase(path);
-  expect(new SubscriptionStore(rescued).get('TSEED', 'CSEED', 'seeded.test')).toBeDefined();
-  rescued.close();
+  expect(await new SubscriptionStore(rescued).get('TSEED', 'CSEED', 'seeded.test')).toBeDefined();
+  await rescued.close();
 });
 
 test('the database locked by another process: /healthz answers, /readyz says busy, a write is refused as busy; ready again once released', async () => {

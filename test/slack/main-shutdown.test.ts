@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { CheckStore } from '../../src/store/checks.js';
-import { openDatabase } from '../../src/store/db.js';
+import { openDatabase, sql } from '../../src/store/db.js';
 import { SubscriptionStore } from '../../src/store/subscriptions.js';
 import { eventually, startApp } from '../support/app-process.js';
 import { FakeSlack } from '../support/fake-slack.js';
@@ -62,15 +62,14 @@ afterAll(async () => {
 });
 
 /** The monitor's passes as the database holds them. */
-function passes(path: string): { id: number; finished_at: string | null }[] {
+async function passes(path: string): Promise<{ id: number; finished_at: string | null }[]> {
   const db = openDatabase(path);
   try {
-    return db.prepare('SELECT id, finished_at FROM monitor_passes ORDER BY id').all() as {
-      id: number;
-      finished_at: string | null;
-    }[];
+    return await db.all<{ id: number; finished_at: string | null }>(
+      sql`SELECT id, finished_at FROM monitor_passes ORDER BY id`,
+    );
   } finally {
-    db.close();
+    await db.close();
   }
 }
 
@@ -79,8 +78,8 @@ test.runIf(isRoot)(
   async () => {
     const path = join(caDir, 'db', 'bot.sqlite');
     const seed = openDatabase(path);
-    new SubscriptionStore(seed).watch('TSLOW', 'CSLOW', 'slow.test', 'U1', 100, new Date());
-    seed.close();
+    await new SubscriptionStore(seed).watch('TSLOW', 'CSLOW', 'slow.test', 'U1', 100, new Date());
+    await seed.close();
     const env = {
       SLACK_BOT_TOKEN: 'xoxb-shutdown',
       SLACK_SIGNING_SECRET: 'shutdown-secret',
@@ -103,21 +102,21 @@ test.runIf(isRoot)(
     expect(first.output()).toContain('mtasts-bot: SIGTERM, stopping');
     expect(first.output()).toContain('mtasts-bot: stopped (exit 0)');
     expect(first.output()).not.toMatch(/not stopped within|could not be checked/);
-    const interrupted = passes(path);
+    const interrupted = await passes(path);
     expect(interrupted).toEqual([{ id: expect.any(Number), finished_at: null }]);
     const check = openDatabase(path);
-    expect(new CheckStore(check).last('slow.test')).toBeNull(); // an aborted check is not the domain's state
-    check.close();
+    expect(await new CheckStore(check).last('slow.test')).toBeNull(); // an aborted check is not the domain's state
+    await check.close();
 
     // The MX host greets again; the next start (hourly schedule: only the resume runs) finishes the same pass.
     holdGreeting = false;
     const second = startApp({ ...env, MTASTS_SCHEDULE: '0 * * * *' });
     await second.logged(/monitor: resuming the pass started at \d{4}-\d\d-\d\dT/);
-    await eventually(async () => passes(path)[0]?.finished_at !== null, 'the resumed pass finished');
-    expect(passes(path)).toEqual([{ id: interrupted[0]?.id, finished_at: expect.any(String) }]);
+    await eventually(async () => (await passes(path))[0]?.finished_at !== null, 'the resumed pass finished');
+    expect(await passes(path)).toEqual([{ id: interrupted[0]?.id, finished_at: expect.any(String) }]);
     const done = openDatabase(path);
-    expect(new CheckStore(done).last('slow.test')?.status).toBe('pass');
-    done.close();
+    expect((await new CheckStore(done).last('slow.test'))?.status).toBe('pass');
+    await done.close();
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
   },

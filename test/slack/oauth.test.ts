@@ -36,7 +36,7 @@ beforeAll(async () => {
     };
   });
   const dir = mkdtempSync(join(tmpdir(), 'mtasts-oauth-'));
-  runtime = openRuntime(
+  runtime = await openRuntime(
     testConfig({
       SLACK_BOT_TOKEN: '',
       SLACK_SIGNING_SECRET: SECRET,
@@ -55,7 +55,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await app.stop();
-  runtime.close();
+  await runtime.close();
   await slack.stop();
 });
 
@@ -80,7 +80,7 @@ test('the OAuth flow stores the installation, and the workspace can then use the
     { redirect: 'manual' },
   );
   expect(forged.status).toBeGreaterThanOrEqual(400);
-  expect(runtime.installations.has('T2')).toBe(false);
+  expect(await runtime.installations.has('T2')).toBe(false);
 
   const callback = await fetch(
     `${url}/slack/oauth_redirect?code=good-code&state=${encodeURIComponent(state)}`,
@@ -91,7 +91,7 @@ test('the OAuth flow stores the installation, and the workspace can then use the
   );
   expect(callback.status).toBeLessThan(400);
   expect(slack.callsTo('oauth.v2.access')).toHaveLength(1);
-  expect(runtime.installations.botToken('T2')).toBe(TOKEN);
+  expect(await runtime.installations.botToken('T2')).toBe(TOKEN);
 
   // The installed workspace's commands are authorized with its own installation.
   const watch = await sendSigned(
@@ -100,7 +100,7 @@ test('the OAuth flow stores the installation, and the workspace can then use the
     slashCommand('watch example.com', { team: 'T2', channel: 'C2', responseUrl: slack.responseUrl('o1') }),
   );
   expect(watch.status).toBe(200);
-  expect(runtime.subscriptions.get('T2', 'C2', 'example.com')).toBeDefined();
+  expect(await runtime.subscriptions.get('T2', 'C2', 'example.com')).toBeDefined();
 });
 
 test('a workspace that did not install the app is not served', async () => {
@@ -111,7 +111,7 @@ test('a workspace that did not install the app is not served', async () => {
   );
   // Bolt finds no installation to authorize with: the command is not run.
   expect(res.body).not.toContain('watch example.org');
-  expect(runtime.subscriptions.get('T9', 'C9', 'example.org')).toBeUndefined();
+  expect(await runtime.subscriptions.get('T9', 'C9', 'example.org')).toBeUndefined();
 });
 
 test('app_uninstalled removes the token and pauses the workspace, without logging the token', async () => {
@@ -132,9 +132,13 @@ test('app_uninstalled removes the token and pauses the workspace, without loggin
     { rawBody: JSON.stringify(event), contentType: 'application/json' },
   );
   expect(res.status).toBe(200);
-  await slack.waitFor(() => !runtime.installations.has('T2'));
-  await slack.waitFor(() => runtime.subscriptions.get('T2', 'C2', 'example.com')?.pausedAt !== null);
-  expect(runtime.subscriptions.get('T2', 'C2', 'example.com')?.pausedReason).toBe('uninstalled: uninstalled');
+  await slack.waitFor(async () => !(await runtime.installations.has('T2')));
+  await slack.waitFor(
+    async () => (await runtime.subscriptions.get('T2', 'C2', 'example.com'))?.pausedAt !== null,
+  );
+  expect((await runtime.subscriptions.get('T2', 'C2', 'example.com'))?.pausedReason).toBe(
+    'uninstalled: uninstalled',
+  );
   expect(logs.join('\n')).not.toContain(TOKEN);
   // Installing again resumes what the uninstall paused.
   await runtime.installations.storeInstallation({
@@ -144,7 +148,7 @@ test('app_uninstalled removes the token and pauses the workspace, without loggin
     bot: { token: TOKEN, userId: 'UBOT2', id: 'B2', scopes: ['commands'] },
     isEnterpriseInstall: false,
   } as never);
-  expect(runtime.subscriptions.get('T2', 'C2', 'example.com')?.pausedAt).toBeNull();
+  expect((await runtime.subscriptions.get('T2', 'C2', 'example.com'))?.pausedAt).toBeNull();
 });
 
 test('the single-workspace token keeps working when OAuth is not configured', () => {

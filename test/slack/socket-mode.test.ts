@@ -29,7 +29,7 @@ beforeAll(async () => {
     TestDnsServer.start(),
   ]);
   slack.handlers.set('apps.connections.open', () => ({ json: { ok: true, url: socket.url } }));
-  runtime = openRuntime(
+  runtime = await openRuntime(
     testConfig({
       SLACK_APP_TOKEN: APP_TOKEN,
       SLACK_API_URL: slack.apiUrl,
@@ -65,7 +65,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await app.stop();
-  runtime.close();
+  await runtime.close();
   await Promise.all([slack.stop(), socket.stop(), dns.stop()]);
 });
 
@@ -153,7 +153,7 @@ test('Socket Mode: a button (interactive envelope) is acknowledged and acted on'
   expect(slack.responses.find((r) => r.id === 'sm-button')?.body.text).toBe(
     '<@USOCK> set this channel to watch watched.test.',
   );
-  expect(runtime.subscriptions.get('TSOCK', 'CBUTTON', 'watched.test')).toBeDefined();
+  expect(await runtime.subscriptions.get('TSOCK', 'CBUTTON', 'watched.test')).toBeDefined();
 });
 
 test('Socket Mode: an event (events_api envelope) is acknowledged and handled', async () => {

@@ -45,7 +45,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await app.stop();
-  runtime.close();
+  await runtime.close();
   await Promise.all([lab.stop(), slack.stop()]);
 });
 
@@ -122,19 +122,19 @@ describe('watch checks that the bot can post in the channel', () => {
     expect(refused.text).toBe(
       ':no_entry: I am not a member of this channel, so I could not post alerts about invite.test here; nothing was set up. Invite me with `/invite @mtasts`, then run `/mtasts watch invite.test` again. (A direct message between people cannot hold the bot: watch from a channel.)',
     );
-    expect(runtime.subscriptions.get('TW', 'COUT', 'invite.test')).toBeUndefined();
+    expect(await runtime.subscriptions.get('TW', 'COUT', 'invite.test')).toBeUndefined();
     expect(slack.callsTo('conversations.info').at(-1)?.body.channel).toBe('COUT');
     // The user invites the bot, and runs the same command again.
     slack.notMemberOf.delete('COUT');
     await watch('invite.test', 'TW', 'COUT');
-    expect(runtime.subscriptions.get('TW', 'COUT', 'invite.test')?.pausedAt).toBeNull();
+    expect((await runtime.subscriptions.get('TW', 'COUT', 'invite.test'))?.pausedAt).toBeNull();
   });
 
   test('a private channel the bot cannot see is refused the same way', async () => {
     slack.hiddenChannels.add('GPRIV');
     const refused = await command('watch invite.test', 'TW', 'GPRIV').ack();
     expect(refused.text).toContain('Invite me with `/invite @mtasts`');
-    expect(runtime.subscriptions.get('TW', 'GPRIV', 'invite.test')).toBeUndefined();
+    expect(await runtime.subscriptions.get('TW', 'GPRIV', 'invite.test')).toBeUndefined();
     slack.hiddenChannels.delete('GPRIV');
   });
 
@@ -147,7 +147,7 @@ describe('watch checks that the bot can post in the channel', () => {
     lab.set('_mta-sts.kicked.test', { TXT: ['v=STSv1; id=not-valid!'] });
     clock = new Date(clock.getTime() + HOUR);
     await pass();
-    const paused = runtime.subscriptions.get('TK', 'CKICK', 'kicked.test');
+    const paused = await runtime.subscriptions.get('TK', 'CKICK', 'kicked.test');
     expect(paused?.pausedReason).toBe('alerts cannot be posted: not_in_channel');
     expect(paused?.pausedAt).toBe(clock.toISOString());
 
@@ -170,7 +170,7 @@ describe('watch checks that the bot can post in the channel', () => {
       '<@U1> resumed the alerts about kicked.test in this channel (they were paused: alerts cannot be posted: not_in_channel).',
     );
     await slack.waitFor(() => resumed.responses().length === 1);
-    expect(runtime.subscriptions.get('TK', 'CKICK', 'kicked.test')?.pausedAt).toBeNull();
+    expect((await runtime.subscriptions.get('TK', 'CKICK', 'kicked.test'))?.pausedAt).toBeNull();
   });
 });
 
@@ -210,7 +210,7 @@ describe('alerts and reports say what senders do now', () => {
     expect(await appHome('TD', 'UD', ['CDOWN'])).toContain(
       'Failing: Policy could not be fetched (mta-sts.down.test)',
     );
-    expect(runtime.checks.last('down.test')?.lastPolicy?.seenAt).toBe(new Date(seen).toISOString());
+    expect((await runtime.checks.last('down.test'))?.lastPolicy?.seenAt).toBe(new Date(seen).toISOString());
   });
 
   test('an MX move whose new host the policy does not cover is one alert; the fix recovers it in its thread', async () => {
@@ -382,7 +382,7 @@ describe("the checker's resolver failing", () => {
   test('is one alert of its own: nothing open recovers meanwhile, and no MX change is made up', async () => {
     const resolver = await forwardingResolver(lab.dns.port);
     let at = new Date();
-    const blind = openRuntime(
+    const blind = await openRuntime(
       testConfig({
         SLACK_API_URL: slack.apiUrl,
         DATABASE_PATH: join(mkdtempSync(join(tmpdir(), 'mtasts-blind-')), 'b.sqlite'),
@@ -402,7 +402,7 @@ describe("the checker's resolver failing", () => {
     };
     try {
       await lab.domain('blind.test');
-      blind.subscriptions.watch('TB', 'CBLIND', 'blind.test', 'U1', 100, at);
+      await blind.subscriptions.watch('TB', 'CBLIND', 'blind.test', 'U1', 100, at);
       await run(); // baseline
       delete lab.dns.zone['_smtp._tls.blind.test'];
       await run(); // TLSRPT_MISSING opens
@@ -421,11 +421,11 @@ describe("the checker's resolver failing", () => {
         '*Impact now:* Not known: the resolver of this check failed, so it could not see blind.test as senders do.',
       );
       // The TLS-RPT record is still missing, and still followed: no word about it until it is back.
-      expect(blind.monitorStore.loadState('blind.test').conditions.map((c) => c.key)).toContain(
+      expect((await blind.monitorStore.loadState('blind.test')).conditions.map((c) => c.key)).toContain(
         'finding:TLSRPT_MISSING:_smtp._tls.blind.test',
       );
     } finally {
-      blind.close();
+      await blind.close();
       await resolver.stop();
     }
   });

@@ -1,6 +1,14 @@
+import { inject } from 'vitest';
 import { type AppConfig, loadAppConfig } from '../../src/config.js';
+import { databaseFor } from './postgres.js';
 
-/** The app's settings for a test, read through the real loader from the variables a deployment would set. */
+/** Whether this run is the postgres project's (vitest.config.ts): the store is PostgreSQL, not SQLite. */
+export const onPostgres = process.env.MTASTS_TEST_DB === 'postgres';
+
+/**
+ * The app's settings for a test, read through the real loader from the variables a deployment would set. In the
+ * postgres project, DATABASE_URL names a database of the test cluster of its own for each DATABASE_PATH.
+ */
 export function testConfig(env: Record<string, string>): AppConfig {
   return loadAppConfig({
     SLACK_BOT_TOKEN: 'xoxb-test',
@@ -10,5 +18,11 @@ export function testConfig(env: Record<string, string>): AppConfig {
     MTASTS_TIMEOUT_MS: '3000',
     MTASTS_EHLO_NAME: 'checker.test',
     ...env,
+    ...(onPostgres ? { DATABASE_URL: postgresUrlFor(env.DATABASE_PATH ?? 'default') } : {}),
   });
+}
+
+/** The test cluster's database standing for a DATABASE_PATH (postgres project only). */
+export function postgresUrlFor(path: string): string {
+  return databaseFor(inject('pgPort'), `${process.pid} ${path}`);
 }

@@ -87,9 +87,9 @@ export class FakeSlack {
   }
 
   /** Resolves when `predicate` holds, checking after every request; fails after `ms`. */
-  async waitFor(predicate: () => boolean, ms = 10000): Promise<void> {
+  async waitFor(predicate: () => boolean | Promise<boolean>, ms = 10000): Promise<void> {
     const start = Date.now();
-    while (!predicate()) {
+    while (!(await predicate())) {
       if (Date.now() - start > ms) throw new Error('FakeSlack.waitFor: condition not met in time');
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -24,7 +24,7 @@ export async function startSlackRig(
   p: { secret: string; databasePath: string; env?: Record<string, string>; overrides?: RuntimeOverrides },
 ): Promise<SlackRig> {
   const overrides = p.overrides ?? {};
-  const runtime = openRuntime(
+  const runtime = await openRuntime(
     testConfig({
       SLACK_SIGNING_SECRET: p.secret,
       SLACK_API_URL: slack.apiUrl,
@@ -56,7 +56,7 @@ export async function startSlackRig(
     url: `http://127.0.0.1:${port}`,
     close: async () => {
       await app.stop();
-      runtime.close();
+      await runtime.close();
     },
   };
 }

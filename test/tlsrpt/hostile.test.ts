@@ -39,24 +39,25 @@ beforeAll(async () => {
 afterAll(() => slack.stop());
 
 class Bot {
-  runtime: Runtime;
-  app: SlackApp;
+  runtime!: Runtime;
+  app!: SlackApp;
   url = '';
   port = 0;
   clock = NOW;
   constructor(
-    env: Record<string, string> = {},
+    private readonly env: Record<string, string> = {},
     readonly dir = mkdtempSync(join(tmpdir(), 'mtasts-hostile-')),
-  ) {
+  ) {}
+  async start(): Promise<this> {
     const config: AppConfig = testConfig({
       SLACK_SIGNING_SECRET: SECRET,
       SLACK_API_URL: slack.apiUrl,
       DATABASE_PATH: join(this.dir, 'bot.sqlite'),
       MTASTS_DNS_SERVERS: '127.0.0.1:9',
       MTASTS_SMTP_PROBE: 'off',
-      ...env,
+      ...this.env,
     });
-    this.runtime = openRuntime(
+    this.runtime = await openRuntime(
       config,
       null,
       { info() {}, warn() {}, error() {} },
@@ -67,14 +68,12 @@ class Bot {
       },
     );
     this.app = buildSlackApp(this.runtime);
-  }
-  async start(): Promise<this> {
     this.port = await this.app.start();
     this.url = `http://127.0.0.1:${this.port}`;
     return this;
   }
-  watch(domain: string, channel: string): void {
-    this.runtime.subscriptions.watch('T1', channel, domain, 'U1', 100, this.clock);
+  async watch(domain: string, channel: string): Promise<void> {
+    await this.runtime.subscriptions.watch('T1', channel, domain, 'U1', 100, this.clock);
   }
   post(body: Buffer, contentType = 'application/tlsrpt+json', from = '127.0.0.1'): Promise<Answer> {
     return postFrom(this.port, body, contentType, from);
@@ -95,7 +94,7 @@ class Bot {
   }
   async stop(): Promise<void> {
     await this.app.stop();
-    this.runtime.close();
+    await this.runtime.close();
   }
 }
 
@@ -144,7 +143,7 @@ describe('a body that would hold the event loop', () => {
   let bot: Bot;
   beforeAll(async () => {
     bot = await new Bot().start();
-    bot.watch(DOMAIN, 'CBOMB');
+    await bot.watch(DOMAIN, 'CBOMB');
   });
   afterAll(() => bot.stop());
 
@@ -155,7 +154,7 @@ describe('a body that would hold the event loop', () => {
     expect(answer.text).toContain('decompresses to more than 1048576 bytes');
     expect(ack.status).toBe(200);
     expect(ack.ms).toBeLessThan(3000);
-    expect(bot.counts().reports).toBe(0);
+    expect((await bot.counts()).reports).toBe(0);
   });
 
   test('four clients repeating the bomb: every command is still acked within 3 s', async () => {
@@ -205,7 +204,7 @@ describe('a body that would hold the event loop', () => {
     ]);
     expect(answer.status).toBe(201);
     expect(ack.ms).toBeLessThan(3000);
-    expect(bot.runtime.tlsrpt.daySummary(DOMAIN, day(-3)).failed).toBe(3000);
+    expect((await bot.runtime.tlsrpt.daySummary(DOMAIN, day(-3))).failed).toBe(3000);
   });
 });
 
@@ -213,7 +212,7 @@ describe('counts and dates no sender can have reported', () => {
   let bot: Bot;
   beforeAll(async () => {
     bot = await new Bot().start();
-    bot.watch(DOMAIN, 'CBOUNDS');
+    await bot.watch(DOMAIN, 'CBOUNDS');
   });
   afterAll(() => bot.stop());
 
@@ -273,7 +272,7 @@ describe('counts and dates no sender can have reported', () => {
     const answer = await bot.post(body);
     expect(answer.status).toBe(400);
     expect(answer.text).toContain(field);
-    expect(bot.counts()).toEqual({ reports: 0, policies: 0, failures: 0 });
+    expect(await bot.counts()).toEqual({ reports: 0, policies: 0, failures: 0 });
   });
 
   test.each([
@@ -315,7 +314,7 @@ describe('alerts about invented days', () => {
   test('40 past days: one alert per recent day, queued once however many reports follow', async () => {
     const bot = await new Bot().start();
     try {
-      bot.watch(DOMAIN, 'CDAYS');
+      await bot.watch(DOMAIN, 'CDAYS');
       for (let i = 0; i < 40; i++) expect((await bot.post(failing(`day-${i}`, day(-i)))).status).toBe(201);
       // Only today, yesterday and the day before alert (MTASTS_TLSRPT_ALERT_MAX_AGE_DAYS=2); the rest are digest
       // material. More reports about the same days change nothing.
@@ -332,7 +331,7 @@ describe('alerts about invented days', () => {
         day(-1),
         day(0),
       ]);
-      expect(bot.counts().reports).toBe(50);
+      expect((await bot.counts()).reports).toBe(50);
     } finally {
       await bot.stop();
     }
@@ -346,7 +345,7 @@ describe('totals that cannot overflow', () => {
       MTASTS_TLSRPT_DOMAIN_BURST: '5000',
     }).start();
     try {
-      bot.watch(DOMAIN, 'CSUM');
+      await bot.watch(DOMAIN, 'CSUM');
       const max = 1_000_000_000;
       // Eight senders at a time: the app takes them one by one all the same (one worker, one database).
       for (let i = 0; i < 1025; i += 8) {
@@ -357,7 +356,7 @@ describe('totals that cannot overflow', () => {
       }
       const legit = await bot.post(failing('legit', day(-1), { successful: 90, failed: 10 }));
       expect(legit.status, legit.text).toBe(201);
-      const s = bot.runtime.tlsrpt.daySummary(DOMAIN, day(-1));
+      const s = await bot.runtime.tlsrpt.daySummary(DOMAIN, day(-1));
       expect(s).toMatchObject({ reports: 1026, successful: 1025 * max + 90, failed: 1025 * max + 10 });
     } finally {
       await bot.stop();
@@ -367,7 +366,7 @@ describe('totals that cannot overflow', () => {
   test('rows stored before the bounds (2^53-1 each, 1025 of them) no longer make every later report fail', async () => {
     const bot = await new Bot().start();
     try {
-      bot.watch(DOMAIN, 'CLEGACY');
+      await bot.watch(DOMAIN, 'CLEGACY');
       const poisoned = (i: number): TlsRptReport => ({
         organization: 'Old Poison',
         contactInfo: null,
@@ -388,10 +387,10 @@ describe('totals that cannot overflow', () => {
         ],
       });
       // As the intake stored them before counts were bounded (SUM over these overflowed SQLite's 64-bit integers).
-      for (let i = 0; i < 1025; i++) bot.runtime.tlsrpt.save(poisoned(i), 'https', bot.clock);
+      for (let i = 0; i < 1025; i++) await bot.runtime.tlsrpt.save(poisoned(i), 'https', bot.clock);
       const answer = await bot.post(failing('after-poison', day(-1)));
       expect(answer.status, answer.text).toBe(201);
-      const s = bot.runtime.tlsrpt.summary(DOMAIN, day(-30));
+      const s = await bot.runtime.tlsrpt.summary(DOMAIN, day(-30));
       expect(s.reports).toBe(1026);
       expect(s.successful).toBe(Number.MAX_SAFE_INTEGER);
     } finally {
@@ -399,7 +398,7 @@ describe('totals that cannot overflow', () => {
     }
   });
 
-  test('migration 006 caps counts stored before the bounds and drops reports dated in the future', () => {
+  test('migration 006 caps counts stored before the bounds and drops reports dated in the future', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mtasts-migrate-'));
     const before = join(dir, 'before-006');
     mkdirSync(before);
@@ -439,16 +438,16 @@ describe('totals that cannot overflow', () => {
           },
         ],
       });
-      store.save(report('past', '2026-01-10', 2 ** 53 - 1), 'https', NOW);
-      store.save(report('future', '2099-01-01', 5), 'https', NOW);
-      expect(store.counts()).toEqual({ reports: 2, policies: 2, failures: 2 });
+      await store.save(report('past', '2026-01-10', 2 ** 53 - 1), 'https', NOW);
+      await store.save(report('future', '2099-01-01', 5), 'https', NOW);
+      expect(await store.counts()).toEqual({ reports: 2, policies: 2, failures: 2 });
       expect(migrate(db)).toContain('006_tlsrpt_bounds.sql');
-      expect(store.counts()).toEqual({ reports: 1, policies: 1, failures: 1 });
-      const s = store.summary(DOMAIN, '2026-01-01');
+      expect(await store.counts()).toEqual({ reports: 1, policies: 1, failures: 1 });
+      const s = await store.summary(DOMAIN, '2026-01-01');
       expect(s).toMatchObject({ successful: 1_000_000_000, failed: 1_000_000_000 });
       expect(s.failures[0]?.count).toBe(1_000_000_000);
     } finally {
-      db.close();
+      await db.close();
     }
   });
 });
@@ -460,7 +459,7 @@ describe('rate limits', () => {
       MTASTS_TLSRPT_CLIENT_PER_MINUTE: '2',
     }).start();
     try {
-      bot.watch(DOMAIN, 'CRATE1');
+      await bot.watch(DOMAIN, 'CRATE1');
       const from = '127.0.0.21';
       for (let i = 0; i < 3; i++)
         expect((await bot.post(failing(`a-${i}`, day(-5)), undefined, from)).status).toBe(201);
@@ -473,7 +472,7 @@ describe('rate limits', () => {
       // After the time Retry-After named, the client is served again.
       bot.clock = new Date(NOW.getTime() + 30_000);
       expect((await bot.post(failing('a-4', day(-5)), undefined, from)).status).toBe(201);
-      expect(bot.counts().reports).toBe(5);
+      expect((await bot.counts()).reports).toBe(5);
     } finally {
       await bot.stop();
     }
@@ -485,8 +484,8 @@ describe('rate limits', () => {
       MTASTS_TLSRPT_DOMAIN_PER_MINUTE: '1',
     }).start();
     try {
-      bot.watch(DOMAIN, 'CRATE2');
-      bot.watch('other.example', 'CRATE2');
+      await bot.watch(DOMAIN, 'CRATE2');
+      await bot.watch('other.example', 'CRATE2');
       expect((await bot.post(failing('x-0', day(-5)), undefined, '127.0.0.31')).status).toBe(201);
       expect((await bot.post(failing('x-1', day(-5)), undefined, '127.0.0.32')).status).toBe(201);
       const limited = await bot.post(failing('x-2', day(-5)), undefined, '127.0.0.33');
@@ -500,7 +499,7 @@ describe('rate limits', () => {
         end: `${day(-5)}T23:59:59Z`,
       });
       expect((await bot.post(other, undefined, '127.0.0.33')).status).toBe(201);
-      expect(bot.counts().reports).toBe(3);
+      expect((await bot.counts()).reports).toBe(3);
     } finally {
       await bot.stop();
     }
@@ -512,7 +511,7 @@ describe('the disk guard', () => {
     const first = await new Bot().start();
     const dir = first.dir;
     try {
-      first.watch(DOMAIN, 'CDISK');
+      await first.watch(DOMAIN, 'CDISK');
       expect((await first.post(failing('kept', day(-4)))).status).toBe(201);
     } finally {
       await first.stop();
@@ -524,8 +523,8 @@ describe('the disk guard', () => {
       expect(refused.status).toBe(507);
       expect(refused.retryAfter).toBe('600');
       expect(refused.text).toContain('short of disk space');
-      expect(bot.counts()).toEqual({ reports: 1, policies: 1, failures: 1 });
-      expect(bot.runtime.tlsrpt.daySummary(DOMAIN, day(-4))).toMatchObject({
+      expect(await bot.counts()).toEqual({ reports: 1, policies: 1, failures: 1 });
+      expect(await bot.runtime.tlsrpt.daySummary(DOMAIN, day(-4))).toMatchObject({
         reports: 1,
         successful: 90,
         failed: 10,
@@ -583,7 +582,7 @@ describe('bodies that never end', () => {
       expect(ending.sentBeforeAnswer).toBeLessThanOrEqual(8192 + 8 * 1024);
       // The server closed the connection; the client would have gone on to 256 KiB.
       expect(ending.sent).toBeLessThan(64 * 1024);
-      expect(bot.counts().reports).toBe(0);
+      expect((await bot.counts()).reports).toBe(0);
       expect((await bot.command()).status).toBe(200);
     } finally {
       await bot.stop();
@@ -593,7 +592,7 @@ describe('bodies that never end', () => {
   test('a body broken off by the client is dropped, and the next report is taken', async () => {
     const bot = await new Bot().start();
     try {
-      bot.watch(DOMAIN, 'CABORT');
+      await bot.watch(DOMAIN, 'CABORT');
       const body = failing('whole', day(-1));
       await new Promise<void>((resolve) => {
         const socket = connect({ port: bot.port, host: '127.0.0.1' }, () => {
@@ -607,7 +606,7 @@ describe('bodies that never end', () => {
         });
       });
       expect((await bot.post(body)).status).toBe(201);
-      expect(bot.counts().reports).toBe(1);
+      expect((await bot.counts()).reports).toBe(1);
     } finally {
       await bot.stop();
     }
@@ -720,7 +719,7 @@ describe('text from reports is inert in Slack', () => {
   test('through the real path: a hostile report alerts with its texts quoted', async () => {
     const bot = await new Bot().start();
     try {
-      bot.watch(DOMAIN, 'CINERT');
+      await bot.watch(DOMAIN, 'CINERT');
       const body = failing('hostile', day(-1), {
         organization: HOSTILE.organization,
         failures: [

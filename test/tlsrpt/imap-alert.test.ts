@@ -11,6 +11,7 @@ import { alertMessage } from '../../src/slack/blocks/alert.js';
 import { type Block, LIMITS } from '../../src/slack/blocks/common.js';
 import { homeView } from '../../src/slack/blocks/home.js';
 import { type MailboxView, mailboxBlocks } from '../../src/slack/blocks/mailbox.js';
+import { sql } from '../../src/store/db.js';
 import { ImapStore } from '../../src/store/imap.js';
 import { type ImapReaderDeps, ImapWatcher, type PassResult, readOnce } from '../../src/tlsrpt/imap.js';
 import { ingestEmail } from '../../src/tlsrpt/intake.js';
@@ -77,7 +78,7 @@ afterEach(async () => {
 /** The app's runtime over one mailbox of the test dovecot, logging into `logs`; its reader's passes on `clock`. */
 class Rig {
   readonly logs: string[] = [];
-  readonly runtime: Runtime;
+  runtime!: Runtime;
   readonly clock = new Clock();
   queued = 0;
   private app: SlackApp | null = null;
@@ -85,11 +86,21 @@ class Rig {
 
   constructor(
     readonly user: string,
-    env: Record<string, string>,
+    private readonly env: Record<string, string>,
     readonly dbPath = join(mkdtempSync(join(tmpdir(), 'mtasts-imap-alert-')), 'bot.sqlite'),
-  ) {
+  ) {}
+
+  /** The rig with its runtime open. */
+  static async open(...args: ConstructorParameters<typeof Rig>): Promise<Rig> {
+    const rig = new Rig(...args);
+    await rig.init();
+    return rig;
+  }
+
+  private async init(): Promise<void> {
+    const { user, env, dbPath } = this;
     const line = (level: string) => (m: string) => this.logs.push(`${level} ${m}`);
-    this.runtime = openRuntime(
+    this.runtime = await openRuntime(
       testConfig({
         SLACK_SIGNING_SECRET: SECRET,
         SLACK_API_URL: slack.apiUrl,
@@ -140,16 +151,14 @@ class Rig {
   }
 
   /** The outbox, as (event key, team, channel, thread) rows. */
-  outbox() {
+  async outbox() {
     return (
-      this.runtime.db
-        .prepare('SELECT event_key, team_id, channel_id, thread_event_key FROM outbox ORDER BY id')
-        .all() as {
+      await this.runtime.db.all<{
         event_key: string;
         team_id: string;
         channel_id: string;
         thread_event_key: string | null;
-      }[]
+      }>(sql`SELECT event_key, team_id, channel_id, thread_event_key FROM outbox ORDER BY id`)
     ).map((r) => [r.event_key, r.team_id, r.channel_id, r.thread_event_key]);
   }
 
@@ -198,7 +207,7 @@ class Rig {
   async close(): Promise<void> {
     await this.app?.stop();
     await this.runtime.monitor.stop();
-    this.runtime.close();
+    await this.runtime.close();
   }
 }
 
@@ -213,23 +222,26 @@ const textOf = (x: unknown) => JSON.stringify(x);
 describe.skipIf(!dovecot)('a mailbox failing for a day is an alert to the operator channel', () => {
   test('exactly one alert to MTASTS_OPERATOR_CHANNEL, none to a customer channel; the recovery in its thread', async () => {
     const wrong = 'not-the-password-5';
-    const rig = new Rig('ops', { MTASTS_OPERATOR_CHANNEL: 'COPS', MTASTS_TLSRPT_IMAP_PASSWORD: wrong });
+    const rig = await Rig.open('ops', {
+      MTASTS_OPERATOR_CHANNEL: 'COPS',
+      MTASTS_TLSRPT_IMAP_PASSWORD: wrong,
+    });
     const t0 = rig.clock.now().toISOString();
     // A customer's channel watches a domain: it gets alerts about that domain, never about the app's mailbox.
-    rig.runtime.subscriptions.watch('T1', 'CCUSTOMER', 'example.com', 'U1', 100, rig.clock.now());
+    await rig.runtime.subscriptions.watch('T1', 'CCUSTOMER', 'example.com', 'U1', 100, rig.clock.now());
 
     failed(await rig.pass());
     rig.clock.advance(23 * HOUR + 59 * 60_000);
     failed(await rig.pass());
-    expect(rig.outbox()).toEqual([]);
-    expect(rig.status()).toMatchObject({ failingSince: t0 });
+    expect(await rig.outbox()).toEqual([]);
+    expect(await rig.status()).toMatchObject({ failingSince: t0 });
 
     rig.clock.advance(60_000); // 24 hours since the first failed pass
     const day = await rig.pass();
     failed(day);
     const error = day.kind === 'failed' ? day.error : '';
     expect(error).toMatch(/refused the login of ops/);
-    expect(rig.outbox()).toEqual([[`imap-failing ${t0}`, '', 'COPS', null]]);
+    expect(await rig.outbox()).toEqual([[`imap-failing ${t0}`, '', 'COPS', null]]);
     expect(rig.queued).toBe(1);
     expect(rig.logs.filter((l) => l.includes('has failed every pass'))).toEqual([
       `error tlsrpt imap: ${rig.settings.account}: the mailbox has failed every pass since ${t0} (24 hours; last: ${error}): alerted in the operator channel COPS`,
@@ -238,14 +250,14 @@ describe.skipIf(!dovecot)('a mailbox failing for a day is an alert to the operat
     // Later passes of the same failure, in this process or another one on the same database (the CLI), add nothing.
     rig.clock.advance(HOUR);
     failed(await rig.pass());
-    const cli = new Rig(
+    const cli = await Rig.open(
       'ops',
       { MTASTS_OPERATOR_CHANNEL: 'COPS', MTASTS_TLSRPT_IMAP_PASSWORD: wrong },
       rig.dbPath,
     );
     cli.clock.advance(25 * HOUR + 60_000);
     failed(await cli.pass());
-    expect(rig.outbox()).toHaveLength(1);
+    expect(await rig.outbox()).toHaveLength(1);
     expect(rig.queued + cli.queued).toBe(1);
 
     await rig.runtime.monitor.deliver();
@@ -264,7 +276,7 @@ describe.skipIf(!dovecot)('a mailbox failing for a day is an alert to the operat
     await dv().setPassword('ops', wrong);
     rig.clock.advance(HOUR);
     expect((await rig.pass()).kind).toBe('read');
-    expect(rig.outbox()[1]).toEqual([`imap-recovered ${t0}`, '', 'COPS', `imap-failing ${t0}`]);
+    expect((await rig.outbox())[1]).toEqual([`imap-recovered ${t0}`, '', 'COPS', `imap-failing ${t0}`]);
     expect(rig.queued).toBe(2);
     await rig.runtime.monitor.deliver();
     const posts = postsTo('COPS');
@@ -272,7 +284,7 @@ describe.skipIf(!dovecot)('a mailbox failing for a day is an alert to the operat
     expect(posts[1]?.body.thread_ts).toBe(alert?.ts);
     expect(posts[1]?.body.text).toBe(`TLS-RPT mailbox read again: ${rig.settings.account}`);
     expect(textOf(posts[1]?.body.blocks)).toContain('after failing for 26 hours');
-    expect(rig.status()).toMatchObject({ failingSince: null, lastError: null });
+    expect(await rig.status()).toMatchObject({ failingSince: null, lastError: null });
 
     // A failure shorter than a day is neither alerted nor recovered.
     await dv().setPassword('ops', 'changed-again-3');
@@ -283,14 +295,14 @@ describe.skipIf(!dovecot)('a mailbox failing for a day is an alert to the operat
     await dv().setPassword('ops', wrong);
     rig.clock.advance(HOUR);
     expect((await rig.pass()).kind).toBe('read');
-    expect(rig.outbox()).toHaveLength(2);
+    expect(await rig.outbox()).toHaveLength(2);
     await rig.runtime.monitor.deliver();
     expect(postsTo('COPS')).toHaveLength(2);
     expect(postsTo('CCUSTOMER')).toEqual([]);
   });
 
   test("the app's reader alerts from its own pass and the outbox is delivered at once", async () => {
-    const rig = new Rig('watcher', {
+    const rig = await Rig.open('watcher', {
       MTASTS_OPERATOR_CHANNEL: 'T1:CWATCH',
       MTASTS_TLSRPT_IMAP_PASSWORD: 'nope-77',
     });
@@ -304,13 +316,13 @@ describe.skipIf(!dovecot)('a mailbox failing for a day is an alert to the operat
     } finally {
       await watcher.stop();
     }
-    expect(rig.outbox()).toEqual([[expect.stringMatching(/^imap-failing /), 'T1', 'CWATCH', null]]);
+    expect(await rig.outbox()).toEqual([[expect.stringMatching(/^imap-failing /), 'T1', 'CWATCH', null]]);
     expect(textOf(postsTo('CWATCH')[0]?.body.blocks)).toContain('has failed for 24 hours');
   });
 
   test('without MTASTS_OPERATOR_CHANNEL: one log line saying since when and how to set it, nothing posted', async () => {
-    const rig = new Rig('quiet', { MTASTS_TLSRPT_IMAP_PASSWORD: 'nope-88' });
-    rig.runtime.subscriptions.watch('T1', 'CQUIET', 'example.com', 'U1', 100, rig.clock.now());
+    const rig = await Rig.open('quiet', { MTASTS_TLSRPT_IMAP_PASSWORD: 'nope-88' });
+    await rig.runtime.subscriptions.watch('T1', 'CQUIET', 'example.com', 'U1', 100, rig.clock.now());
     const t0 = rig.clock.now().toISOString();
     for (let h = 0; h <= 26; h++) {
       failed(await rig.pass());
@@ -323,11 +335,11 @@ describe.skipIf(!dovecot)('a mailbox failing for a day is an alert to the operat
         `^error tlsrpt imap: imaps://quiet@localhost:\\d+: the mailbox has failed every pass since ${t0.replace(/\./g, '\\.')} \\(24 hours; last: .*refused the login of quiet.*\\)\\. No alert is posted: set MTASTS_OPERATOR_CHANNEL to the id of the channel for it \\(T0123ABCD:C0123ABCD with OAuth\\)$`,
       ),
     );
-    expect(rig.outbox()).toEqual([]);
+    expect(await rig.outbox()).toEqual([]);
     expect(rig.queued).toBe(0);
     await dv().setPassword('quiet', 'nope-88');
     expect((await rig.pass()).kind).toBe('read');
-    expect(rig.outbox()).toEqual([]);
+    expect(await rig.outbox()).toEqual([]);
     await rig.runtime.monitor.deliver();
     expect(postsTo('CQUIET')).toEqual([]);
   });
@@ -335,12 +347,12 @@ describe.skipIf(!dovecot)('a mailbox failing for a day is an alert to the operat
 
 describe.skipIf(!dovecot)("the mailbox's status in Slack, for the operator only", () => {
   test('single workspace: /mtasts reports and App Home show when it was last read and the error', async () => {
-    const rig = new Rig('seen', {
+    const rig = await Rig.open('seen', {
       MTASTS_TLSRPT_IMAP_PASSWORD: 'bad-pass-1',
       MTASTS_OPERATOR_CHANNEL: 'CSEEN',
     });
     await rig.start();
-    rig.runtime.subscriptions.watch('T1', 'C1', 'example.com', 'U1', 100, rig.clock.now());
+    await rig.runtime.subscriptions.watch('T1', 'C1', 'example.com', 'U1', 100, rig.clock.now());
     const account = rig.settings.account;
 
     // Before any pass.
@@ -383,9 +395,9 @@ describe.skipIf(!dovecot)("the mailbox's status in Slack, for the operator only"
   });
 
   test('a hostile refusal from the server is shown inert: in the alert, /mtasts reports and App Home', async () => {
-    const rig = new Rig('evil', { MTASTS_OPERATOR_CHANNEL: 'CEVIL' });
+    const rig = await Rig.open('evil', { MTASTS_OPERATOR_CHANNEL: 'CEVIL' });
     await rig.start();
-    rig.runtime.subscriptions.watch('T1', 'C1', 'example.com', 'U1', 100, rig.clock.now());
+    await rig.runtime.subscriptions.watch('T1', 'C1', 'example.com', 'U1', 100, rig.clock.now());
     const first = await rig.pass(); // the right password: dovecot refuses the login with its hostile reason
     expect(first.kind === 'failed' && first.error).toContain(HOSTILE);
     rig.clock.advance(24 * HOUR);
@@ -407,7 +419,7 @@ describe.skipIf(!dovecot)("the mailbox's status in Slack, for the operator only"
   });
 
   test('several workspaces (OAuth): only the workspace of MTASTS_OPERATOR_CHANNEL sees it, and the alert goes there', async () => {
-    const rig = new Rig('teams', {
+    const rig = await Rig.open('teams', {
       SLACK_BOT_TOKEN: '',
       SLACK_CLIENT_ID: 'cid.123',
       SLACK_CLIENT_SECRET: 'client-secret',
@@ -427,7 +439,7 @@ describe.skipIf(!dovecot)("the mailbox's status in Slack, for the operator only"
         bot: { token, userId: 'UBOT', id: 'B1', scopes: ['commands', 'chat:write'] },
         isEnterpriseInstall: false,
       } as never);
-      rig.runtime.subscriptions.watch(team, 'C1', 'example.com', 'U1', 100, rig.clock.now());
+      await rig.runtime.subscriptions.watch(team, 'C1', 'example.com', 'U1', 100, rig.clock.now());
     }
     await rig.start();
     failed(await rig.pass());

@@ -138,26 +138,31 @@ async function folders(client: ImapFlow): Promise<Record<string, number>> {
 
 /** The app's database and intake, with one mailbox configured. */
 class Rig {
-  readonly runtime: Runtime;
+  runtime!: Runtime;
   readonly logs: string[] = [];
   readonly client: Promise<ImapFlow>;
   constructor(
     readonly user: string,
-    env: Record<string, string> = {},
+    private readonly env: Record<string, string> = {},
     readonly dir = mkdtempSync(join(tmpdir(), 'mtasts-imap-')),
   ) {
-    this.runtime = openRuntime(
+    this.client = dv().client(user);
+  }
+  /** The rig with its runtime open. */
+  static async open(...args: ConstructorParameters<typeof Rig>): Promise<Rig> {
+    const rig = new Rig(...args);
+    rig.runtime = await openRuntime(
       testConfig({
-        DATABASE_PATH: join(dir, 'bot.sqlite'),
+        DATABASE_PATH: join(rig.dir, 'bot.sqlite'),
         MTASTS_TLSRPT_KEEP_UNWATCHED: '1',
-        MTASTS_TLSRPT_IMAP_URL: dv().url(user),
-        MTASTS_TLSRPT_IMAP_PASSWORD: passwordOf(user),
-        ...env,
+        MTASTS_TLSRPT_IMAP_URL: dv().url(rig.user),
+        MTASTS_TLSRPT_IMAP_PASSWORD: passwordOf(rig.user),
+        ...rig.env,
       }),
       null,
       { info() {}, warn() {}, error() {} },
     );
-    this.client = dv().client(user);
+    return rig;
   }
   get settings() {
     return this.runtime.config.tlsrptImap as NonNullable<ReturnType<typeof loadAppConfig>['tlsrptImap']>;
@@ -189,26 +194,26 @@ class Rig {
   }
   async close(): Promise<void> {
     await (await this.client).logout().catch(() => {}); // a session the server ended is gone already
-    this.runtime.close();
+    await this.runtime.close();
   }
 }
 
 describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dovecot on loopback)', () => {
   test('every shared fixture mailed to the inbox is stored once and moved; a message without a report is set aside', async () => {
-    const rig = new Rig('fixtures');
+    const rig = await Rig.open('fixtures');
     const mails = fixtureMails();
     await rig.deliver(...mails, NOT_A_REPORT);
     expect(await rig.once()).toEqual({
       kind: 'read',
       summary: { found: 8, stored: 7, unchanged: 0, setAside: 1, left: 0, moved: 8, flagged: 0, batches: 1 },
     });
-    expect(rig.counts()).toEqual({ reports: 7, policies: 7, failures: 8 });
+    expect(await rig.counts()).toEqual({ reports: 7, policies: 7, failures: 8 });
     const box = await rig.client;
     expect(await folders(box)).toMatchObject({ INBOX: 0, 'TLS-RPT.processed': 7, 'TLS-RPT.not-a-report': 1 });
     expect(rig.logs.join('\n')).toMatch(
       /message uid 8 \("hello" from someone@example\.org\) holds no TLS-RPT report \(.+\): set aside in "TLS-RPT\/not-a-report"/,
     );
-    expect(rig.status()).toMatchObject({
+    expect(await rig.status()).toMatchObject({
       lastError: null,
       failingSince: null,
       lastReadAt: expect.any(String),
@@ -221,13 +226,13 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
       kind: 'read',
       summary: { found: 7, stored: 0, unchanged: 7, moved: 7 },
     });
-    expect(rig.counts()).toEqual({ reports: 7, policies: 7, failures: 8 });
+    expect(await rig.counts()).toEqual({ reports: 7, policies: 7, failures: 8 });
     expect(await folders(box)).toMatchObject({ INBOX: 0, 'TLS-RPT.processed': 14 });
     await rig.close();
   });
 
   test('a crash between storing and moving: after the restart every report is stored once and every message moved', async () => {
-    const rig = new Rig('crash');
+    const rig = await Rig.open('crash');
     const mails = fixtureMails();
     await rig.deliver(...mails);
     const caFile = join(rig.dir, 'ca.pem');
@@ -239,7 +244,7 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
         import(${JSON.stringify(SRC('tlsrpt/intake.ts'))}), import(${JSON.stringify(SRC('tlsrpt/imap.ts'))}),
       ]);
       const config = loadAppConfig(process.env, 'ingest');
-      const runtime = openRuntime(config, null, { info() {}, warn() {}, error() {} });
+      const runtime = await openRuntime(config, null, { info() {}, warn() {}, error() {} });
       let stored = 0;
       await readOnce({
         settings: config.tlsrptImap, db: runtime.db, now: () => new Date(),
@@ -259,7 +264,7 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
       NODE_EXTRA_CA_CERTS: caFile,
     });
     expect(child).toMatchObject({ signal: 'SIGKILL', stderr: '' });
-    expect(rig.counts().reports).toBe(3);
+    expect((await rig.counts()).reports).toBe(3);
     const box = await rig.client;
     expect(await folders(box)).toMatchObject({ INBOX: 7, 'TLS-RPT.processed': 0 });
 
@@ -267,19 +272,19 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
       kind: 'read',
       summary: { found: 7, stored: 4, unchanged: 3, moved: 7, left: 0 },
     });
-    expect(rig.counts()).toEqual({ reports: 7, policies: 7, failures: 8 });
+    expect(await rig.counts()).toEqual({ reports: 7, policies: 7, failures: 8 });
     expect(await folders(box)).toMatchObject({ INBOX: 0, 'TLS-RPT.processed': 7 });
     await rig.close();
   });
 
   test('a folder renumbered by the server (new UIDVALIDITY) is read again from its start', async () => {
-    const rig = new Rig('uidv', { MTASTS_TLSRPT_IMAP_URL: dv().url('uidv', 'Reports') });
+    const rig = await Rig.open('uidv', { MTASTS_TLSRPT_IMAP_URL: dv().url('uidv', 'Reports') });
     const box = await rig.client;
     await box.mailboxCreate('Reports');
     for (const n of [1, 2]) await box.append('Reports', reportNumbered(n));
     expect(await rig.once()).toMatchObject({ kind: 'read', summary: { found: 2, stored: 2 } });
     const store = new ImapStore(rig.runtime.db);
-    const before = store.folder(rig.settings.account, 'Reports');
+    const before = await store.folder(rig.settings.account, 'Reports');
     expect(before).toMatchObject({ lastUid: 2 });
 
     // The folder is made anew: its messages start again at UID 1, under a new UIDVALIDITY.
@@ -287,24 +292,24 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
     await box.mailboxCreate('Reports');
     for (const n of [3, 4, 5]) await box.append('Reports', reportNumbered(n));
     expect(await rig.once()).toMatchObject({ kind: 'read', summary: { found: 3, stored: 3, moved: 3 } });
-    const after = store.folder(rig.settings.account, 'Reports');
+    const after = await store.folder(rig.settings.account, 'Reports');
     expect(after?.uidValidity).not.toBe(before?.uidValidity);
     expect(after?.lastUid).toBe(3);
     expect(rig.logs.join('\n')).toContain('the UIDVALIDITY of "Reports" changed');
-    expect(rig.counts().reports).toBe(5);
+    expect((await rig.counts()).reports).toBe(5);
     await rig.close();
   });
 
   test('a message delivered while the reader idles (IDLE) is stored and moved', async () => {
     // A poll once a year: only IDLE can bring the message in during this test.
-    const rig = new Rig('idle', { MTASTS_TLSRPT_IMAP_POLL: '0 0 1 1 *' });
+    const rig = await Rig.open('idle', { MTASTS_TLSRPT_IMAP_POLL: '0 0 1 1 *' });
     const watcher = new ImapWatcher(rig.deps());
     watcher.start();
     try {
       await until('the first pass, then IDLE', () => watcher.idling);
-      expect(rig.status()?.lastReadAt).toEqual(expect.any(String));
+      expect((await rig.status())?.lastReadAt).toEqual(expect.any(String));
       await rig.deliver(fixtureMails()[0] as Buffer);
-      await until('the report to be stored', () => rig.counts().reports === 1);
+      await until('the report to be stored', async () => (await rig.counts()).reports === 1);
       const box = await rig.client;
       await until('the message to be moved', async () => (await folders(box))['TLS-RPT.processed'] === 1);
       expect((await folders(box)).INBOX).toBe(0);
@@ -318,13 +323,13 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
   });
 
   test('a server without IDLE, MOVE or UIDPLUS is read at each poll, and messages are moved all the same', async () => {
-    const rig = new Rig('minimal', { MTASTS_TLSRPT_IMAP_POLL: '* * * * * *' });
+    const rig = await Rig.open('minimal', { MTASTS_TLSRPT_IMAP_POLL: '* * * * * *' });
     const watcher = new ImapWatcher(rig.deps());
     watcher.start();
     try {
-      await until('the first pass', () => rig.status()?.lastReadAt != null);
+      await until('the first pass', async () => (await rig.status())?.lastReadAt != null);
       await rig.deliver(reportNumbered(10), reportNumbered(11));
-      await until('both reports to be stored', () => rig.counts().reports === 2);
+      await until('both reports to be stored', async () => (await rig.counts()).reports === 2);
       const box = await rig.client;
       await until('both messages to be moved', async () => (await folders(box))['TLS-RPT.processed'] === 2);
       expect((await folders(box)).INBOX).toBe(0);
@@ -339,7 +344,7 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
   test('a thousand messages waiting at the first start are read in batches, each stored once', {
     timeout: 120_000,
   }, async () => {
-    const rig = new Rig('bulk', { MTASTS_TLSRPT_IMAP_BATCH: '50' });
+    const rig = await Rig.open('bulk', { MTASTS_TLSRPT_IMAP_BATCH: '50' });
     const box = await rig.client;
     dv().deliverFiles(
       'bulk',
@@ -358,14 +363,14 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
         batches: 20,
       },
     });
-    expect(rig.counts().reports).toBe(1000);
+    expect((await rig.counts()).reports).toBe(1000);
     expect(await folders(box)).toMatchObject({ INBOX: 0, 'TLS-RPT.processed': 1000 });
     await rig.close();
   });
 
   test('a wrong password is one clear line, recorded, never shown, and the reader keeps going', async () => {
     const wrong = 'not-the-password-9';
-    const rig = new Rig('login', {
+    const rig = await Rig.open('login', {
       MTASTS_TLSRPT_IMAP_PASSWORD: wrong,
       MTASTS_TLSRPT_IMAP_POLL: '* * * * * *',
     });
@@ -375,7 +380,7 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
     expect(error).toMatch(
       /^localhost:\d+ refused the login of login \(.*Authentication failed.*\): check MTASTS_TLSRPT_IMAP_PASSWORD/,
     );
-    expect(rig.status()).toMatchObject({
+    expect(await rig.status()).toMatchObject({
       lastError: error,
       failingSince: expect.any(String),
       lastReadAt: null,
@@ -387,14 +392,14 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
     try {
       await until(
         'a failed pass of the reader',
-        () => rig.status()?.lastErrorAt !== rig.status()?.failingSince,
+        async () => (await rig.status())?.lastErrorAt !== (await rig.status())?.failingSince,
       );
       await dv().setPassword('login', wrong); // the administrator sets the password the app has
-      await until('a good pass', () => rig.status()?.lastError === null);
+      await until('a good pass', async () => (await rig.status())?.lastError === null);
     } finally {
       await watcher.stop();
     }
-    expect(rig.status()).toMatchObject({ failingSince: null, lastReadAt: expect.any(String) });
+    expect(await rig.status()).toMatchObject({ failingSince: null, lastReadAt: expect.any(String) });
     expect(rig.logs).toEqual([
       `error tlsrpt imap: ${rig.settings.account}: ${error}`,
       `info tlsrpt imap: ${rig.settings.account}: the mailbox is read again`,
@@ -412,7 +417,7 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
   });
 
   test('a missing folder, and a certificate from an unknown CA, are named as such', async () => {
-    const rig = new Rig('fixtures', { MTASTS_TLSRPT_IMAP_URL: dv().url('fixtures', 'Nope') });
+    const rig = await Rig.open('fixtures', { MTASTS_TLSRPT_IMAP_URL: dv().url('fixtures', 'Nope') });
     expect(await rig.once()).toEqual({
       kind: 'failed',
       error: expect.stringMatching(/^the folder "Nope" does not exist on localhost:\d+ \(for fixtures\)$/),
@@ -428,7 +433,7 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
   });
 
   test('where moving is not allowed, messages are flagged and not read again', async () => {
-    const rig = new Rig('limited');
+    const rig = await Rig.open('limited');
     await rig.deliver(reportNumbered(20), reportNumbered(21));
     expect(await rig.once()).toMatchObject({
       kind: 'read',
@@ -447,12 +452,12 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
     );
     expect(await rig.once()).toMatchObject({ kind: 'read', summary: { found: 0 } });
     // Even with the folder's place forgotten, the flag keeps them from being read again.
-    new ImapStore(rig.runtime.db).setFolder(rig.settings.account, 'INBOX', {
+    await new ImapStore(rig.runtime.db).setFolder(rig.settings.account, 'INBOX', {
       uidValidity: String(box.mailbox ? box.mailbox.uidValidity : ''),
       lastUid: 0,
     });
     expect(await rig.once()).toMatchObject({ kind: 'read', summary: { found: 0 } });
-    expect(rig.counts().reports).toBe(2);
+    expect((await rig.counts()).reports).toBe(2);
     await rig.close();
   });
 
@@ -460,7 +465,7 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
     const dir = mkdtempSync(join(tmpdir(), 'mtasts-imap-'));
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, 'token-one-AAAA\n');
-    const rig = new Rig(
+    const rig = await Rig.open(
       'oauth',
       {
         MTASTS_TLSRPT_IMAP_PASSWORD: '',
@@ -472,7 +477,7 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
     const watcher = new ImapWatcher(rig.deps());
     watcher.start();
     try {
-      await until('the first pass', () => rig.status()?.lastReadAt != null);
+      await until('the first pass', async () => (await rig.status())?.lastReadAt != null);
       // The provider issues a new token and stops taking the old one; the session ends, as it does when a token expires.
       await dv().setPassword('oauth', 'token-two-BBBB');
       writeFileSync(join(dir, 'token.new'), 'token-two-BBBB\n');
@@ -481,7 +486,7 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
       const box = await dv().client('oauth');
       await box.append('INBOX', reportNumbered(30));
       await box.logout();
-      await until('the report to be stored', () => rig.counts().reports === 1);
+      await until('the report to be stored', async () => (await rig.counts()).reports === 1);
     } finally {
       await watcher.stop();
     }
@@ -492,12 +497,12 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
     expect(stale.kind === 'failed' && stale.error).toMatch(
       /refused the login of oauth .*MTASTS_TLSRPT_IMAP_TOKEN_FILE \(.*\/token\)/,
     );
-    expect(JSON.stringify([stale, rig.logs, rig.status()])).not.toMatch(/token-(one|two|stale)/);
+    expect(JSON.stringify([stale, rig.logs, await rig.status()])).not.toMatch(/token-(one|two|stale)/);
     await rig.close();
   });
 
   test('a message the intake cannot take now stays in the folder and is read at the next pass', async () => {
-    const rig = new Rig('defer');
+    const rig = await Rig.open('defer');
     await rig.deliver(reportNumbered(40), reportNumbered(41), reportNumbered(42));
     const real = rig.deps().ingest;
     let calls = 0;
@@ -510,7 +515,7 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
       error: 'message uid 2 stays in "INBOX" for the next pass: the disk is nearly full',
       summary: { found: 3, stored: 1, left: 2, moved: 1 },
     });
-    expect(rig.status()?.lastError).toBe(
+    expect((await rig.status())?.lastError).toBe(
       'message uid 2 stays in "INBOX" for the next pass: the disk is nearly full',
     );
     const thrown = await rig.once({
@@ -524,13 +529,13 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
       summary: { found: 2, stored: 0, left: 2, moved: 0 },
     });
     expect(await rig.once()).toMatchObject({ kind: 'read', summary: { found: 2, stored: 2, moved: 2 } });
-    expect(rig.counts().reports).toBe(3);
-    expect(rig.status()).toMatchObject({ lastError: null, failingSince: null });
+    expect((await rig.counts()).reports).toBe(3);
+    expect(await rig.status()).toMatchObject({ lastError: null, failingSince: null });
     await rig.close();
   });
 
   test('npx mtasts ingest-imap --once: a lab CA through NODE_EXTRA_CA_CERTS, exit 0 when read, 1 with one line when not', async () => {
-    const rig = new Rig('cli');
+    const rig = await Rig.open('cli');
     await rig.deliver(reportNumbered(50));
     const caFile = join(rig.dir, 'ca.pem');
     writeFileSync(caFile, ca.rootPem);
@@ -553,7 +558,7 @@ describe.skipIf(!dovecot)('TLS-RPT reports from a mailbox over IMAP (a real dove
     expect(good.stdout).toMatch(
       /^ingest-imap: imaps:\/\/cli@localhost:\d+\/INBOX: 1 new message\(s\): 1 stored, 0 already stored or not watched, 0 without a report, 0 left for the next pass; 1 moved, 0 flagged\n$/,
     );
-    expect(rig.counts().reports).toBe(1);
+    expect((await rig.counts()).reports).toBe(1);
 
     const bad = await run(cli, { ...env, MTASTS_TLSRPT_IMAP_PASSWORD: 'wrong-password-3' });
     expect(bad.code).toBe(1);

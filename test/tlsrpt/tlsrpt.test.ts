@@ -41,13 +41,14 @@ function config(dir: string, env: Record<string, string> = {}): AppConfig {
 
 class Bot {
   readonly dir = mkdtempSync(join(tmpdir(), 'mtasts-tlsrpt-'));
-  runtime: Runtime;
-  app: SlackApp;
+  runtime!: Runtime;
+  app!: SlackApp;
   url = '';
   clock = new Date('2026-11-29T12:00:00Z');
-  constructor(env: Record<string, string> = {}) {
-    this.runtime = openRuntime(
-      config(this.dir, env),
+  constructor(private readonly env: Record<string, string> = {}) {}
+  async start(): Promise<this> {
+    this.runtime = await openRuntime(
+      config(this.dir, this.env),
       null,
       { info() {}, warn() {}, error() {} },
       {
@@ -57,20 +58,18 @@ class Bot {
       },
     );
     this.app = buildSlackApp(this.runtime);
-  }
-  async start(): Promise<this> {
     this.url = `http://127.0.0.1:${await this.app.start()}`;
     return this;
   }
-  watch(domain: string, channel = 'CRPT'): void {
-    this.runtime.subscriptions.watch('T1', channel, domain, 'U1', 100, this.clock);
+  async watch(domain: string, channel = 'CRPT'): Promise<void> {
+    await this.runtime.subscriptions.watch('T1', channel, domain, 'U1', 100, this.clock);
   }
   post(body: Buffer, contentType: string): Promise<Response> {
     return fetch(`${this.url}/tlsrpt`, { method: 'POST', headers: { 'Content-Type': contentType }, body });
   }
   async stop(): Promise<void> {
     await this.app.stop();
-    this.runtime.close();
+    await this.runtime.close();
   }
 }
 
@@ -82,7 +81,7 @@ describe('every public sample, through the path it would arrive by', () => {
   let bot: Bot;
   beforeAll(async () => {
     bot = await new Bot().start();
-    for (const d of ['example.com', 'company-y.example', 'cardinalhealth.ca']) bot.watch(d);
+    for (const d of ['example.com', 'company-y.example', 'cardinalhealth.ca']) await bot.watch(d);
   });
   afterAll(() => bot.stop());
 
@@ -122,10 +121,10 @@ describe('every public sample, through the path it would arrive by', () => {
     },
   );
 
-  test('the stored figures', () => {
+  test('the stored figures', async () => {
     const store = bot.runtime.tlsrpt;
-    expect(store.counts()).toEqual({ reports: 7, policies: 7, failures: 8 });
-    const y = store.summary('company-y.example', '2016-01-01');
+    expect(await store.counts()).toEqual({ reports: 7, policies: 7, failures: 8 });
+    const y = await store.summary('company-y.example', '2016-01-01');
     expect(y).toMatchObject({ reports: 1, successful: 5326, failed: 303 });
     expect(y.failures).toEqual([
       {
@@ -150,7 +149,7 @@ describe('every public sample, through the path it would arrive by', () => {
         reasonCodes: ['X509_V_ERR_PROXY_PATH_LENGTH_EXCEEDED'],
       },
     ]);
-    const ex = store.summary('example.com', '2000-01-01');
+    const ex = await store.summary('example.com', '2000-01-01');
     // smtp_tls.json (0/3), mail.ru (0/1, details adding up to 2), the failure e-mail (4523/2), Google (1/0), Microsoft (2/0).
     expect(ex).toMatchObject({ reports: 5, successful: 4526, failed: 6 });
     expect(ex.organizations.map((o) => [o.organization, o.successful, o.failed])).toEqual([
@@ -163,7 +162,7 @@ describe('every public sample, through the path it would arrive by', () => {
       count: 2,
       reasonCodes: ['bad https response code: 404', 'bad https response code: 500'],
     });
-    expect(store.summary('cardinalhealth.ca', '2024-01-01')).toMatchObject({
+    expect(await store.summary('cardinalhealth.ca', '2024-01-01')).toMatchObject({
       reports: 1,
       successful: 48,
       failed: 0,
@@ -175,17 +174,17 @@ describe('what is refused or ignored is never stored twice or half', () => {
   let bot: Bot;
   beforeAll(async () => {
     bot = await new Bot().start();
-    bot.watch('company-y.example');
+    await bot.watch('company-y.example');
   });
   afterAll(() => bot.stop());
-  const counts = () => bot.runtime.tlsrpt.counts();
+  const counts = async () => await bot.runtime.tlsrpt.counts();
 
   test('a gzip bomb', async () => {
     const bomb = gzipSync(Buffer.alloc(40 * 1024 * 1024, 0x20));
     expect(bomb.length).toBeLessThan(1024 * 1024);
     const res = await bot.post(bomb, 'application/tlsrpt+gzip');
     expect(res.status).toBe(413);
-    expect(counts().reports).toBe(0);
+    expect((await counts()).reports).toBe(0);
   });
 
   test('truncated gzip', async () => {
@@ -193,7 +192,7 @@ describe('what is refused or ignored is never stored twice or half', () => {
     const res = await bot.post(whole.subarray(0, whole.length - 20), 'application/tlsrpt+gzip');
     expect(res.status).toBe(400);
     expect(await res.text()).toContain('gzip');
-    expect(counts().reports).toBe(0);
+    expect((await counts()).reports).toBe(0);
   });
 
   test.each([
@@ -221,13 +220,13 @@ describe('what is refused or ignored is never stored twice or half', () => {
   ])('%s is refused with 400', async (_name, body) => {
     const res = await bot.post(Buffer.from(body), 'application/tlsrpt+json');
     expect(res.status).toBe(400);
-    expect(counts()).toEqual({ reports: 0, policies: 0, failures: 0 });
+    expect(await counts()).toEqual({ reports: 0, policies: 0, failures: 0 });
   });
 
   test('an oversized body', async () => {
     const res = await bot.post(Buffer.alloc(2 * 1024 * 1024, 0x7b), 'application/tlsrpt+json');
     expect(res.status).toBe(413);
-    expect(counts().reports).toBe(0);
+    expect((await counts()).reports).toBe(0);
   });
 
   test('an unsupported media type', async () => {
@@ -239,7 +238,7 @@ describe('what is refused or ignored is never stored twice or half', () => {
     const body = fixture('parsedmarc__samples_smtp_tls__rfc8460.json');
     const results = await Promise.all([1, 2, 3].map(() => bot.post(body, 'application/tlsrpt+json')));
     expect(results.map((r) => r.status).sort()).toEqual([200, 200, 201]);
-    expect(counts()).toEqual({ reports: 1, policies: 1, failures: 3 });
+    expect(await counts()).toEqual({ reports: 1, policies: 1, failures: 3 });
   });
 
   test('a report for a domain nobody watches is kept only if configured', async () => {
@@ -247,11 +246,11 @@ describe('what is refused or ignored is never stored twice or half', () => {
     const res = await bot.post(body, 'application/tlsrpt+json');
     expect(res.status).toBe(200);
     expect(await res.text()).toContain('ignored');
-    expect(counts().reports).toBe(1);
+    expect((await counts()).reports).toBe(1);
     const keeper = await new Bot({ MTASTS_TLSRPT_KEEP_UNWATCHED: '1' }).start();
     try {
       expect((await keeper.post(body, 'application/tlsrpt+json')).status).toBe(201);
-      expect(keeper.runtime.tlsrpt.counts().reports).toBe(1);
+      expect((await keeper.runtime.tlsrpt.counts()).reports).toBe(1);
     } finally {
       await keeper.stop();
     }
@@ -291,7 +290,7 @@ describe('TLS-RPT in Slack', () => {
   test('a failure rate over the threshold in a recent report alerts the watching channels at once', async () => {
     const bot = await new Bot().start();
     try {
-      bot.watch('company-y.example', 'CRATE');
+      await bot.watch('company-y.example', 'CRATE');
       // The RFC's example as yesterday's report (the alert is about recent days; older reports reach the digest).
       const yesterday = fixture('parsedmarc__samples_smtp_tls__rfc8460.json')
         .toString()
@@ -313,7 +312,7 @@ describe('TLS-RPT in Slack', () => {
   test('the daily digest and /mtasts reports', async () => {
     const bot = await new Bot().start();
     try {
-      bot.watch('example.com', 'CDIGEST');
+      await bot.watch('example.com', 'CDIGEST');
       for (const name of [
         'parsedmarc__samples_smtp_tls__smtp_tls.json',
         'isseis_tlsrpt-digest__testdata__tlsrpt_failure.DECODED-attachment.json',
@@ -321,8 +320,8 @@ describe('TLS-RPT in Slack', () => {
         expect((await bot.post(fixture(name), 'application/tlsrpt+json')).status).toBe(201);
       }
       bot.clock = new Date(bot.clock.getTime() + 3600_000);
-      expect(queueDigests(bot.runtime.tlsrpt, bot.runtime.subscriptions, bot.clock)).toBe(1);
-      expect(queueDigests(bot.runtime.tlsrpt, bot.runtime.subscriptions, bot.clock)).toBe(0);
+      expect(await queueDigests(bot.runtime.tlsrpt, bot.runtime.subscriptions, bot.clock)).toBe(1);
+      expect(await queueDigests(bot.runtime.tlsrpt, bot.runtime.subscriptions, bot.clock)).toBe(0);
       await bot.runtime.monitor.deliver();
       const digest = slack
         .callsTo('chat.postMessage')
@@ -362,8 +361,8 @@ describe('TLS-RPT in Slack', () => {
 test('reports older than the retention window are forgotten, whole', async () => {
   const bot = await new Bot().start();
   try {
-    bot.watch('company-y.example');
-    bot.watch('example.com');
+    await bot.watch('company-y.example');
+    await bot.watch('example.com');
     expect(
       (await bot.post(fixture('parsedmarc__samples_smtp_tls__rfc8460.json'), 'application/tlsrpt+json'))
         .status,
@@ -373,8 +372,8 @@ test('reports older than the retention window are forgotten, whole', async () =>
         .status,
     ).toBe(201);
     // The clock is 2026-11-29: with 400 days kept, the 2016 and 2024 reports go, with their details.
-    queueDigests(bot.runtime.tlsrpt, bot.runtime.subscriptions, bot.clock, 400);
-    expect(bot.runtime.tlsrpt.counts()).toEqual({ reports: 0, policies: 0, failures: 0 });
+    await queueDigests(bot.runtime.tlsrpt, bot.runtime.subscriptions, bot.clock, 400);
+    expect(await bot.runtime.tlsrpt.counts()).toEqual({ reports: 0, policies: 0, failures: 0 });
   } finally {
     await bot.stop();
   }

@@ -31,7 +31,7 @@ const receivers: WebhookReceiver[] = [];
 const dbs: Db[] = [];
 afterEach(async () => {
   for (const r of receivers.splice(0)) await r.stop();
-  for (const db of dbs.splice(0)) db.close();
+  for (const db of dbs.splice(0)) await db.close();
   t = T0;
 });
 
@@ -112,13 +112,13 @@ function bed(webhooks: Webhook[]): Bed {
   return { db, store, subscriptions, worker, logged, blocks };
 }
 
-function queue(
+async function queue(
   b: Bed,
   destination: string,
   alerts: { key: string; payload: EventPayload; thread?: string }[],
-): void {
+): Promise<void> {
   for (const a of alerts) {
-    enqueue(
+    await enqueue(
       b.db,
       a.payload.domain,
       [
@@ -138,7 +138,7 @@ function queue(
 
 /** Delivery rounds, the clock moved an hour between them, until nothing is pending (at most `rounds`). */
 async function deliverAll(b: Bed, rounds = 30): Promise<void> {
-  for (let i = 0; i < rounds && b.store.entries().some((e) => e.state === 'pending'); i++) {
+  for (let i = 0; i < rounds && (await b.store.entries()).some((e) => e.state === 'pending'); i++) {
     await b.worker.deliver();
     t += 3_600_000;
   }
@@ -148,7 +148,7 @@ describe('the payload each service documents', () => {
   test('Slack incoming webhook: the Block Kit alert the app posts, without buttons, the CLI hint in place of the slash command', async () => {
     const r = await receiver('slack');
     const b = bed([{ name: 'team', kind: 'slack', url: r.url }]);
-    queue(b, webhookDestination('team'), [{ key: 'e1', payload: opened() }]);
+    await queue(b, webhookDestination('team'), [{ key: 'e1', payload: opened() }]);
     await deliverAll(b);
     expect(r.received).toHaveLength(1);
     expect(r.received[0]?.headers['content-type']).toBe('application/json');
@@ -177,7 +177,7 @@ describe('the payload each service documents', () => {
   test('Slack: a follow-up has no thread there, so it names the alert it follows', async () => {
     const r = await receiver('slack');
     const b = bed([{ name: 'team', kind: 'slack', url: r.url }]);
-    queue(b, webhookDestination('team'), [
+    await queue(b, webhookDestination('team'), [
       { key: 'e1', payload: opened() },
       { key: 'e2', payload: recovered(), thread: 'e1' },
     ]);
@@ -202,7 +202,7 @@ describe('the payload each service documents', () => {
   test('Mattermost: text and Slack-compatible attachments in its Markdown, no mention possible', async () => {
     const r = await receiver('mattermost');
     const b = bed([{ name: 'mm', kind: 'mattermost', url: r.url }]);
-    queue(b, webhookDestination('mm'), [{ key: 'e1', payload: opened() }]);
+    await queue(b, webhookDestination('mm'), [{ key: 'e1', payload: opened() }]);
     await deliverAll(b);
     expect(r.accepted()).toEqual([
       {
@@ -226,7 +226,7 @@ describe('the payload each service documents', () => {
   test('Discord: content and one embed, mentions switched off', async () => {
     const r = await receiver('discord');
     const b = bed([{ name: 'dc', kind: 'discord', url: r.url }]);
-    queue(b, webhookDestination('dc'), [{ key: 'e1', payload: opened() }]);
+    await queue(b, webhookDestination('dc'), [{ key: 'e1', payload: opened() }]);
     await deliverAll(b);
     expect(r.received.map((x) => x.status)).toEqual([204]);
     expect(r.accepted()).toEqual([
@@ -248,7 +248,7 @@ describe('the payload each service documents', () => {
   test('json: the documented object', async () => {
     const r = await receiver('json');
     const b = bed([{ name: 'any', kind: 'json', url: r.url }]);
-    queue(b, webhookDestination('any'), [
+    await queue(b, webhookDestination('any'), [
       { key: 'e1', payload: opened() },
       { key: 'e2', payload: recovered(), thread: 'e1' },
     ]);
@@ -287,18 +287,18 @@ describe('retries through the same outbox', () => {
         status: 500,
       });
       const domains = ['a.example', 'b.example', 'c.example'];
-      queue(
+      await queue(
         b,
         webhookDestination('hook'),
         domains.map((d, i) => ({ key: `e${i}`, payload: opened(d) })),
       );
       await b.worker.deliver();
       // The 429's wait is what the service asked (jitter is 0 here), and no attempt was counted.
-      const [first] = b.store.entries();
+      const [first] = await b.store.entries();
       expect(first).toMatchObject({ state: 'pending', attempts: 0, rateLimited: 1 });
       expect(Date.parse(first?.nextAttemptAt ?? '') - t).toBe(7000);
       await deliverAll(b);
-      expect(b.store.entries().map((e) => e.state)).toEqual(['sent', 'sent', 'sent']);
+      expect((await b.store.entries()).map((e) => e.state)).toEqual(['sent', 'sent', 'sent']);
       const delivered = r.accepted().map((x) => JSON.stringify(x));
       expect(delivered).toHaveLength(3);
       expect(new Set(delivered).size).toBe(3);
@@ -317,12 +317,19 @@ describe('destinations', () => {
     const r = await receiver('slack');
     const b = bed([{ name: 'gone', kind: 'slack', url: r.url }]);
     r.answer({ status: 404, body: 'no_service' });
-    b.subscriptions.watch(WATCH_LIST_TEAM, webhookDestination('gone'), 'example.com', 'cli', 100, now());
-    b.subscriptions.watch(WATCH_LIST_TEAM, LOG_DESTINATION, 'example.com', 'cli', 100, now());
-    queue(b, webhookDestination('gone'), [{ key: 'e1', payload: opened() }]);
-    queue(b, LOG_DESTINATION, [{ key: 'e1', payload: opened() }]);
+    await b.subscriptions.watch(
+      WATCH_LIST_TEAM,
+      webhookDestination('gone'),
+      'example.com',
+      'cli',
+      100,
+      now(),
+    );
+    await b.subscriptions.watch(WATCH_LIST_TEAM, LOG_DESTINATION, 'example.com', 'cli', 100, now());
+    await queue(b, webhookDestination('gone'), [{ key: 'e1', payload: opened() }]);
+    await queue(b, LOG_DESTINATION, [{ key: 'e1', payload: opened() }]);
     await deliverAll(b);
-    const list = b.subscriptions.watchList();
+    const list = await b.subscriptions.watchList();
     expect(list.map((s) => [s.channelId, s.pausedReason])).toEqual([
       ['log', null],
       ['webhook:gone', 'alerts cannot be posted: webhook gone: HTTP 404 no_service'],
@@ -336,19 +343,23 @@ describe('destinations', () => {
 
   test('a webhook name no longer in MTASTS_WEBHOOKS pauses what was sent there, and says so', async () => {
     const b = bed([]);
-    b.subscriptions.watch(WATCH_LIST_TEAM, webhookDestination('old'), 'example.com', 'cli', 100, now());
-    queue(b, webhookDestination('old'), [{ key: 'e1', payload: opened() }]);
+    await b.subscriptions.watch(WATCH_LIST_TEAM, webhookDestination('old'), 'example.com', 'cli', 100, now());
+    await queue(b, webhookDestination('old'), [{ key: 'e1', payload: opened() }]);
     await deliverAll(b);
-    expect(b.subscriptions.watchList()[0]?.pausedReason).toBe(
+    expect((await b.subscriptions.watchList())[0]?.pausedReason).toBe(
       'alerts cannot be posted: webhook old is not in MTASTS_WEBHOOKS',
     );
   });
 
-  test('the database refuses a watch-list row with a destination that is neither the log nor a webhook', () => {
+  test('the database refuses a watch-list row with a destination that is neither the log nor a webhook', async () => {
     const b = bed([]);
-    expect(() => b.subscriptions.watch(WATCH_LIST_TEAM, 'C123', 'example.com', 'cli', 100, now())).toThrow(
-      /log or webhook:NAME/,
-    );
-    expect(() => b.subscriptions.watch('T123', 'C123', 'example.com', 'U1', 100, now())).not.toThrow();
+    await expect(
+      b.subscriptions.watch(WATCH_LIST_TEAM, 'C123', 'example.com', 'cli', 100, now()),
+    ).rejects.toThrow(/log or webhook:NAME/);
+    await expect(
+      b.subscriptions.watch('T123', 'C123', 'example.com', 'U1', 100, now()),
+    ).resolves.toMatchObject({
+      kind: 'added',
+    });
   });
 });

@@ -53,11 +53,11 @@ function start(env: Record<string, string>) {
 }
 
 /** A database whose watch list sends example.com's alerts to the log, with one alert waiting in the outbox. */
-function databaseWithAlert(destination = LOG_DESTINATION): string {
+async function databaseWithAlert(destination = LOG_DESTINATION): Promise<string> {
   const path = join(mkdtempSync(join(tmpdir(), 'mtasts-local-')), 'db.sqlite');
   const db = openDatabase(path);
   const now = new Date();
-  new SubscriptionStore(db).watch(WATCH_LIST_TEAM, destination, 'example.com', 'cli', 100, now);
+  await new SubscriptionStore(db).watch(WATCH_LIST_TEAM, destination, 'example.com', 'cli', 100, now);
   const payload: EventPayload = {
     domain: 'example.com',
     domainUnicode: 'example.com',
@@ -85,13 +85,17 @@ function databaseWithAlert(destination = LOG_DESTINATION): string {
     broadcast: false,
     payload,
   };
-  enqueue(db, 'example.com', [alert], now);
-  db.close();
+  await enqueue(db, 'example.com', [alert], now);
+  await db.close();
   return path;
 }
 
 test('no Slack settings: npm start starts, says how to connect Slack, serves health, and logs the alert as a block', async () => {
-  const app = start({ DATABASE_PATH: databaseWithAlert(), PORT: '0', MTASTS_DNS_SERVERS: '127.0.0.1:9' });
+  const app = start({
+    DATABASE_PATH: await databaseWithAlert(),
+    PORT: '0',
+    MTASTS_DNS_SERVERS: '127.0.0.1:9',
+  });
   await app.logged(/HTTP on port (\d+)/);
   const port = Number(/HTTP on port (\d+)/.exec(app.output())?.[1]);
   await app.logged(/alert: Error: example\.com: Policy cannot be fetched/);
@@ -114,7 +118,7 @@ test('no Slack settings: npm start starts, says how to connect Slack, serves hea
 
 test('LOG_FORMAT=json: the alert is one JSON line, its block in msg', async () => {
   const app = start({
-    DATABASE_PATH: databaseWithAlert(),
+    DATABASE_PATH: await databaseWithAlert(),
     PORT: '0',
     LOG_FORMAT: 'json',
     MTASTS_DNS_SERVERS: '127.0.0.1:9',
@@ -143,7 +147,7 @@ test('a webhook: the alert posted to it, its URL in no log line, also when it is
       ['gone', gone],
     ] as const) {
       const app = start({
-        DATABASE_PATH: databaseWithAlert(webhookDestination(name)),
+        DATABASE_PATH: await databaseWithAlert(webhookDestination(name)),
         PORT: '0',
         MTASTS_DNS_SERVERS: '127.0.0.1:9',
         MTASTS_WEBHOOKS: `ok=json:${ok.url},gone=slack:${gone.url}`,

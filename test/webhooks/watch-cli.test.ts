@@ -58,10 +58,10 @@ test('add, list, mute, remove: the watch list in the database npm start reads', 
     err: expect.stringContaining('is not watched'),
   });
   const db = openDatabase(env.DATABASE_PATH);
-  expect(new SubscriptionStore(db).watchList().map((s) => [s.domain, s.channelId])).toEqual([
+  expect((await new SubscriptionStore(db).watchList()).map((s) => [s.domain, s.channelId])).toEqual([
     ['example.com', 'webhook:team'],
   ]);
-  db.close();
+  await db.close();
   expect(JSON.stringify(list)).not.toContain('verysecret');
 });
 

@@ -39,14 +39,14 @@ async function answerRecords(c: Call, { domain, request }: RecordsArgs): Promise
  * it) no clean days are counted: the plan keeps testing and says that the monitor counts them.
  */
 export function rolloutHistoryOf(ctx: SlackContext, domain: string): Promise<RolloutHistory> {
-  return db(() => {
-    const watched = ctx.subscriptions.forDomain(domain).length > 0;
+  return db(async () => {
+    const watched = (await ctx.subscriptions.forDomain(domain)).length > 0;
     const monitor = ctx.monitorState;
     return {
       watched,
       monitorRead: monitor !== undefined,
-      cleanSince: watched && monitor ? monitor.loadState(domain).cleanSince : null,
-      lastReportedFailureAt: ctx.tlsrpt.lastFailureAt(domain),
+      cleanSince: watched && monitor ? (await monitor.loadState(domain)).cleanSince : null,
+      lastReportedFailureAt: await ctx.tlsrpt.lastFailureAt(domain),
     };
   });
 }
