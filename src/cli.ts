@@ -69,7 +69,7 @@ export async function main(argv: string[], given?: CliIo): Promise<number> {
         throw new UsageError(`unknown command "${command}"; run "mtasts help" for the commands`);
     }
   } catch (err) {
-    const { ConfigError } = await import('./config.js');
+    const { ConfigError } = await import('./settings.js');
     if (err instanceof UsageError || err instanceof ConfigError || err instanceof RecordsInputError) {
       io.stderr(`mtasts: ${err.message}\n`);
       return 2;
@@ -86,9 +86,10 @@ function packageVersion(): string {
 }
 
 async function engineFor(io: CliIo) {
+  // settings.js, not config.js: a check reads only the engine's settings and so loads neither zod nor node-cron.
   const [{ createEngine }, { loadEngineConfig, loadDomainConnectKey }] = await Promise.all([
     import('./engine.js'),
-    import('./config.js'),
+    import('./settings.js'),
   ]);
   return createEngine(loadEngineConfig(io.env), loadDomainConnectKey(io.env), {
     ...(io.engine ? { options: io.engine } : {}),

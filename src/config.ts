@@ -1,9 +1,19 @@
-import { createPrivateKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
-import { hostname } from 'node:os';
 import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
+import {
+  ConfigError,
+  type EngineConfig,
+  flagParse,
+  intParse,
+  type Parse,
+  type PlainOutput,
+  type PlainShape,
+  domainConnectSettings as plainDomainConnectSettings,
+  engineSettings as plainEngineSettings,
+  loadDomainConnectKey as readPlainDomainConnectKey,
+  loadEngineConfig as readPlainEngineConfig,
+  unset,
+} from './settings.js';
 import { type ImapSettings, type OperatorChannel, Secret } from './tlsrpt/imap-settings.js';
 import { parseWebhooks, type Webhook } from './webhooks/destinations.js';
 
@@ -15,7 +25,7 @@ import { parseWebhooks, type Webhook } from './webhooks/destinations.js';
  * another, one must not exceed another) is an entry in `appRules`. Every bad setting is reported at once, one line each.
  */
 
-export class ConfigError extends Error {}
+export { ConfigError };
 
 type Env = NodeJS.ProcessEnv;
 
@@ -35,30 +45,27 @@ const problem = (ctx: z.RefinementCtx, message: string): never => {
   return z.NEVER;
 };
 
-const unset = (v: string | undefined): v is undefined => v === undefined || v.trim() === '';
-
-const int = (min: number, max: number, fallback: number) =>
+/** A setting declared as a plain parse function (settings.ts) as a kind of this schema. */
+const fromParse = <T>(parse: Parse<T>) =>
   z
     .string()
     .optional()
-    .transform((v, ctx) => {
-      if (unset(v)) return fallback;
-      if (!/^\d+$/.test(v.trim()) || Number(v) < min || Number(v) > max)
-        return problem(ctx, `must be a whole number from ${min} to ${max}, got "${v}"`);
-      return Number(v);
+    .transform((v, ctx): T => {
+      const read = parse(v);
+      return read.ok ? read.value : problem(ctx, read.message);
     });
 
-const flag = (fallback: boolean) =>
-  z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (unset(v)) return fallback;
-      const s = v.trim().toLowerCase();
-      if (['1', 'true', 'yes', 'on'].includes(s)) return true;
-      if (['0', 'false', 'no', 'off'].includes(s)) return false;
-      return problem(ctx, `must be 1/on or 0/off, got "${v}"`);
-    });
+/** A group of plain settings (settings.ts) as a group of this schema, each with its variable. */
+function zodGroup<S extends PlainShape>(shape: S) {
+  const fields = Object.entries(shape).map(([field, s]) => [field, setting(s.variable, fromParse(s.parse))]);
+  return z.object(
+    Object.fromEntries(fields) as { [K in keyof S]: z.ZodType<PlainOutput<S>[K], string | undefined> },
+  );
+}
+
+const int = (min: number, max: number, fallback: number) => fromParse(intParse(min, max, fallback));
+
+const flag = (fallback: boolean) => fromParse(flagParse(fallback));
 
 const cronExpression = (fallback: string, meaning: string) =>
   z
@@ -95,97 +102,21 @@ const verbatim = () =>
     .optional()
     .transform((v) => v ?? '');
 
-const dnsServer = (value: string): string | null => {
-  const v = value.trim();
-  if (isIP(v)) return v;
-  const v4 = /^(\d+\.\d+\.\d+\.\d+):(\d{1,5})$/.exec(v);
-  if (v4?.[1] && isIP(v4[1]) && Number(v4[2]) > 0 && Number(v4[2]) < 65536) return v;
-  const v6 = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(v);
-  if (v6?.[1] && isIP(v6[1]) === 6 && Number(v6[2]) > 0 && Number(v6[2]) < 65536) return v;
-  return null;
-};
+const engineSettings = zodGroup(plainEngineSettings);
 
-const dnsServers = () =>
-  z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (unset(v)) return undefined;
-      const servers = v.split(',').map((s) => s.trim());
-      const bad = servers.find((s) => dnsServer(s) === null);
-      if (bad !== undefined) return problem(ctx, `"${bad}" is not an ip or ip:port (IPv6 as [ip]:port)`);
-      return servers;
-    });
-
-function defaultEhloName(): string {
-  const h = hostname();
-  return /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(h) ? h : 'mtasts-bot.invalid';
-}
-
-const ehloName = () =>
-  z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (unset(v)) return defaultEhloName();
-      return /^[A-Za-z0-9.-]{1,253}$/.test(v) ? v : problem(ctx, `must be a host name, got "${v}"`);
-    });
-
-const engineSettings = z.object({
-  dnsServers: setting('MTASTS_DNS_SERVERS', dnsServers()),
-  allowPrivateNetworks: setting('MTASTS_ALLOW_PRIVATE_NETWORKS', flag(false)),
-  timeoutMs: setting('MTASTS_TIMEOUT_MS', int(100, 120000, 10000)),
-  certWarnDays: setting('MTASTS_CERT_WARN_DAYS', int(1, 365, 14)),
-  smtpProbe: setting('MTASTS_SMTP_PROBE', flag(true)),
-  /** MX hosts probed per check (the most preferred), and addresses probed per MX host. */
-  maxMxHosts: setting('MTASTS_MAX_MX_HOSTS', int(1, 100, 10)),
-  maxAddressesPerMx: setting('MTASTS_MAX_ADDRESSES_PER_MX', int(1, 64, 8)),
-  ehloName: setting('MTASTS_EHLO_NAME', ehloName()),
-});
-
-export type EngineConfig = z.output<typeof engineSettings>;
+export type { EngineConfig };
 
 export function loadEngineConfig(env: Env = process.env): EngineConfig {
-  return readSettings(engineSettings, env);
+  return readPlainEngineConfig(env);
 }
 
-const pemFile = () =>
-  z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (unset(v)) return null;
-      try {
-        const pem = readFileSync(v, 'utf8');
-        createPrivateKey(pem);
-        return pem;
-      } catch (err) {
-        return problem(ctx, `cannot be read as a PEM private key (${(err as Error).message})`);
-      }
-    });
-
-const domainConnectSettings = z.object({
-  privateKeyPem: setting('MTASTS_DC_PRIVATE_KEY_FILE', pemFile()),
-  keyHost: setting(
-    'MTASTS_DC_KEY_HOST',
-    z
-      .string()
-      .optional()
-      .transform((v, ctx) => {
-        if (unset(v)) return '_dck1';
-        if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(v))
-          return problem(ctx, `must be a host name such as _dck1, got "${v}"`);
-        return v;
-      }),
-  ),
-});
+const domainConnectSettings = zodGroup(plainDomainConnectSettings);
 
 /** The Domain Connect signing key, or null when this installation has none. */
 export function loadDomainConnectKey(
   env: Env = process.env,
 ): { privateKeyPem: string; keyHost: string } | null {
-  const { privateKeyPem, keyHost } = readSettings(domainConnectSettings, env);
-  return privateKeyPem ? { privateKeyPem, keyHost } : null;
+  return readPlainDomainConnectKey(env);
 }
 
 const WHERE_TOKENS = 'see the README: Slack app settings, "Install App" and "Basic Information" pages';
