@@ -1,0 +1,456 @@
+import type { PolicyMode } from '../core/policy.js';
+import type { Db } from './db.js';
+
+/**
+ * The hosting state (db/migrations/012_hosting.sql): hosted domains, every policy version served, and the events a
+ * domain's channel should hear of. Every method is asynchronous although better-sqlite3 is not, so that the store
+ * moves to the shared query layer (PostgreSQL) without changing its callers.
+ */
+
+export type HostingStatus = 'pending' | 'active' | 'leaving' | 'removed';
+
+/** The owner of the command line's hosted domains; Slack workspaces own theirs by team id. */
+export const CLI_OWNER = 'cli';
+
+/**
+ * A pending change of the mx patterns after the MX records changed (see hosting/policy-plan.ts for the rule). Step 1
+ * (interim) serves the old patterns and the new hosts; step 2 (final) drops the patterns that match no MX host, not
+ * before `waitMaxAge` seconds after step 1 went live (or after the proposal, when there is no step 1).
+ */
+export interface MxProposal {
+  /** The MX hosts DNS listed when the change was seen, lower case, in DNS's order of preference. */
+  observed: string[];
+  /** Hosts DNS lists that no served pattern covers. */
+  add: string[];
+  /** Served patterns that cover none of the hosts DNS lists. */
+  drop: string[];
+  proposedAt: string;
+  /** Step 1's patterns: the served ones and the new hosts; null when nothing is added (no step 1). */
+  interim: string[] | null;
+  /** The patterns at the end: the served ones still in use, then the new hosts. */
+  final: string[];
+  /** The max_age of the version senders may hold when step 2 is considered: the one served before step 1. */
+  waitMaxAge: number;
+  /** When step 1 went live; null before (or when there is no step 1). */
+  interimServedAt: string | null;
+}
+
+export interface CertificateState {
+  state: 'issued' | 'renewed' | 'failed';
+  at: string;
+  notAfter: string | null;
+  error: string | null;
+  retryAt: string | null;
+}
+
+export interface HostedDomain {
+  domain: string;
+  policyHost: string;
+  owner: string;
+  channelId: string | null;
+  status: HostingStatus;
+  mode: PolicyMode;
+  maxAge: number;
+  mx: string[];
+  stsId: string;
+  proposal: MxProposal | null;
+  leavingUntil: string | null;
+  nameLostAt: string | null;
+  nameProblem: string | null;
+  /** The id the `_mta-sts` TXT carried at the last look; null when it carried none (or nobody looked). */
+  dnsId: string | null;
+  dnsCheckedAt: string | null;
+  /** When DNS was first seen carrying stsId; null while it does not (yet). */
+  dnsCarriesAt: string | null;
+  remindedAt: string | null;
+  certificate: CertificateState | null;
+  createdAt: string;
+  activatedAt: string | null;
+  updatedAt: string;
+}
+
+export interface PolicyVersion {
+  stsId: string;
+  policyText: string;
+  mode: PolicyMode;
+  maxAge: number;
+  createdAt: string;
+  /** Null for a version never served (the domain was pending). */
+  servedFrom: string | null;
+  /** Null while it is the version served. */
+  servedUntil: string | null;
+}
+
+/** The served policy of a domain: what a change replaces. */
+export interface NewVersion {
+  mode: PolicyMode;
+  maxAge: number;
+  mx: string[];
+  stsId: string;
+  policyText: string;
+}
+
+export type HostingEventKind =
+  | 'active'
+  | 'name-lost'
+  | 'name-back'
+  | 'removed'
+  | 'certificate-issued'
+  | 'certificate-renewed'
+  | 'certificate-failed';
+
+export interface HostingEvent {
+  id: number;
+  domain: string;
+  owner: string;
+  channelId: string | null;
+  kind: HostingEventKind;
+  at: string;
+  detail: Record<string, string | number | null>;
+}
+
+export type EnrollResult = { kind: 'added'; hosted: HostedDomain } | { kind: 'exists'; hosted: HostedDomain };
+
+/** The fields of a domain other than its policy that a caller may set. */
+export type DomainFields = Partial<
+  Pick<
+    HostedDomain,
+    | 'status'
+    | 'proposal'
+    | 'leavingUntil'
+    | 'nameLostAt'
+    | 'nameProblem'
+    | 'dnsId'
+    | 'dnsCheckedAt'
+    | 'dnsCarriesAt'
+    | 'remindedAt'
+    | 'certificate'
+    | 'activatedAt'
+    | 'channelId'
+  >
+>;
+
+interface Row {
+  domain: string;
+  policy_host: string;
+  owner: string;
+  channel_id: string | null;
+  status: HostingStatus;
+  mode: PolicyMode;
+  max_age: number;
+  mx_json: string;
+  sts_id: string;
+  proposal_json: string | null;
+  leaving_until: string | null;
+  name_lost_at: string | null;
+  name_problem: string | null;
+  dns_id: string | null;
+  dns_checked_at: string | null;
+  dns_carries_at: string | null;
+  reminded_at: string | null;
+  cert_state: CertificateState['state'] | null;
+  cert_not_after: string | null;
+  cert_error: string | null;
+  cert_retry_at: string | null;
+  cert_at: string | null;
+  created_at: string;
+  activated_at: string | null;
+  updated_at: string;
+}
+
+function fromRow(r: Row): HostedDomain {
+  return {
+    ...{ domain: r.domain, policyHost: r.policy_host, owner: r.owner, channelId: r.channel_id },
+    ...{ status: r.status, mode: r.mode, maxAge: r.max_age, mx: JSON.parse(r.mx_json) as string[] },
+    stsId: r.sts_id,
+    proposal: r.proposal_json ? (JSON.parse(r.proposal_json) as MxProposal) : null,
+    ...{ leavingUntil: r.leaving_until, nameLostAt: r.name_lost_at, nameProblem: r.name_problem },
+    ...{ dnsId: r.dns_id, dnsCheckedAt: r.dns_checked_at, dnsCarriesAt: r.dns_carries_at },
+    remindedAt: r.reminded_at,
+    certificate: r.cert_state
+      ? {
+          state: r.cert_state,
+          at: r.cert_at ?? '',
+          notAfter: r.cert_not_after,
+          error: r.cert_error,
+          retryAt: r.cert_retry_at,
+        }
+      : null,
+    ...{ createdAt: r.created_at, activatedAt: r.activated_at, updatedAt: r.updated_at },
+  };
+}
+
+/** Each settable field's column(s) and value(s). */
+function columnsOf(fields: DomainFields): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  const simple: [keyof DomainFields, string][] = [
+    ['status', 'status'],
+    ['leavingUntil', 'leaving_until'],
+    ['nameLostAt', 'name_lost_at'],
+    ['nameProblem', 'name_problem'],
+    ['dnsId', 'dns_id'],
+    ['dnsCheckedAt', 'dns_checked_at'],
+    ['dnsCarriesAt', 'dns_carries_at'],
+    ['remindedAt', 'reminded_at'],
+    ['activatedAt', 'activated_at'],
+    ['channelId', 'channel_id'],
+  ];
+  for (const [field, column] of simple) if (field in fields) out.push([column, fields[field]]);
+  if ('proposal' in fields)
+    out.push(['proposal_json', fields.proposal ? JSON.stringify(fields.proposal) : null]);
+  if ('certificate' in fields) {
+    const c = fields.certificate ?? null;
+    out.push(['cert_state', c?.state ?? null], ['cert_at', c?.at ?? null]);
+    out.push(['cert_not_after', c?.notAfter ?? null], ['cert_error', c?.error ?? null]);
+    out.push(['cert_retry_at', c?.retryAt ?? null]);
+  }
+  return out;
+}
+
+const SERVED = "('active', 'leaving')";
+
+export class HostingStore {
+  constructor(private readonly db: Db) {}
+
+  async get(domain: string): Promise<HostedDomain | undefined> {
+    const row = this.db.prepare('SELECT * FROM hosted_domains WHERE domain = ?').get(domain) as
+      | Row
+      | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  async byPolicyHost(name: string): Promise<HostedDomain | undefined> {
+    const row = this.db.prepare('SELECT * FROM hosted_domains WHERE policy_host = ?').get(name) as
+      | Row
+      | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** An owner's domains (removed ones too: their history), by name. */
+  async listByOwner(owner: string): Promise<HostedDomain[]> {
+    return (
+      this.db.prepare('SELECT * FROM hosted_domains WHERE owner = ? ORDER BY domain').all(owner) as Row[]
+    ).map(fromRow);
+  }
+
+  async withStatus(statuses: readonly HostingStatus[]): Promise<HostedDomain[]> {
+    const marks = statuses.map(() => '?').join(', ');
+    return (
+      this.db
+        .prepare(`SELECT * FROM hosted_domains WHERE status IN (${marks}) ORDER BY domain`)
+        .all(...statuses) as Row[]
+    ).map(fromRow);
+  }
+
+  /** The text served at a policy host: its domain active or leaving; undefined otherwise. */
+  async servedText(policyHost: string): Promise<string | undefined> {
+    const row = this.db
+      .prepare(
+        `SELECT v.policy_text AS text FROM hosted_domains d
+         JOIN hosted_versions v ON v.domain = d.domain AND v.sts_id = d.sts_id
+         WHERE d.policy_host = ? AND d.status IN ${SERVED}`,
+      )
+      .get(policyHost) as { text: string } | undefined;
+    return row?.text;
+  }
+
+  /** The policy hosts that need a certificate: active (and still pointing at the bot) or leaving. */
+  async certificateNames(): Promise<string[]> {
+    return (
+      this.db
+        .prepare(
+          `SELECT policy_host FROM hosted_domains
+           WHERE status = 'leaving' OR (status = 'active' AND name_lost_at IS NULL) ORDER BY policy_host`,
+        )
+        .all() as { policy_host: string }[]
+    ).map((r) => r.policy_host);
+  }
+
+  /**
+   * Enrolls a domain in one transaction: an owner's second request for its own domain is `exists`; a domain another
+   * owner holds (not removed) is `taken`; an owner at its cap is `limit`. A removed domain is enrolled afresh (its
+   * versions stay, so that no id is used twice).
+   */
+  async enroll(
+    hosted: { domain: string; policyHost: string; owner: string; channelId: string | null },
+    first: NewVersion,
+    maxPerOwner: number,
+    now: Date,
+  ): Promise<EnrollResult | { kind: 'taken' } | { kind: 'limit'; limit: number }> {
+    const at = now.toISOString();
+    return this.db.transaction(() => {
+      const existing = this.db.prepare('SELECT * FROM hosted_domains WHERE domain = ?').get(hosted.domain) as
+        | Row
+        | undefined;
+      if (existing && existing.status !== 'removed') {
+        return existing.owner === hosted.owner
+          ? { kind: 'exists' as const, hosted: fromRow(existing) }
+          : { kind: 'taken' as const };
+      }
+      const { n } = this.db
+        .prepare("SELECT COUNT(*) AS n FROM hosted_domains WHERE owner = ? AND status <> 'removed'")
+        .get(hosted.owner) as { n: number };
+      if (n >= maxPerOwner) return { kind: 'limit' as const, limit: maxPerOwner };
+      if (existing) this.db.prepare('DELETE FROM hosting_events WHERE domain = ?').run(hosted.domain);
+      this.db
+        .prepare(
+          `INSERT INTO hosted_domains (domain, policy_host, owner, channel_id, status, mode, max_age, mx_json, sts_id,
+             created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (domain) DO UPDATE SET owner = excluded.owner, channel_id = excluded.channel_id,
+             status = 'pending', mode = excluded.mode, max_age = excluded.max_age, mx_json = excluded.mx_json,
+             sts_id = excluded.sts_id, proposal_json = NULL, leaving_until = NULL, name_lost_at = NULL,
+             name_problem = NULL, dns_id = NULL, dns_checked_at = NULL, dns_carries_at = NULL, reminded_at = NULL,
+             cert_state = NULL, cert_not_after = NULL, cert_error = NULL, cert_retry_at = NULL, cert_at = NULL,
+             created_at = excluded.created_at, activated_at = NULL, updated_at = excluded.updated_at`,
+        )
+        .run(
+          ...[hosted.domain, hosted.policyHost, hosted.owner, hosted.channelId],
+          ...[first.mode, first.maxAge, JSON.stringify(first.mx), first.stsId, at, at],
+        );
+      this.insertVersion(hosted.domain, first, at, null);
+      return { kind: 'added' as const, hosted: fromRow(this.row(hosted.domain)) };
+    })();
+  }
+
+  /**
+   * Serves a new policy version in one transaction: the version served so far ends now, the new one starts now (when
+   * the domain is served; it waits for activation while pending), the domain's policy and other fields are updated,
+   * and whether DNS carries the new id starts over.
+   */
+  async serve(domain: string, next: NewVersion, fields: DomainFields, now: Date): Promise<HostedDomain> {
+    const at = now.toISOString();
+    return this.db.transaction(() => {
+      const current = this.row(domain);
+      const status = fields.status ?? current.status;
+      const served = status === 'active' || status === 'leaving';
+      this.db
+        .prepare(
+          'UPDATE hosted_versions SET served_until = ? WHERE domain = ? AND served_from IS NOT NULL AND served_until IS NULL',
+        )
+        .run(at, domain);
+      this.insertVersion(domain, next, at, served ? at : null);
+      this.db
+        .prepare(
+          `UPDATE hosted_domains SET mode = ?, max_age = ?, mx_json = ?, sts_id = ?, dns_carries_at = NULL,
+             reminded_at = NULL, updated_at = ? WHERE domain = ?`,
+        )
+        .run(next.mode, next.maxAge, JSON.stringify(next.mx), next.stsId, at, domain);
+      this.setFields(domain, fields, at);
+      return fromRow(this.row(domain));
+    })();
+  }
+
+  /** Sets fields other than the policy (status, proposal, DNS and reminder state, certificate state). */
+  async update(domain: string, fields: DomainFields, now: Date): Promise<HostedDomain | undefined> {
+    this.setFields(domain, fields, now.toISOString());
+    return this.get(domain);
+  }
+
+  /**
+   * A pending domain becomes active in one transaction (false when it was no longer pending): its current version
+   * is served from now, and an `active` event is recorded.
+   */
+  async activate(domain: string, now: Date): Promise<boolean> {
+    const at = now.toISOString();
+    return this.db.transaction(() => {
+      const changed = this.db
+        .prepare(
+          `UPDATE hosted_domains SET status = 'active', activated_at = ?, name_lost_at = NULL, name_problem = NULL,
+             updated_at = ? WHERE domain = ? AND status = 'pending'`,
+        )
+        .run(at, at, domain).changes;
+      if (changed === 0) return false;
+      this.db
+        .prepare(
+          `UPDATE hosted_versions SET served_from = ? WHERE domain = ? AND served_from IS NULL
+             AND sts_id = (SELECT sts_id FROM hosted_domains WHERE domain = ?)`,
+        )
+        .run(at, domain, domain);
+      this.insertEvent(domain, 'active', at, {});
+      return true;
+    })();
+  }
+
+  /** Ends serving: the version served so far ends now, and the domain is removed (with a `removed` event). */
+  async retire(domain: string, now: Date): Promise<void> {
+    const at = now.toISOString();
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          'UPDATE hosted_versions SET served_until = ? WHERE domain = ? AND served_from IS NOT NULL AND served_until IS NULL',
+        )
+        .run(at, domain);
+      this.db
+        .prepare(
+          "UPDATE hosted_domains SET status = 'removed', proposal_json = NULL, updated_at = ? WHERE domain = ?",
+        )
+        .run(at, domain);
+      this.insertEvent(domain, 'removed', at, {});
+    })();
+  }
+
+  /** Every version of a domain, oldest first. */
+  async versions(domain: string): Promise<PolicyVersion[]> {
+    return this.db
+      .prepare(
+        `SELECT sts_id AS stsId, policy_text AS policyText, mode, max_age AS maxAge, created_at AS createdAt,
+           served_from AS servedFrom, served_until AS servedUntil FROM hosted_versions WHERE domain = ? ORDER BY id`,
+      )
+      .all(domain) as PolicyVersion[];
+  }
+
+  async addEvent(domain: string, kind: HostingEventKind, at: Date, detail: HostingEvent['detail']) {
+    this.insertEvent(domain, kind, at.toISOString(), detail);
+  }
+
+  /** Events no channel has been told of yet, oldest first. */
+  async unannouncedEvents(limit: number): Promise<HostingEvent[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT e.id, e.domain, d.owner, d.channel_id AS channelId, e.kind, e.at, e.detail_json
+         FROM hosting_events e JOIN hosted_domains d ON d.domain = e.domain
+         WHERE e.announced_at IS NULL ORDER BY e.id LIMIT ?`,
+      )
+      .all(limit) as (Omit<HostingEvent, 'detail'> & { detail_json: string })[];
+    return rows.map(({ detail_json, ...e }) => ({ ...e, detail: JSON.parse(detail_json) }));
+  }
+
+  async markAnnounced(ids: readonly number[], now: Date): Promise<number> {
+    const mark = this.db.prepare(
+      'UPDATE hosting_events SET announced_at = ? WHERE id = ? AND announced_at IS NULL',
+    );
+    return this.db.transaction(() => ids.reduce((n, id) => n + mark.run(now.toISOString(), id).changes, 0))();
+  }
+
+  private row(domain: string): Row {
+    const row = this.db.prepare('SELECT * FROM hosted_domains WHERE domain = ?').get(domain) as
+      | Row
+      | undefined;
+    if (!row) throw new Error(`${domain} is not hosted`);
+    return row;
+  }
+
+  private setFields(domain: string, fields: DomainFields, at: string): void {
+    const columns = columnsOf(fields);
+    if (columns.length === 0) return;
+    const set = columns.map(([c]) => `${c} = ?`).join(', ');
+    this.db
+      .prepare(`UPDATE hosted_domains SET ${set}, updated_at = ? WHERE domain = ?`)
+      .run(...columns.map(([, v]) => v), at, domain);
+  }
+
+  private insertVersion(domain: string, v: NewVersion, at: string, servedFrom: string | null): void {
+    this.db
+      .prepare(
+        `INSERT INTO hosted_versions (domain, sts_id, policy_text, mode, max_age, created_at, served_from)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(domain, v.stsId, v.policyText, v.mode, v.maxAge, at, servedFrom);
+  }
+
+  private insertEvent(domain: string, kind: HostingEventKind, at: string, detail: HostingEvent['detail']) {
+    this.db
+      .prepare('INSERT INTO hosting_events (domain, kind, at, detail_json) VALUES (?, ?, ?, ?)')
+      .run(domain, kind, at, JSON.stringify(detail));
+  }
+}
