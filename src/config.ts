@@ -1,5 +1,7 @@
+import { isIP } from 'node:net';
 import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
+import { hostnameProblem } from './core/domain.js';
 import {
   ConfigError,
   type EngineConfig,
@@ -244,6 +246,17 @@ const appSettings = z.object({
   operatorChannel: setting('MTASTS_OPERATOR_CHANNEL', operatorChannel()),
   /** Named incoming webhooks the watch list's alerts go to (`name=[kind:]url`, comma separated): secrets. */
   webhooks: setting('MTASTS_WEBHOOKS', webhookList()),
+  /** Hosted MTA-STS (issue 15): the bot serves mta-sts.<domain> for enrolled domains; off while the name is unset. */
+  hosting: z.object({
+    /** The name mta-sts.<domain> CNAME records point to; null: hosting is off. */
+    name: setting('MTASTS_HOSTING_NAME', hostingName()),
+    /** The bot's public addresses, when the name's own A/AAAA records are not what to compare with. */
+    addresses: setting('MTASTS_HOSTING_ADDRESSES', addressList()),
+    /** Hosted domains per Slack workspace (and for the command line). */
+    maxPerWorkspace: setting('MTASTS_HOSTING_MAX_PER_WORKSPACE', int(1, 100000, 50)),
+    /** mx patterns in one hosted policy. */
+    maxMxPatterns: setting('MTASTS_HOSTING_MAX_MX', int(1, 100, 20)),
+  }),
   /** How the app runs as a service (see README, Running it). */
   service: z.object({
     /** Socket Mode: the first wait before reconnecting after the socket dropped; doubled per failure up to the max. */
@@ -568,5 +581,36 @@ function imapFolder(fallback: string) {
           `must be a folder name such as "${fallback}", without control characters, * or %`,
         );
       return folder;
+    });
+}
+
+/** MTASTS_HOSTING_NAME: a host name with at least two labels (lower case, no trailing dot); null when unset. */
+function hostingName() {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (unset(v)) return null;
+      const name = v.trim().toLowerCase().replace(/\.$/, '');
+      const why = hostnameProblem(name) ?? (name.includes('.') ? null : 'it has a single label');
+      return why === null
+        ? name
+        : problem(
+            ctx,
+            `must be the host name mta-sts CNAMEs point to, e.g. mta-sts.bot.example.net (${why})`,
+          );
+    });
+}
+
+/** MTASTS_HOSTING_ADDRESSES: comma-separated IPv4 and IPv6 addresses; empty when unset. */
+function addressList() {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx): string[] => {
+      if (unset(v)) return [];
+      const list = v.split(',').map((a) => a.trim());
+      const bad = list.find((a) => isIP(a) === 0);
+      return bad === undefined ? list : problem(ctx, `"${bad.slice(0, 60)}" is not an IP address`);
     });
 }
