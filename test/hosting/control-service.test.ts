@@ -225,7 +225,7 @@ describe('enrollment', () => {
       ['exa mple.com', {}],
       ['ex@mple.com', {}],
       ['https://example.com/', {}],
-      ['a'.repeat(64) + '.com', {}],
+      [`${'a'.repeat(64)}.com`, {}],
       ['example.com', { maxAge: 31557601 }],
       ['example.com', { maxAge: 0 }],
       ['example.com', { maxAge: 1e20 }],
