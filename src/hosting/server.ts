@@ -1,3 +1,4 @@
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import type { CertificateStore, StoredCertificate } from '../store/certificates.js';
@@ -219,4 +220,49 @@ export class PolicyServer {
     if (policy === undefined) return plain(404, 'not found\n');
     return plain(200, policy, { 'Cache-Control': 'no-store' });
   }
+}
+
+export interface ChallengeServerOptions {
+  certificates: Pick<CertificateStore, 'httpChallenge'>;
+  limits: Pick<
+    PolicyServerLimits,
+    'headersTimeoutMs' | 'keepAliveTimeoutMs' | 'maxHeaderBytes' | 'maxConnections'
+  >;
+  now?: () => Date;
+  onRequest?: (status: number) => void;
+}
+
+const TOKEN = /^\/\.well-known\/acme-challenge\/([A-Za-z0-9_-]{1,256})$/;
+
+/**
+ * The http-01 listener (MTASTS_HOSTING_HTTP_LISTEN, plain HTTP): GET /.well-known/acme-challenge/<token> answers the
+ * key authorization of a pending challenge from the store; everything else is 404 with a fixed body.
+ */
+export function challengeServer(options: ChallengeServerOptions): HttpServer {
+  const { limits } = options;
+  const now = options.now ?? (() => new Date());
+  const server = createHttpServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    (req, res) => {
+      const send = (status: number, body: string) => {
+        options.onRequest?.(status);
+        res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      };
+      const token = TOKEN.exec(req.url ?? '')?.[1];
+      if ((req.method !== 'GET' && req.method !== 'HEAD') || !token) return send(404, 'not found\n');
+      options.certificates.httpChallenge(token, now()).then(
+        (c) => (c ? send(200, c.keyAuthorization) : send(404, 'not found\n')),
+        () => send(503, 'try again later\n'),
+      );
+    },
+  );
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+  return server;
 }
