@@ -15,6 +15,7 @@ import { LIMITS, TestPolicies, tempDatabase } from './fixtures.js';
 export class AcmeRig {
   readonly events: CertificateEvent[] = [];
   private readonly dbs: Db[] = [];
+  private ownDns = true;
 
   private constructor(
     readonly dns: TestDnsServer,
@@ -29,8 +30,10 @@ export class AcmeRig {
     private readonly file: ReturnType<typeof tempDatabase>,
   ) {}
 
-  static async start(pebbleOptions: { blocklist?: string[] } = {}): Promise<AcmeRig> {
-    const dns = await TestDnsServer.start();
+  /** `dns`: a DNS server of the test's own (a Lab's), left running at stop; else one of the rig's. */
+  static async start(options: { blocklist?: string[]; dns?: TestDnsServer } = {}): Promise<AcmeRig> {
+    const { dns: given, ...pebbleOptions } = options;
+    const dns = given ?? (await TestDnsServer.start());
     const file = tempDatabase();
     const db = file.open();
     const store = new CertificateStore(db);
@@ -42,7 +45,9 @@ export class AcmeRig {
       http.listen(0, '127.0.0.1', () => resolve((http.address() as { port: number }).port)),
     );
     const pebble = await Pebble.start({ dnsServer: dns.address, tlsPort: port, httpPort, ...pebbleOptions });
-    return new AcmeRig(dns, pebble, server, port, http, httpPort, db, store, policies, file);
+    const rig = new AcmeRig(dns, pebble, server, port, http, httpPort, db, store, policies, file);
+    rig.ownDns = given === undefined;
+    return rig;
   }
 
   /** Enrolls `name` (the test's HostedPolicies) and points it at the listener. */
@@ -85,7 +90,7 @@ export class AcmeRig {
     this.http.closeAllConnections();
     await new Promise<void>((r) => this.http.close(() => r()));
     await this.pebble.stop();
-    await this.dns.stop();
+    if (this.ownDns) await this.dns.stop();
     for (const db of [...this.dbs, this.db]) db.close();
     this.file.remove();
   }

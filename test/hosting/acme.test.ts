@@ -36,3 +36,106 @@ describe.skipIf(missing !== null)('certificates from pebble over tls-alpn-01', (
     expect(rig.events).toEqual([]);
   });
 });
+
+describe.skipIf(missing !== null)('renewal, failures and replicas', () => {
+  let rig: AcmeRig;
+  beforeAll(async () => {
+    rig = await AcmeRig.start({ blocklist: ['mta-sts.blocked.example'] });
+    rig.host('mta-sts.renew.example', policyText('mx.renew.example'));
+    await rig.manager().reconcile();
+  });
+  afterAll(() => rig?.stop());
+
+  it('renews without dropping a request: a client requesting in a loop sees the new certificate', async () => {
+    const name = 'mta-sts.renew.example';
+    const before = (await rig.store.certificate(name))?.fingerprint;
+    const seen: string[] = [];
+    const failures: unknown[] = [];
+    let renewing = true;
+    const loop = (async () => {
+      // Until the renewal is done, then a few more requests.
+      for (let after = 0; after < 3; after += renewing ? 0 : 1) {
+        try {
+          const got = await fetchPolicy(rig.port, name, [rig.pebble.rootPem]);
+          if (got.status !== 200) failures.push(got.status);
+          seen.push(got.fingerprint);
+        } catch (e) {
+          failures.push(e);
+        }
+      }
+    })();
+    rig.events.length = 0;
+    const result = await rig.manager({ renewBeforeDays: 100_000 }).reconcile();
+    renewing = false;
+    await loop;
+    expect(result.issued).toEqual([name]);
+    expect(rig.events).toEqual([expect.objectContaining({ name, kind: 'renewed' })]);
+    const after = (await rig.store.certificate(name))?.fingerprint;
+    expect(after).not.toBe(before);
+    expect(failures).toEqual([]);
+    expect(seen).toContain(before);
+    expect(seen.at(-1)).toBe(after);
+    expect(new Set(seen).size).toBeLessThanOrEqual(2);
+  });
+
+  it('records a failed order with its retry time, and orders no second time before it', async () => {
+    const name = 'mta-sts.nowhere.example'; // enrolled, but not in DNS: pebble's validation fails
+    rig.policies.policies.set(name, policyText('mx.nowhere.example'));
+    let clock = new Date();
+    const manager = rig.manager({ now: () => clock });
+    rig.events.length = 0;
+    const first = await manager.reconcile();
+    expect(first.failed).toEqual([name]);
+    expect(rig.events).toEqual([
+      expect.objectContaining({
+        name,
+        kind: 'failed',
+        error: expect.any(String),
+        retryAt: expect.any(String),
+      }),
+    ]);
+    const failed = rig.events[0];
+    expect(Date.parse(failed?.retryAt ?? '')).toBe(clock.getTime() + 3_600_000);
+    expect(failed?.error).not.toMatch(/\n/);
+    clock = new Date(clock.getTime() + 3_599_000);
+    expect(await manager.reconcile()).toEqual({ issued: [], failed: [], deferred: [] });
+    expect(rig.events).toHaveLength(1);
+    clock = new Date(clock.getTime() + 1_000);
+    const second = await manager.reconcile();
+    expect(second.failed).toEqual([name]);
+    expect(Date.parse(rig.events[1]?.retryAt ?? '')).toBe(clock.getTime() + 7_200_000);
+    expect((await rig.store.failure(name))?.failures).toBe(2);
+    rig.policies.policies.delete(name);
+  });
+
+  it('reports a name the CA refuses to issue for, in one line', async () => {
+    const name = 'mta-sts.blocked.example';
+    rig.host(name, policyText('mx.blocked.example'));
+    rig.events.length = 0;
+    expect((await rig.manager().reconcile()).failed).toEqual([name]);
+    expect(rig.events[0]?.error).toMatch(/blocked|policy forbids/i);
+    rig.policies.policies.delete(name);
+  });
+
+  it('orders once when two replicas on one database reconcile at the same time', async () => {
+    const name = 'mta-sts.replicas.example';
+    rig.host(name, policyText('mx.replicas.example'));
+    rig.events.length = 0;
+    const [a, b] = [rig.manager({ ownDatabase: true }), rig.manager({ ownDatabase: true })];
+    const results = await Promise.all([a.reconcile(), b.reconcile()]);
+    expect(results.flatMap((r) => r.issued)).toEqual([name]);
+    expect(results.flatMap((r) => r.deferred)).toEqual([name]);
+    expect(rig.events.filter((e) => e.name === name)).toEqual([expect.objectContaining({ kind: 'issued' })]);
+    expect(await rig.store.ordersInProgress(new Date())).toBe(0);
+  });
+
+  it('uses http-01 on the plain HTTP listener when told to', async () => {
+    const name = 'mta-sts.http.example';
+    rig.host(name, policyText('mx.http.example'));
+    rig.events.length = 0;
+    const result = await rig.manager({ challengeTypes: ['http-01'] }).reconcile();
+    expect(result.issued).toEqual([name]);
+    const got = await fetchPolicy(rig.port, name, [rig.pebble.rootPem]);
+    expect(got.status).toBe(200);
+  });
+});
