@@ -227,11 +227,10 @@ export class HostingService implements HostedPolicies {
     const maxAge =
       options.maxAge ?? (mode === 'none' ? DAY : mode === 'enforce' ? WEEK : DEFAULT_TESTING_MAX_AGE);
     const policy: HostedPolicy = { mode, maxAge, mx: mx.mx };
-    const used = (await this.store.versions(domain)).map((v) => v.stsId);
-    const first = version(policy, nextId(this.now(), used));
     const result = await this.store.enroll(
       { domain, policyHost: `mta-sts.${domain}`, owner, channelId },
-      first,
+      version(policy),
+      (used) => nextId(this.now(), used),
       this.settings.maxPerWorkspace,
       this.now(),
     );
@@ -657,10 +656,15 @@ export class HostingService implements HostedPolicies {
   private async serveNext(
     hosted: HostedDomain,
     next: HostedPolicy,
-    fields: Parameters<HostingStore['serve']>[2],
+    fields: Parameters<HostingStore['serve']>[3],
   ): Promise<HostedDomain> {
-    const used = (await this.store.versions(hosted.domain)).map((v) => v.stsId);
-    return this.store.serve(hosted.domain, version(next, nextId(this.now(), used)), fields, this.now());
+    return this.store.serve(
+      hosted.domain,
+      version(next),
+      (used) => nextId(this.now(), used),
+      fields,
+      this.now(),
+    );
   }
 
   /** Looks at the policy host's name, and records what changed. */
@@ -765,12 +769,11 @@ function limitMessage(owner: string, limit: number): string {
   return `${ownerWords(owner) === 'by this workspace' ? 'this workspace hosts' : 'the command line hosts'} ${limit} domains, the most allowed (MTASTS_HOSTING_MAX_PER_WORKSPACE)`;
 }
 
-function version(policy: HostedPolicy, stsId: string): NewVersion {
+function version(policy: HostedPolicy): Omit<NewVersion, 'stsId'> {
   return {
     mode: policy.mode,
     maxAge: policy.maxAge,
     mx: [...policy.mx],
-    stsId,
     policyText: hostedPolicyText(policy),
   };
 }

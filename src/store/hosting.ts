@@ -273,12 +273,14 @@ export class HostingStore {
    */
   async enroll(
     hosted: { domain: string; policyHost: string; owner: string; channelId: string | null },
-    first: NewVersion,
+    policy: Omit<NewVersion, 'stsId'>,
+    makeId: (used: readonly string[]) => string,
     maxPerOwner: number,
     now: Date,
   ): Promise<EnrollResult | { kind: 'taken' } | { kind: 'limit'; limit: number }> {
     const at = now.toISOString();
     return this.db.transaction(() => {
+      const first = { ...policy, stsId: makeId(this.usedIds(hosted.domain)) };
       const existing = this.db.prepare('SELECT * FROM hosted_domains WHERE domain = ?').get(hosted.domain) as
         | Row
         | undefined;
@@ -313,14 +315,22 @@ export class HostingStore {
   }
 
   /**
-   * Serves a new policy version in one transaction: the version served so far ends now, the new one starts now (when
+   * Serves a new policy version in one transaction, its id made by `makeId` from every id the domain used (in the
+   * same transaction, so two changes at once never get one id): the version served so far ends now, the new one starts now (when
    * the domain is served; it waits for activation while pending), the domain's policy and other fields are updated,
    * and whether DNS carries the new id starts over.
    */
-  async serve(domain: string, next: NewVersion, fields: DomainFields, now: Date): Promise<HostedDomain> {
+  async serve(
+    domain: string,
+    policy: Omit<NewVersion, 'stsId'>,
+    makeId: (used: readonly string[]) => string,
+    fields: DomainFields,
+    now: Date,
+  ): Promise<HostedDomain> {
     const at = now.toISOString();
     return this.db.transaction(() => {
       const current = this.row(domain);
+      const next = { ...policy, stsId: makeId(this.usedIds(domain)) };
       const status = fields.status ?? current.status;
       const served = status === 'active' || status === 'leaving';
       this.db
@@ -428,6 +438,14 @@ export class HostingStore {
       | undefined;
     if (!row) throw new Error(`${domain} is not hosted`);
     return row;
+  }
+
+  private usedIds(domain: string): string[] {
+    return (
+      this.db.prepare('SELECT sts_id FROM hosted_versions WHERE domain = ?').all(domain) as {
+        sts_id: string;
+      }[]
+    ).map((r) => r.sts_id);
   }
 
   private setFields(domain: string, fields: DomainFields, at: string): void {

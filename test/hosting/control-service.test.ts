@@ -196,6 +196,16 @@ describe('enrollment', () => {
     expect(mine).toMatchObject({ ok: true, created: false });
   });
 
+  it('two workspaces enrolling one domain at once: one gets it, the other is refused', async () => {
+    mailDomain('race.example');
+    const [a, b] = await Promise.all([
+      service.add('race.example', 'T1', 'C1'),
+      service.add('race.example', 'T2', 'C2'),
+    ]);
+    expect([a.ok, b.ok].sort()).toEqual([false, true]);
+    expect(a.ok ? b : a).toMatchObject({ ok: false, kind: 'taken' });
+  });
+
   it('enforces the per-workspace cap, counting only the domains not removed', async () => {
     for (const d of ['a.example', 'b.example', 'c.example']) {
       mailDomain(d);
