@@ -257,6 +257,47 @@ const appSettings = z.object({
     /** mx patterns in one hosted policy. */
     maxMxPatterns: setting('MTASTS_HOSTING_MAX_MX', int(1, 100, 20)),
   }),
+  /** Hosted MTA-STS, the serving half: the policy listener, the http-01 listener, ACME (see README, Hosted MTA-STS). */
+  serving: z.object({
+    /** host:port of the TLS policy listener (started only while MTASTS_HOSTING_NAME is set). */
+    listen: setting('MTASTS_HOSTING_LISTEN', listenAddress('0.0.0.0:443')),
+    /** host:port of the plain HTTP listener for http-01; null: off (tls-alpn-01 on the policy listener only). */
+    httpListen: setting('MTASTS_HOSTING_HTTP_LISTEN', listenAddress(null)),
+    handshakeTimeoutMs: setting('MTASTS_HOSTING_HANDSHAKE_TIMEOUT_MS', int(100, 600000, 10000)),
+    headersTimeoutMs: setting('MTASTS_HOSTING_HEADERS_TIMEOUT_MS', int(100, 600000, 10000)),
+    keepAliveTimeoutMs: setting('MTASTS_HOSTING_KEEPALIVE_TIMEOUT_MS', int(100, 600000, 5000)),
+    maxHeaderBytes: setting('MTASTS_HOSTING_MAX_HEADER_BYTES', int(1024, 65536, 8192)),
+    maxRequestsPerConnection: setting('MTASTS_HOSTING_MAX_REQUESTS_PER_CONNECTION', int(1, 100000, 100)),
+    maxConnections: setting('MTASTS_HOSTING_MAX_CONNECTIONS', int(1, 1000000, 1000)),
+    maxConnectionsPerAddress: setting('MTASTS_HOSTING_MAX_CONNECTIONS_PER_ADDRESS', int(1, 1000000, 20)),
+    acmeDirectory: setting(
+      'MTASTS_ACME_DIRECTORY',
+      httpsUrl('https://acme-v02.api.letsencrypt.org/directory'),
+    ),
+    acmeEmail: setting(
+      'MTASTS_ACME_EMAIL',
+      optionalText(/^[^\s@<>,;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$/, 'must be an e-mail address'),
+    ),
+    /** A certificate is renewed this many days before it expires. */
+    renewBeforeDays: setting('MTASTS_ACME_RENEW_DAYS', int(1, 89, 30)),
+    /** After a failed order, the first wait (doubled per failure in a row) and the longest. */
+    retryMinMs: setting(
+      'MTASTS_ACME_RETRY_MIN_MINUTES',
+      int(1, 1440, 60).transform((m) => m * 60_000),
+    ),
+    retryMaxMs: setting(
+      'MTASTS_ACME_RETRY_MAX_HOURS',
+      int(1, 168, 24).transform((h) => h * 3_600_000),
+    ),
+    maxOrdersPerPass: setting('MTASTS_ACME_ORDERS_PER_PASS', int(1, 1000, 10)),
+    orderTimeoutMs: setting('MTASTS_ACME_ORDER_TIMEOUT_MS', int(10000, 3600000, 300000)),
+    requestTimeoutMs: setting('MTASTS_ACME_REQUEST_TIMEOUT_MS', int(1000, 120000, 30000)),
+    /** How often the certificate manager looks for names to order or renew. */
+    reconcileIntervalMs: setting(
+      'MTASTS_ACME_INTERVAL_SECONDS',
+      int(10, 86400, 60).transform((s) => s * 1000),
+    ),
+  }),
   /** How the app runs as a service (see README, Running it). */
   service: z.object({
     /** Socket Mode: the first wait before reconnecting after the socket dropped; doubled per failure up to the max. */
@@ -581,6 +622,36 @@ function imapFolder(fallback: string) {
           `must be a folder name such as "${fallback}", without control characters, * or %`,
         );
       return folder;
+    });
+}
+
+/** A listen address, host:port ([v6]:port), as { host, port }; `fallback` when unset (null: off). */
+function listenAddress(fallback: string | null) {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx): { host: string; port: number } | null => {
+      const text = unset(v) ? fallback : v.trim();
+      if (text === null) return null;
+      const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text);
+      const host = m?.[1] ?? m?.[2] ?? '';
+      const port = Number(m?.[3]);
+      if (!m || isIP(host) === 0 || port < 1 || port > 65535)
+        return problem(ctx, `must be ip:port such as 0.0.0.0:443 or [::]:443, got "${text.slice(0, 60)}"`);
+      return { host, port };
+    });
+}
+
+/** An https:// URL (an ACME directory); `fallback` when unset. */
+function httpsUrl(fallback: string) {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const text = unset(v) ? fallback : v.trim();
+      return /^https:\/\/[^\s/]+(\/\S*)?$/.test(text)
+        ? text
+        : problem(ctx, `must be an https:// URL, got "${text.slice(0, 80)}"`);
     });
 }
 
