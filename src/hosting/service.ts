@@ -247,6 +247,17 @@ export class HostingService implements HostedPolicies {
     return (await this.store.listByOwner(owner)).filter((h) => h.status !== 'removed');
   }
 
+  /** A hosted domain whoever owns it, for the monitor's hooks (never for a user's request: see show). */
+  async hosted(domain: string): Promise<HostedDomain | undefined> {
+    const found = await this.store.get(domain);
+    return found && found.status !== 'removed' ? found : undefined;
+  }
+
+  /** Every domain in flight (pending, active, leaving), for the monitor's pass. */
+  inFlight(): Promise<HostedDomain[]> {
+    return this.store.withStatus(['pending', 'active', 'leaving']);
+  }
+
   /** One domain as it stands: served text, records, what DNS carries now, cached versions, the pending proposal. */
   async show(input: string, owner: string): Promise<Outcome<ShowResult>> {
     const found = await this.owned(input, owner);

@@ -120,6 +120,8 @@ describe('enrollment', () => {
     );
     expect(parsePolicy(text ?? '').valid).toBe(true);
     expect(await service.namesNeedingCertificates()).toEqual(['mta-sts.example.com']);
+    expect((await service.hosted('example.com'))?.status).toBe('active');
+    expect((await service.inFlight()).map((h) => h.domain)).toEqual(['example.com']);
     const events = await service.unannouncedEvents();
     expect(events).toMatchObject([{ domain: 'example.com', kind: 'active', owner: 'T1', channelId: 'C1' }]);
     expect(await service.markAnnounced(events.map((e) => e.id))).toBe(1);
@@ -484,6 +486,7 @@ describe('leaving', () => {
     expect(await service.policyFor('mta-sts.bye.example')).toBeUndefined();
     expect(await service.namesNeedingCertificates()).toEqual([]);
     expect(await service.list('T1')).toEqual([]);
+    expect(await service.hosted('bye.example')).toBeUndefined();
     // Another workspace may enroll it now; its first id is new.
     const again = await service.add('bye.example', 'T2', null);
     expect(again.ok && again.hosted.status).toBe('active');
