@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import { CertificateManager, type CertificateManagerOptions } from '../../src/hosting/certificates.js';
 import { challengeServer, PolicyServer } from '../../src/hosting/server.js';
-import type { CertificateEvent } from '../../src/hosting/types.js';
+import type { CertificateEvent, HostedPolicies } from '../../src/hosting/types.js';
 import { CertificateStore } from '../../src/store/certificates.js';
 import type { Db } from '../../src/store/db.js';
 import { TestDnsServer } from '../support/dns-server.js';
@@ -26,18 +26,20 @@ export class AcmeRig {
     readonly httpPort: number,
     readonly db: Db,
     readonly store: CertificateStore,
-    readonly policies: TestPolicies,
+    readonly policies: HostedPolicies,
     private readonly file: ReturnType<typeof tempDatabase>,
   ) {}
 
   /** `dns`: a DNS server of the test's own (a Lab's), left running at stop; else one of the rig's. */
-  static async start(options: { blocklist?: string[]; dns?: TestDnsServer } = {}): Promise<AcmeRig> {
-    const { dns: given, ...pebbleOptions } = options;
+  static async start(
+    options: { blocklist?: string[]; dns?: TestDnsServer; policies?: (db: Db) => HostedPolicies } = {},
+  ): Promise<AcmeRig> {
+    const { dns: given, policies: makePolicies, ...pebbleOptions } = options;
     const dns = given ?? (await TestDnsServer.start());
     const file = tempDatabase();
     const db = file.open();
     const store = new CertificateStore(db);
-    const policies = new TestPolicies();
+    const policies = makePolicies ? makePolicies(db) : new TestPolicies();
     const server = new PolicyServer({ policies, certificates: store, limits: LIMITS });
     const port = await server.listen(0, '127.0.0.1');
     const http = challengeServer({ certificates: store, limits: LIMITS });
@@ -52,8 +54,14 @@ export class AcmeRig {
 
   /** Enrolls `name` (the test's HostedPolicies) and points it at the listener. */
   host(name: string, policy: string): void {
-    this.policies.policies.set(name, policy);
+    this.testPolicies.policies.set(name, policy);
     this.dns.zone[name] = { A: ['127.0.0.1'] };
+  }
+
+  /** The test's own HostedPolicies (when the rig was not given another). */
+  get testPolicies(): TestPolicies {
+    if (!(this.policies instanceof TestPolicies)) throw new Error('this rig serves another HostedPolicies');
+    return this.policies;
   }
 
   /** A manager as a replica would run it; `ownDatabase` opens a connection of its own to the same file. */

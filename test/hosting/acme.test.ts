@@ -80,7 +80,7 @@ describe.skipIf(missing !== null)('renewal, failures and replicas', () => {
 
   it('records a failed order with its retry time, and orders no second time before it', async () => {
     const name = 'mta-sts.nowhere.example'; // enrolled, but not in DNS: pebble's validation fails
-    rig.policies.policies.set(name, policyText('mx.nowhere.example'));
+    rig.testPolicies.policies.set(name, policyText('mx.nowhere.example'));
     let clock = new Date();
     const manager = rig.manager({ now: () => clock });
     rig.events.length = 0;
@@ -105,7 +105,7 @@ describe.skipIf(missing !== null)('renewal, failures and replicas', () => {
     expect(second.failed).toEqual([name]);
     expect(Date.parse(rig.events[1]?.retryAt ?? '')).toBe(clock.getTime() + 7_200_000);
     expect((await rig.store.failure(name))?.failures).toBe(2);
-    rig.policies.policies.delete(name);
+    rig.testPolicies.policies.delete(name);
   });
 
   it('reports a name the CA refuses to issue for, in one line', async () => {
@@ -114,7 +114,7 @@ describe.skipIf(missing !== null)('renewal, failures and replicas', () => {
     rig.events.length = 0;
     expect((await rig.manager().reconcile()).failed).toEqual([name]);
     expect(rig.events[0]?.error).toMatch(/blocked|policy forbids/i);
-    rig.policies.policies.delete(name);
+    rig.testPolicies.policies.delete(name);
   });
 
   it('orders once when two replicas on one database reconcile at the same time', async () => {
