@@ -1,6 +1,7 @@
 import { type PolicySeen, policyInForce, type Report } from '../core/check.js';
 import type { Domain } from '../core/domain.js';
 import type { Engine } from '../engine.js';
+import type { HostingService } from '../hosting/service.js';
 import { lastPolicyOf } from '../monitor/diff.js';
 import { DatabaseBusyError, whenFree } from '../store/busy.js';
 import type { CheckStore } from '../store/checks.js';
@@ -30,6 +31,17 @@ export interface SlackContext {
   mailbox?: MailboxSource | null;
   /** Aborted when the app stops (SIGTERM): the checks users started end at once instead of holding the shutdown. */
   stopping?: AbortSignal;
+  /** Hosted MTA-STS (`/mtasts host`); null or absent while MTASTS_HOSTING_NAME is unset. */
+  hosting?: HostingContext | null;
+}
+
+/** What `/mtasts host`, its buttons and the setup form work with. */
+export interface HostingContext {
+  service: HostingService;
+  /** MTASTS_HOSTING_NAME: the CNAME target. */
+  name: string;
+  /** MTASTS_HOSTING_MAX_PER_WORKSPACE. */
+  maxPerWorkspace: number;
 }
 
 /** The TLS-RPT mailbox (MTASTS_TLSRPT_IMAP_URL): it belongs to whoever runs the app, not to a workspace. */

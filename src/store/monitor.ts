@@ -133,6 +133,11 @@ export class MonitorStore {
     })();
   }
 
+  /** Adds alerts to the outbox on their own, with no domain state to go with them (a hosted domain's news). */
+  queue(domain: string, alerts: readonly NewAlert[], now: Date): void {
+    enqueue(this.db, domain, alerts, now);
+  }
+
   /** Alerts due now and not claimed by a live worker, oldest first. */
   due(now: Date, limit = 500): OutboxRow[] {
     const at = now.toISOString();

@@ -28,6 +28,7 @@ import {
 import { publishHome } from '../events/app-home.js';
 import { ButtonAction as ButtonActionInput, ButtonBody, MALFORMED } from '../input.js';
 import { openSetupModal } from '../views/setup.js';
+import { registerHostingButtons } from './hosting.js';
 
 type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 type Body = z.infer<typeof ButtonBody>;
@@ -124,6 +125,7 @@ export function registerButtons(app: App, ctx: SlackContext): void {
   app.action<BlockAction<ButtonAction>>(ACTION.mute, clicked('mute', toggleMute(ctx, true), true));
   app.action<BlockAction<ButtonAction>>(ACTION.unmute, clicked('unmute', toggleMute(ctx, false), true));
   app.action<BlockAction<ButtonAction>>(ACTION.records, clicked('records', showRecords(ctx)));
+  registerHostingButtons(app, ctx);
 }
 
 const isWatched = (ctx: SlackContext, scope: ButtonScope) =>

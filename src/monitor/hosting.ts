@@ -1,0 +1,246 @@
+import type { Report } from '../core/check.js';
+import type { HostingService } from '../hosting/service.js';
+import { CLI_OWNER, type HostedDomain, type HostingEvent } from '../store/hosting.js';
+import type { HostingAlertKind, HostingPayload } from '../store/monitor-state.js';
+import type { NewAlert } from '../store/outbox.js';
+import { isActive, type SubscriptionStore, WATCH_LIST_TEAM } from '../store/subscriptions.js';
+
+/**
+ * Hosted MTA-STS in the monitor's pass (issue 15): after a hosted domain's check, the MX hosts DNS lists are handed to
+ * the hosting service (a change becomes a proposal, or is applied at once outside enforce) and the `_mta-sts` id DNS
+ * carries is compared with the served one (a reminder at most once per reminder interval until DNS carries it, then
+ * one line saying it does). Once per pass, enrollments are looked at again, and what the hosting side recorded for
+ * the channels (enrolled, name lost or back, removed, certificates) becomes alerts. Every alert goes through the
+ * outbox, to the owning workspace's channels only: the channel it was enrolled from and the owner's channels that
+ * watch the domain.
+ */
+
+/** What the monitor asks of the hosting side. */
+export interface HostingHooks {
+  service: Pick<
+    HostingService,
+    | 'observeMx'
+    | 'observeDnsId'
+    | 'markReminded'
+    | 'reconcileEnrollments'
+    | 'unannouncedEvents'
+    | 'markAnnounced'
+  >;
+  /** A hosted domain as the store holds it (its owner and channel), or undefined. */
+  hosted(domain: string): Promise<HostedDomain | undefined>;
+  /** MTASTS_REMINDER_HOURS: the least time between two reminders to publish an id. */
+  reminderMs: number;
+  /** MTASTS_MAX_DOMAINS_PER_TEAM: the owning channel is subscribed once hosting is live, within this cap. */
+  maxDomainsPerTeam: number;
+}
+
+type Who = Pick<HostedDomain, 'domain' | 'owner' | 'channelId'>;
+
+/** The channels of the owning workspace that hear a hosted domain's news (muted or paused ones left out). */
+export function hostingAudience(
+  subscriptions: Pick<SubscriptionStore, 'forDomain'>,
+  who: Who,
+  now: Date,
+): { teamId: string; channelId: string }[] {
+  const team = who.owner === CLI_OWNER ? WATCH_LIST_TEAM : who.owner;
+  const subs = subscriptions.forDomain(who.domain).filter((s) => s.teamId === team);
+  const channels = new Set(subs.filter((s) => isActive(s, now)).map((s) => s.channelId));
+  const own = who.channelId;
+  if (own && who.owner !== CLI_OWNER && !subs.some((s) => s.channelId === own && !isActive(s, now)))
+    channels.add(own);
+  return [...channels].sort().map((channelId) => ({ teamId: team, channelId }));
+}
+
+function alertsFor(
+  audience: { teamId: string; channelId: string }[],
+  payload: HostingPayload,
+  eventKey: string,
+  threadEventKey: string | null = null,
+): NewAlert[] {
+  return audience.map((a) => ({ ...a, eventKey, threadEventKey, broadcast: false, payload }));
+}
+
+const base = (h: HostedDomain, kind: HostingAlertKind, at: Date): HostingPayload => ({
+  kind,
+  domain: h.domain,
+  policyHost: h.policyHost,
+  at: at.toISOString(),
+  stsId: h.stsId,
+  mode: h.mode,
+  mx: h.mx,
+});
+
+/** The event key of the first reminder to publish an id: later reminders and "DNS carries it" go in its thread. */
+const idKey = (stsId: string) => `hosting-id ${stsId}`;
+
+/** After a hosted domain's check: its MX change and its id, as alerts for the owning channels. */
+export async function hostingAfterCheck(
+  hooks: HostingHooks,
+  subscriptions: Pick<SubscriptionStore, 'forDomain'>,
+  report: Report,
+  at: Date,
+): Promise<NewAlert[]> {
+  const hosted = await hooks.hosted(report.domain);
+  if (!hosted || (hosted.status !== 'active' && hosted.status !== 'leaving')) return [];
+  const audience = hostingAudience(subscriptions, hosted, at);
+  const alerts: NewAlert[] = [];
+  const mx = mxSeen(report);
+  let applied = false;
+  if (hosted.status === 'active' && mx !== null) {
+    const outcome = await hooks.service.observeMx(hosted.domain, mx);
+    if (outcome.kind === 'proposed') {
+      const { proposal, next } = outcome;
+      const payload: HostingPayload = {
+        ...base(outcome.hosted, 'hosting-proposal', at),
+        change: changeOf(proposal, next),
+      };
+      alerts.push(...alertsFor(audience, payload, `hosting-proposal ${proposal.proposedAt}`));
+    } else if (outcome.kind === 'applied') {
+      applied = true;
+      const payload: HostingPayload = {
+        ...base(outcome.hosted, 'hosting-applied', at),
+        change: changeOf(outcome.proposal, { kind: 'final', mx: outcome.proposal.final }),
+      };
+      alerts.push(...alertsFor(audience, payload, `hosting-applied ${outcome.hosted.stsId}`));
+      await hooks.service.markReminded(hosted.domain); // the alert shows the TXT: the reminders count from now
+    }
+  }
+  if (!applied) alerts.push(...(await idAlerts(hooks, hosted, report, audience, at)));
+  return alerts;
+}
+
+/** The MX hosts of the check, in DNS's order; null when the MX lookup failed (nothing to compare). */
+function mxSeen(report: Report): string[] | null {
+  const failed = report.findings.some((f) => f.code === 'DNS_LOOKUP_FAILED' && f.subject === report.domain);
+  return failed ? null : report.evidence.mx.hosts.map((h) => h.host);
+}
+
+function changeOf(
+  proposal: { add: string[]; drop: string[] },
+  next: { kind: 'interim' | 'final' | 'wait'; mx: string[]; until?: string },
+): NonNullable<HostingPayload['change']> {
+  return {
+    add: proposal.add,
+    drop: proposal.drop,
+    next: next.kind,
+    nextMx: next.mx,
+    until: next.kind === 'wait' ? (next.until ?? null) : null,
+  };
+}
+
+/** The id DNS carries against the served one: a reminder while it differs (spaced), one line once it matches. */
+async function idAlerts(
+  hooks: HostingHooks,
+  hosted: HostedDomain,
+  report: Report,
+  audience: { teamId: string; channelId: string }[],
+  at: Date,
+): Promise<NewAlert[]> {
+  const seen = report.evidence.sts.id;
+  const state = await hooks.service.observeDnsId(hosted.domain, seen);
+  if (!state) return [];
+  const key = idKey(state.expected);
+  if (state.carries) {
+    // Said once, and only after a reminder: an id published before any reminder needs no news.
+    if (!state.newlyCarried || state.remindedAt === null) return [];
+    return alertsFor(
+      audience,
+      base(hosted, 'hosting-id-carried', at),
+      `hosting-id-carried ${state.expected}`,
+      key,
+    );
+  }
+  const last = state.remindedAt === null ? null : Date.parse(state.remindedAt);
+  if (last !== null && at.getTime() - last < hooks.reminderMs) return [];
+  await hooks.service.markReminded(hosted.domain);
+  const payload: HostingPayload = { ...base(hosted, 'hosting-id-reminder', at), seenId: seen };
+  return last === null
+    ? alertsFor(audience, payload, key)
+    : alertsFor(audience, payload, `${key} ${at.toISOString()}`, key);
+}
+
+/**
+ * Once per pass: enrollments looked at again (pending -> active, name lost or back, leaving -> removed), then what the
+ * hosting side recorded for the channels turned into alerts, the owning channel subscribed when hosting goes live.
+ * Returns the alerts by domain; the caller queues them, then marks the events announced (queued twice after a crash
+ * in between, an alert is still sent once: the outbox keeps one per key and channel).
+ */
+export async function hostingRound(
+  hooks: HostingHooks,
+  subscriptions: Pick<SubscriptionStore, 'forDomain' | 'watch'>,
+  now: () => Date,
+  reconcile: boolean,
+): Promise<{ alerts: Map<string, NewAlert[]>; announced: number[] }> {
+  if (reconcile) await hooks.service.reconcileEnrollments();
+  const alerts = new Map<string, NewAlert[]>();
+  const announced: number[] = [];
+  for (const event of await hooks.service.unannouncedEvents()) {
+    announced.push(event.id);
+    const hosted = await hooks.hosted(event.domain);
+    if (!hosted) continue;
+    const made = await eventAlerts(hooks, subscriptions, hosted, event, now());
+    if (made.length > 0) alerts.set(event.domain, [...(alerts.get(event.domain) ?? []), ...made]);
+  }
+  return { alerts, announced };
+}
+
+async function eventAlerts(
+  hooks: HostingHooks,
+  subscriptions: Pick<SubscriptionStore, 'forDomain' | 'watch'>,
+  hosted: HostedDomain,
+  event: HostingEvent,
+  now: Date,
+): Promise<NewAlert[]> {
+  const at = new Date(Date.parse(event.at) || now.getTime());
+  const text = (k: string) => {
+    const v = event.detail[k];
+    return typeof v === 'string' ? v : null;
+  };
+  const payload = base(hosted, 'hosting-active', at);
+  const key = `hosting-event ${event.id}`;
+  switch (event.kind) {
+    case 'active':
+      payload.watch = watchOwningChannel(hooks, subscriptions, hosted, now);
+      break;
+    case 'name-lost':
+      Object.assign(payload, { kind: 'hosting-name-lost', problem: text('problem') });
+      break;
+    case 'name-back':
+      payload.kind = 'hosting-name-back';
+      break;
+    case 'removed':
+      payload.kind = 'hosting-removed';
+      break;
+    case 'certificate-issued':
+      Object.assign(payload, { kind: 'certificate-issued', notAfter: text('notAfter') });
+      break;
+    case 'certificate-failed': {
+      Object.assign(payload, { kind: 'certificate-failed', error: text('error'), retryAt: text('retryAt') });
+      // Failures in a row (each retry) are told at most once per reminder interval.
+      const slot = Math.floor(at.getTime() / hooks.reminderMs);
+      return alertsFor(hostingAudience(subscriptions, hosted, now), payload, `certificate-failed ${slot}`);
+    }
+    default:
+      return []; // certificate-renewed: silent (`/mtasts host` shows the certificate's dates)
+  }
+  return alertsFor(hostingAudience(subscriptions, hosted, now), payload, key);
+}
+
+/** Hosting is live: the channel it was enrolled from watches the domain (the monitor checks it from now on). */
+function watchOwningChannel(
+  hooks: HostingHooks,
+  subscriptions: Pick<SubscriptionStore, 'watch'>,
+  hosted: HostedDomain,
+  now: Date,
+): HostingPayload['watch'] {
+  if (!hosted.channelId || hosted.owner === CLI_OWNER) return null;
+  const r = subscriptions.watch(
+    hosted.owner,
+    hosted.channelId,
+    hosted.domain,
+    'hosting',
+    hooks.maxDomainsPerTeam,
+    now,
+  );
+  return r.kind;
+}
