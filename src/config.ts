@@ -625,20 +625,22 @@ function imapFolder(fallback: string) {
     });
 }
 
-/** A listen address, host:port ([v6]:port), as { host, port }; `fallback` when unset (null: off). */
-function listenAddress(fallback: string | null) {
+/** A listen address, host:port ([v6]:port; port 0: any free one), as { host, port }; `fallback` when unset (null: off). */
+function listenAddress<F extends string | null>(fallback: F) {
+  type Address = { host: string; port: number };
+  type Out = F extends string ? Address : Address | null;
   return z
     .string()
     .optional()
-    .transform((v, ctx): { host: string; port: number } | null => {
+    .transform((v, ctx): Out => {
       const text = unset(v) ? fallback : v.trim();
-      if (text === null) return null;
+      if (text === null) return null as Out;
       const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text);
       const host = m?.[1] ?? m?.[2] ?? '';
       const port = Number(m?.[3]);
-      if (!m || isIP(host) === 0 || port < 1 || port > 65535)
+      if (!m || isIP(host) === 0 || port > 65535)
         return problem(ctx, `must be ip:port such as 0.0.0.0:443 or [::]:443, got "${text.slice(0, 60)}"`);
-      return { host, port };
+      return { host, port } as Out;
     });
 }
 

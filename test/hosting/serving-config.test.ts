@@ -31,7 +31,7 @@ describe('the serving settings', () => {
   it('refuse a bad address, URL or e-mail address, naming the variable', () => {
     for (const [variable, value] of [
       ['MTASTS_HOSTING_LISTEN', 'example.com:443'],
-      ['MTASTS_HOSTING_LISTEN', '0.0.0.0:0'],
+      ['MTASTS_HOSTING_LISTEN', '0.0.0.0:65536'],
       ['MTASTS_HOSTING_HTTP_LISTEN', '::1:80'],
       ['MTASTS_ACME_DIRECTORY', 'http://ca.example/directory'],
       ['MTASTS_ACME_EMAIL', 'not an address'],
