@@ -323,6 +323,81 @@ describe('/mtasts host, its buttons and the monitor', () => {
   });
 });
 
+describe('the setup form: Let the bot host it', () => {
+  const F = 'form.test';
+  const submit = (serve: string, mode: string, team = 'T1') => {
+    const field = (v: Record<string, unknown>) => ({ mtasts_setup_input: v });
+    const payload = {
+      type: 'view_submission',
+      team: { id: team, domain: 'test' },
+      user: { id: 'U9', team_id: team },
+      api_app_id: 'A1',
+      token: 'legacy',
+      trigger_id: '1.2.3',
+      view: {
+        id: 'V1',
+        type: 'modal',
+        callback_id: 'mtasts_setup',
+        private_metadata: value(F, team, 'C1'),
+        state: {
+          values: {
+            serve: field({ type: 'static_select', selected_option: { value: serve } }),
+            mode: field({ type: 'static_select', selected_option: { value: mode } }),
+            max_age: field({ type: 'plain_text_input', value: '86400' }),
+            mx: field({ type: 'plain_text_input', value: `mail.${F}` }),
+            rua: field({ type: 'plain_text_input', value: '' }),
+          },
+        },
+      },
+    };
+    return sendSigned(`${rig.url}/slack/events`, SECRET, { payload: JSON.stringify(payload) });
+  };
+
+  test('the form offers it when hosting is on', async () => {
+    lab.set(F, { MX: [{ preference: 10, exchange: `mail.${F}` }] });
+    const before = slack.callsTo('views.open').length;
+    await command(`setup ${F}`, { team: 'T1', channel: 'C1' }).sent;
+    await slack.waitFor(() => slack.callsTo('views.open').length > before);
+    const view = textOf(slack.callsTo('views.open').at(-1)?.body);
+    expect(view).toContain('Let the bot host it');
+    expect(view).toContain('\\"block_id\\":\\"serve\\"');
+  });
+
+  test('enforce at the start is refused under the mode field; testing enrolls with the form values', async () => {
+    const early = await submit('bot', 'enforce');
+    expect(early.json()).toMatchObject({
+      response_action: 'errors',
+      errors: { mode: expect.stringContaining('testing') },
+    });
+    expect(await new HostingStore(rig.runtime.db).get(F)).toBeUndefined();
+    const before = slack.callsTo('chat.postEphemeral').length;
+    expect((await submit('bot', 'testing')).status).toBe(200);
+    await slack.waitFor(() => slack.callsTo('chat.postEphemeral').length > before);
+    const h = await new HostingStore(rig.runtime.db).get(F);
+    expect(h).toMatchObject({
+      owner: 'T1',
+      channelId: 'C1',
+      status: 'pending',
+      mode: 'testing',
+      maxAge: 86400,
+    });
+    expect(h?.mx).toEqual([`mail.${F}`]);
+    const answer = slack.callsTo('chat.postEphemeral').at(-1)?.body;
+    expect(answer).toMatchObject({ channel: 'C1', user: 'U9' });
+    expect(textOf(answer)).toContain(`mta-sts.${F}. 3600 IN CNAME ${HOSTING_NAME}.`);
+  });
+
+  test('another workspace choosing it for the same domain is told it is taken', async () => {
+    const before = slack.callsTo('chat.postEphemeral').length;
+    await submit('bot', 'testing', 'T2');
+    await slack.waitFor(() => slack.callsTo('chat.postEphemeral').length > before);
+    expect(String(slack.callsTo('chat.postEphemeral').at(-1)?.body.text)).toContain(
+      'already hosted for someone else',
+    );
+    expect((await new HostingStore(rig.runtime.db).get(F))?.owner).toBe('T1');
+  });
+});
+
 describe('hosting off', () => {
   test('/mtasts host says so and what to set; nothing is enrolled', async () => {
     const off = await startSlackRig(lab, slack, { secret: SECRET, databasePath: join(dir, 'off.sqlite') });
