@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
+import { createServer as createHttpsServer } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pebbleMissing } from '../support/pebble.js';
+import { type Pebble, pebbleMissing } from '../support/pebble.js';
 import { AcmeRig } from './acme-rig.js';
 import { fetchPolicy, policyText } from './fixtures.js';
 
@@ -137,5 +138,81 @@ describe.skipIf(missing !== null)('renewal, failures and replicas', () => {
     expect(result.issued).toEqual([name]);
     const got = await fetchPolicy(rig.port, name, [rig.pebble.rootPem]);
     expect(got.status).toBe(200);
+  });
+});
+
+/**
+ * A CA that rate-limits new orders: pebble (which has no rate limits) behind a small HTTPS front whose directory sends
+ * newOrder to itself, answered 429 with a Retry-After and RFC 8555's rateLimited problem.
+ */
+async function rateLimitingFront(
+  pebble: Pebble,
+  retryAfter: string,
+): Promise<{ url: string; orders: () => number; stop: () => Promise<void> }> {
+  let orders = 0;
+  const issued = pebble.listenerCa.issue({ names: ['localhost'] });
+  const server = createHttpsServer({ key: issued.key, cert: issued.cert }, (req, res) => {
+    if (req.method === 'POST' && req.url === '/order-plz') {
+      orders++;
+      res.writeHead(429, { 'Content-Type': 'application/problem+json', 'Retry-After': retryAfter });
+      res.end(
+        JSON.stringify({
+          type: 'urn:ietf:params:acme:error:rateLimited',
+          detail: 'too many new orders recently',
+        }),
+      );
+      return;
+    }
+    pebble.fetch(pebble.directoryUrl).then((text) => {
+      const directory = JSON.parse(text) as Record<string, unknown>;
+      directory.newOrder = `https://127.0.0.1:${port}/order-plz`;
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(directory));
+    });
+  });
+  const port = await new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+  );
+  return {
+    url: `https://127.0.0.1:${port}/dir`,
+    orders: () => orders,
+    stop: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+describe.skipIf(missing !== null)("a CA's rate limit", () => {
+  let rig: AcmeRig;
+  beforeAll(async () => {
+    rig = await AcmeRig.start();
+  });
+  afterAll(() => rig?.stop());
+
+  it('waits the Retry-After the CA asked for, ends the pass, and asks again only after it', async () => {
+    const front = await rateLimitingFront(rig.pebble, '7200');
+    rig.host('mta-sts.limited1.example', policyText('mx.limited1.example'));
+    rig.host('mta-sts.limited2.example', policyText('mx.limited2.example'));
+    let clock = new Date();
+    const manager = rig.manager({ directoryUrl: front.url, now: () => clock });
+    const result = await manager.reconcile();
+    expect(result).toEqual({
+      issued: [],
+      failed: ['mta-sts.limited1.example'],
+      deferred: ['mta-sts.limited2.example'],
+    });
+    expect(front.orders()).toBe(1);
+    expect(rig.events).toEqual([
+      expect.objectContaining({
+        name: 'mta-sts.limited1.example',
+        kind: 'failed',
+        error: 'too many new orders recently',
+        retryAt: new Date(clock.getTime() + 7_200_000).toISOString(),
+      }),
+    ]);
+    // An hour later (the backoff alone would allow it): the rate-limited name waits, the other one is tried.
+    clock = new Date(clock.getTime() + 3_600_000);
+    const later = await manager.reconcile();
+    expect(later.failed).toEqual(['mta-sts.limited2.example']);
+    expect(front.orders()).toBe(2);
+    await front.stop();
   });
 });

@@ -51,9 +51,10 @@ export class Pebble {
     private readonly dir: string,
     readonly port: number,
     readonly managementPort: number,
-    ca: TestCa,
+    /** The test CA of pebble's own HTTPS listener (a test's front server for pebble may use it too). */
+    readonly listenerCa: TestCa,
   ) {
-    this.agent = new Agent({ ca: ca.rootPem, servername: 'localhost', keepAlive: false });
+    this.agent = new Agent({ ca: listenerCa.rootPem, servername: 'localhost', keepAlive: false });
     child.stdout?.on('data', (d: Buffer) => {
       this.output = (this.output + d.toString()).slice(-20000);
     });
