@@ -2,7 +2,7 @@ import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { crypto as acmeCrypto } from 'acme-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PolicyServer, type PolicyServerLimits } from '../../src/hosting/server.js';
+import { challengeServer, PolicyServer, type PolicyServerLimits } from '../../src/hosting/server.js';
 import { CertificateStore } from '../../src/store/certificates.js';
 import type { Db } from '../../src/store/db.js';
 import { TestCa } from '../support/test-ca.js';
@@ -269,5 +269,46 @@ describe('a handshake that never comes', () => {
     expect(answer.length).toBe(0);
     expect(r.refused).toContain('handshake-timeout');
     await r.stop();
+  });
+});
+
+describe('the http-01 listener', () => {
+  it('answers a pending token with its key authorization and everything else 404, reflecting nothing', async () => {
+    const file = tempDatabase();
+    const db = file.open();
+    const store = new CertificateStore(db);
+    await store.putChallenge({
+      name: NAME,
+      type: 'http-01',
+      token: 'tok_EN-1',
+      keyAuthorization: 'tok_EN-1.thumbprint',
+      expiresAt: new Date(Date.now() + 600_000).toISOString(),
+    });
+    await store.putChallenge({
+      name: 'mta-sts.old.example',
+      type: 'http-01',
+      token: 'expired',
+      keyAuthorization: 'expired.thumbprint',
+      expiresAt: new Date(Date.now() - 1000).toISOString(),
+    });
+    const server = challengeServer({ certificates: store, limits: LIMITS });
+    const port = await new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+    );
+    const get = async (path: string, method = 'GET') => {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method });
+      return [res.status, await res.text()];
+    };
+    expect(await get('/.well-known/acme-challenge/tok_EN-1')).toEqual([200, 'tok_EN-1.thumbprint']);
+    expect(await get('/.well-known/acme-challenge/expired')).toEqual([404, 'not found\n']);
+    expect(await get('/.well-known/acme-challenge/unknown')).toEqual([404, 'not found\n']);
+    expect(await get('/.well-known/acme-challenge/../../etc/passwd')).toEqual([404, 'not found\n']);
+    expect(await get('/.well-known/acme-challenge/tok_EN-1?<x>')).toEqual([404, 'not found\n']);
+    expect(await get('/.well-known/acme-challenge/tok_EN-1', 'POST')).toEqual([404, 'not found\n']);
+    expect(await get('/.well-known/mta-sts.txt')).toEqual([404, 'not found\n']);
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    db.close();
+    file.remove();
   });
 });
