@@ -3,7 +3,14 @@ import type { CheckDeps } from '../core/check.js';
 import { durationText } from '../core/rollout.js';
 import { CLI_OWNER, type HostedDomain } from '../store/hosting.js';
 import type { ProposalStep } from './policy-plan.js';
-import type { HostingRecord, HostingService, Outcome, PolicyChangeRequest, ShowResult } from './service.js';
+import type {
+  HostingRecord,
+  HostingService,
+  Outcome,
+  PolicyChangeRequest,
+  ProposalOutcome,
+  ShowResult,
+} from './service.js';
 
 export const HOST_USAGE = `usage:
   mtasts host add <domain> [--mode testing|none] [--max-age N] [--mx host ...] [--json]
@@ -136,7 +143,7 @@ export async function hostCommand(args: string[], service: HostingService, io: H
       const r = await service.verify(p.domain, CLI_OWNER);
       return answer(r, p.json, io, () =>
         r.ok
-          ? `${statusLine(r.hosted)}\n${r.name}\n${r.dns ? dnsLine(r.dns) : 'the _mta-sts record could not be read now'}\n`
+          ? `${statusLine(r.hosted)}\n${r.name}\n${mxText(r.mx)}${r.dns ? dnsLine(r.dns) : 'the _mta-sts record could not be read now'}\n`
           : '',
       );
     }
@@ -223,6 +230,16 @@ function dnsLine(d: NonNullable<ShowResult['dns']>): string {
 function stepText(step: ProposalStep): string {
   if (step.kind === 'wait') return `next: mx ${step.mx.join(', ')}, not before ${step.until}`;
   return `next: ${step.kind === 'interim' ? 'step 1, serving' : 'serve'} mx ${step.mx.join(', ')} (mtasts host apply)`;
+}
+
+/** What the MX records in DNS called for, when anything. */
+function mxText(r: ProposalOutcome | null): string {
+  if (r === null || r.kind === 'none') return '';
+  const p = r.proposal;
+  const what = `the MX records list ${p.observed.join(', ')}: add ${p.add.join(', ') || 'nothing'}, drop ${p.drop.join(', ') || 'nothing'}`;
+  if (r.kind === 'applied')
+    return `${what}: applied at once (mode ${r.hosted.mode})\n${newIdText(r.hosted, r.previousId)}`;
+  return `${what}: proposed\n${stepText(r.next)}\n`;
 }
 
 function showText(r: ShowResult): string {

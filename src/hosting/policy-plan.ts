@@ -140,7 +140,10 @@ export function enforceVerdict(
   if (verdict.ready || history.watched || mode !== 'testing') return verdict;
   return {
     ...verdict,
-    missing: [...verdict.missing, 'the domain is not watched: watch it, and the monitor counts the days'],
+    missing: [
+      ...verdict.missing,
+      'the domain watched: it is not watched, and the monitor counts the days of watched domains only',
+    ],
   };
 }
 

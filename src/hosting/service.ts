@@ -280,21 +280,33 @@ export class HostingService implements HostedPolicies {
     };
   }
 
-  /** Looks at DNS now for one domain: its name (pending -> active, lost, back) and the TXT id. */
+  /**
+   * Looks at DNS now for one domain, as the monitor's pass does: its name (pending -> active, lost, back), the MX
+   * hosts (a proposal when they changed; applied at once outside enforce) and the TXT id.
+   */
   async verify(
     input: string,
     owner: string,
   ): Promise<
-    Outcome<{ hosted: HostedDomain; transition: Transition | null; name: string; dns: DnsIdState | null }>
+    Outcome<{
+      hosted: HostedDomain;
+      transition: Transition | null;
+      name: string;
+      mx: ProposalOutcome | null;
+      dns: DnsIdState | null;
+    }>
   > {
     const hostingName = this.settings.name;
     if (hostingName === null) return refusal('off', HOSTING_OFF);
     const found = await this.owned(input, owner);
     if (!found.ok) return found;
     const { hosted, transition, message } = await this.lookAtName(found.hosted, hostingName);
+    const answer = await this.dns.mx(hosted.domain);
+    const hosts = answer.ok ? mxHostsOf(answer.records) : [];
+    const mx = hosts.length > 0 ? await this.observeMx(hosted.domain, hosts) : null;
     const looked = await this.lookAtDnsId(hosted);
     const latest = (await this.store.get(hosted.domain)) ?? hosted;
-    return { ok: true, hosted: latest, transition, name: message, dns: looked.ok ? looked.state : null };
+    return { ok: true, hosted: latest, transition, name: message, mx, dns: looked.ok ? looked.state : null };
   }
 
   /**

@@ -140,6 +140,29 @@ describe('mtasts host', () => {
     expect(forced.code).toBe(0);
     expect(forced.out).toMatch(/^forced \(--force\): the rollout rule is not met: it needs /);
     expect(forced.out).toContain('now mode enforce, max_age 604800');
+    // An MX change seen by verify: proposed in enforce, step 1 applied by apply, step 2 not yet due.
+    mailDomain('force.example', ['mx1.force.example', 'new.force.example']);
+    const seen = await host('verify', 'force.example');
+    expect(seen.out).toContain(
+      'the MX records list mx1.force.example, new.force.example: add new.force.example, drop mx2.force.example: proposed',
+    );
+    expect(seen.out).toContain(
+      'next: step 1, serving mx mx1.force.example, mx2.force.example, new.force.example (mtasts host apply)',
+    );
+    const step1 = await host('apply', 'force.example');
+    expect(step1).toMatchObject({
+      code: 0,
+      out: expect.stringContaining(
+        'step 1 of the MX change applied: mx mx1.force.example, mx2.force.example, new.force.example',
+      ),
+    });
+    expect(step1.out).toContain(
+      'next: mx mx1.force.example, new.force.example, not before 2026-12-06T12:00:00.000Z',
+    );
+    expect(await host('apply', 'force.example')).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/not due before 2026-12-06T12:00:00.000Z/),
+    });
     const refusedAdd = await host('add', 'other.example', '--mode', 'enforce');
     expect(refusedAdd).toMatchObject({ code: 2, err: expect.stringMatching(/starts in testing/) });
   });
