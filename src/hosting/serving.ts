@@ -6,7 +6,7 @@ import type { Db } from '../store/db.js';
 import type { ChallengeType } from './acme.js';
 import { CertificateManager } from './certificates.js';
 import { challengeServer, PolicyServer, type PolicyServerEvents } from './server.js';
-import type { CertificateEventSink, HostedPolicies } from './types.js';
+import type { CertificateEvent, CertificateEventSink, HostedPolicies } from './types.js';
 
 /**
  * The serving half as the app runs it (start it only while hosting is on, i.e. MTASTS_HOSTING_NAME is set): the
@@ -19,8 +19,12 @@ export interface ServingDeps {
   policies: HostedPolicies;
   onEvent: CertificateEventSink;
   log: (line: string) => void;
-  /** Counters for the metrics (connections dropped and refused, requests answered). */
-  events?: PolicyServerEvents;
+  /** Counters for /metrics (AppMetrics has these three). */
+  metrics?: {
+    hostingRequest(status: number): void;
+    hostingRefused(reason: string): void;
+    certificateEvent(kind: CertificateEvent['kind']): void;
+  };
   /** For tests: trust of the ACME server's own HTTPS (a test CA). */
   httpsAgent?: Agent;
 }
@@ -40,7 +44,7 @@ export async function startServing(settings: AppConfig['serving'], deps: Serving
     policies: deps.policies,
     certificates: store,
     limits,
-    events: { onError: (e) => deps.log(`hosting: policy listener: ${e.message}`), ...deps.events },
+    events: serverEvents(deps),
   });
   const port = await server.listen(settings.listen.port, settings.listen.host);
   const http = settings.httpListen ? challengeServer({ certificates: store, limits }) : null;
@@ -65,7 +69,10 @@ export async function startServing(settings: AppConfig['serving'], deps: Serving
     email: settings.acmeEmail,
     challengeTypes,
     poll: { attempts: 10, minMs: 1000, maxMs: 10000 },
-    onEvent: deps.onEvent,
+    onEvent: async (event) => {
+      deps.metrics?.certificateEvent(event.kind);
+      await deps.onEvent(event);
+    },
     log: deps.log,
     ...(deps.httpsAgent ? { httpsAgent: deps.httpsAgent } : {}),
   });
@@ -83,5 +90,19 @@ export async function startServing(settings: AppConfig['serving'], deps: Serving
         await new Promise<void>((resolve) => http.close(() => resolve()));
       }
     },
+  };
+}
+
+function serverEvents(deps: ServingDeps): PolicyServerEvents {
+  const m = deps.metrics;
+  return {
+    onError: (e) => deps.log(`hosting: policy listener: ${e.message}`),
+    ...(m
+      ? {
+          onRequest: (status) => m.hostingRequest(status),
+          onRefused: (why) => m.hostingRefused(why),
+          onDropped: (why) => m.hostingRefused(why),
+        }
+      : {}),
   };
 }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAppConfig } from '../../src/config.js';
 import { type Serving, startServing } from '../../src/hosting/serving.js';
 import type { CertificateEvent } from '../../src/hosting/types.js';
+import { AppMetrics } from '../../src/metrics.js';
 import { TestDnsServer } from '../support/dns-server.js';
 import { Pebble, pebbleMissing } from '../support/pebble.js';
 import { fetchPolicy, handshake, policyText, TestPolicies, tempDatabase } from './fixtures.js';
@@ -29,6 +30,14 @@ describe.skipIf(missing !== null)('startServing', () => {
   let pebble: Pebble;
   let serving: Serving;
   let issued: Promise<void>;
+  const metrics = new AppMetrics({
+    databaseUp: () => true,
+    outbox: () => ({ pending: 0, oldestCreatedAt: null }),
+    leaseHolder: () => null,
+    self: 'test',
+    slackUp: () => null,
+    now: () => new Date(),
+  });
 
   beforeAll(async () => {
     dns = await TestDnsServer.start({ [NAME]: { A: ['127.0.0.1'] } });
@@ -57,6 +66,7 @@ describe.skipIf(missing !== null)('startServing', () => {
       },
       log: () => {},
       httpsAgent: pebble.agent,
+      metrics,
     });
   });
   afterAll(async () => {
@@ -73,6 +83,11 @@ describe.skipIf(missing !== null)('startServing', () => {
     const got = await fetchPolicy(serving.port, NAME, [pebble.rootPem]);
     expect([got.status, got.body]).toEqual([200, policyText('mx.started.example')]);
     expect(serving.httpPort).not.toBeNull();
+    expect((await handshake(serving.port, 'mta-sts.unknown.example', [pebble.rootPem])).ok).toBe(false);
+    const text = await metrics.text();
+    expect(text).toMatch(/mtasts_hosting_policy_requests_total\{status="200"\} 1/);
+    expect(text).toMatch(/mtasts_hosting_connections_refused_total\{reason="unknown-name"\} 1/);
+    expect(text).toMatch(/mtasts_hosting_certificates_total\{kind="issued"\} 1/);
     await serving.stop(100);
     const after = await handshake(serving.port, NAME, [pebble.rootPem]);
     expect(after).toMatchObject({ ok: false, error: 'ECONNREFUSED' });
