@@ -141,8 +141,12 @@ async function idAlerts(
   if (!state) return [];
   const key = idKey(state.expected);
   if (state.carries) {
-    // Said once, and only after a reminder: an id published before any reminder needs no news.
-    if (!state.newlyCarried || state.remindedAt === null) return [];
+    // Said once, and only after a reminder: an id published before any reminder needs no news. DNS may have been
+    // seen carrying it first by another look (`/mtasts host … show`): still news within a reminder interval.
+    if (state.remindedAt === null) return [];
+    const since = state.newlyCarried ? at.getTime() : Date.parse(hosted.dnsCarriesAt ?? '');
+    const fresh = since >= Date.parse(state.remindedAt) && at.getTime() - since < hooks.reminderMs;
+    if (!fresh) return [];
     return alertsFor(
       audience,
       base(hosted, 'hosting-id-carried', at),

@@ -242,6 +242,10 @@ describe('/mtasts host, its buttons and the monitor', () => {
     expect(reminders()).toHaveLength(2);
     lab.set(`_mta-sts.${D}`, { TXT: [`v=STSv1; id=${after?.stsId}`] });
     clock = new Date(clock.getTime() + 25 * 3600_000);
+    // A user's look sees DNS carry it first; the channel is still told, once.
+    expect(textOf(await answerOf(command(`host ${D} show`, { team: 'T1', channel: 'C1' })))).toContain(
+      'DNS carries id',
+    );
     await pass();
     await pass();
     expect(reminders()).toHaveLength(2);
