@@ -88,13 +88,15 @@ export async function hostingAfterCheck(
   let applied = false;
   if (hosted.status === 'active' && mx !== null) {
     const outcome = await hooks.service.observeMx(hosted.domain, mx);
-    if (outcome.kind === 'proposed') {
+    if ((outcome.kind === 'proposed' || outcome.kind === 'unchanged') && outcome.next.kind !== 'wait') {
+      // One alert per proposal and step that can be applied now: when it is made (or first seen here, after a
+      // user's Check DNS now made it), and when its step 2 comes due. The outbox keeps one per key and channel.
       const { proposal, next } = outcome;
       const payload: HostingPayload = {
         ...base(outcome.hosted, 'hosting-proposal', at),
         change: changeOf(proposal, next),
       };
-      alerts.push(...alertsFor(audience, payload, `hosting-proposal ${proposal.proposedAt}`));
+      alerts.push(...alertsFor(audience, payload, `hosting-proposal ${proposal.proposedAt} ${next.kind}`));
     } else if (outcome.kind === 'applied') {
       applied = true;
       const payload: HostingPayload = {

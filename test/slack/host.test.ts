@@ -258,6 +258,26 @@ describe('/mtasts host, its buttons and the monitor', () => {
     );
     expect(early.text).toMatch(/^:no_entry: step 2 .* is not due/);
     expect((await hosted())?.mx).toEqual([`mx1.${D}`, `mx2.${D}`]);
+    expect(postsSaying('C1', 'a policy update is proposed')).toHaveLength(1);
+  });
+
+  test('step 2 due once the old max_age has run out: told once, then applied', async () => {
+    clock = new Date(clock.getTime() + 8 * DAY);
+    await pass();
+    await pass();
+    const proposals = postsSaying('C1', 'a policy update is proposed');
+    expect(proposals).toHaveLength(2);
+    expect(textOf(proposals[1]?.body)).toContain('mtasts_host_apply');
+    const done = await answerOf(
+      click('mtasts_host_apply', value(D, 'T1', 'C1'), { team: 'T1', channel: 'C1' }),
+    );
+    expect(done.response_type).toBe('in_channel');
+    const after = await hosted();
+    expect(after?.mx).toEqual([`mx2.${D}`]);
+    expect(after?.proposal).toBeNull();
+    lab.set(`_mta-sts.${D}`, { TXT: [`v=STSv1; id=${after?.stsId}`] });
+    await pass();
+    expect(postsSaying('C1', 'a policy update is proposed')).toHaveLength(2);
   });
 
   test.each([
