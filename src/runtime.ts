@@ -141,6 +141,7 @@ function hostingHooks(service: HostingService, db: Db, config: AppConfig): Hosti
   return {
     service,
     hosted: (domain) => store.get(domain),
+    served: () => store.withStatus(['active', 'leaving']),
     reminderMs: config.reminderHours * 3600_000,
     maxDomainsPerTeam: config.maxDomainsPerTeam,
   };

@@ -1,4 +1,7 @@
 import type { Report } from '../core/check.js';
+import type { DnsLookups } from '../core/net/dns.js';
+import { parseStsRecord } from '../core/sts-record.js';
+import { mxHostsOf } from '../hosting/policy-plan.js';
 import type { HostingService } from '../hosting/service.js';
 import { CLI_OWNER, type HostedDomain, type HostingEvent } from '../store/hosting.js';
 import type { HostingAlertKind, HostingPayload } from '../store/monitor-state.js';
@@ -28,6 +31,8 @@ export interface HostingHooks {
   >;
   /** A hosted domain as the store holds it (its owner and channel), or undefined. */
   hosted(domain: string): Promise<HostedDomain | undefined>;
+  /** The hosted domains served now (active or leaving). */
+  served(): Promise<HostedDomain[]>;
   /** MTASTS_REMINDER_HOURS: the least time between two reminders to publish an id. */
   reminderMs: number;
   /** MTASTS_MAX_DOMAINS_PER_TEAM: the owning channel is subscribed once hosting is live, within this cap. */
@@ -73,18 +78,51 @@ const base = (h: HostedDomain, kind: HostingAlertKind, at: Date): HostingPayload
 /** The event key of the first reminder to publish an id: later reminders and "DNS carries it" go in its thread. */
 const idKey = (stsId: string) => `hosting-id ${stsId}`;
 
-/** After a hosted domain's check: its MX change and its id, as alerts for the owning channels. */
+/** What a look at a hosted domain's DNS found: its MX hosts (null: not read) and its `_mta-sts` id (undefined: not read). */
+export interface HostingSeen {
+  domain: string;
+  mx: string[] | null;
+  stsId: string | null | undefined;
+}
+
+/** What a check saw: a lookup that failed (or a resolver that did) tells nothing. */
+export function seenInReport(report: Report): HostingSeen {
+  const resolverFailed = report.findings.some((f) => f.code === 'DNS_RESOLVER_FAILED');
+  const failed = (name: string) =>
+    resolverFailed || report.findings.some((f) => f.code === 'DNS_LOOKUP_FAILED' && f.subject === name);
+  return {
+    domain: report.domain,
+    mx: failed(report.domain) ? null : report.evidence.mx.hosts.map((h) => h.host),
+    stsId: failed(`_mta-sts.${report.domain}`) ? undefined : report.evidence.sts.id,
+  };
+}
+
+/** The MX hosts and the `_mta-sts` id read from DNS directly (a hosted domain no channel watches). */
+export async function seenInDns(
+  dns: Pick<DnsLookups, 'mx' | 'txt'>,
+  domain: string,
+  signal?: AbortSignal,
+): Promise<HostingSeen> {
+  const [mx, txt] = await Promise.all([dns.mx(domain, signal), dns.txt(`_mta-sts.${domain}`, signal)]);
+  const hosts = mx.ok ? mxHostsOf(mx.records) : mx.kind === 'error' ? null : [];
+  if (!txt.ok && txt.kind === 'error') return { domain, mx: hosts, stsId: undefined };
+  const records = txt.ok ? txt.records.filter((t) => t.startsWith('v=STSv1')) : [];
+  const id = records.length === 1 ? (parseStsRecord(records[0] ?? '').record?.id ?? null) : null;
+  return { domain, mx: hosts, stsId: id };
+}
+
+/** After a look at a hosted domain (its check): its MX change and its id, as alerts for the owning channels. */
 export async function hostingAfterCheck(
   hooks: HostingHooks,
   subscriptions: Pick<SubscriptionStore, 'forDomain'>,
-  report: Report,
+  seen: HostingSeen,
   at: Date,
 ): Promise<NewAlert[]> {
-  const hosted = await hooks.hosted(report.domain);
+  const hosted = await hooks.hosted(seen.domain);
   if (!hosted || (hosted.status !== 'active' && hosted.status !== 'leaving')) return [];
   const audience = hostingAudience(subscriptions, hosted, at);
   const alerts: NewAlert[] = [];
-  const mx = mxSeen(report);
+  const mx = seen.mx;
   let applied = false;
   if (hosted.status === 'active' && mx !== null) {
     const outcome = await hooks.service.observeMx(hosted.domain, mx);
@@ -107,14 +145,35 @@ export async function hostingAfterCheck(
       await hooks.service.markReminded(hosted.domain); // the alert shows the TXT: the reminders count from now
     }
   }
-  if (!applied) alerts.push(...(await idAlerts(hooks, hosted, report, audience, at)));
+  if (!applied && seen.stsId !== undefined)
+    alerts.push(...(await idAlerts(hooks, hosted, seen.stsId, audience, at)));
   return alerts;
 }
 
-/** The MX hosts of the check, in DNS's order; null when the MX lookup failed (nothing to compare). */
-function mxSeen(report: Report): string[] | null {
-  const failed = report.findings.some((f) => f.code === 'DNS_LOOKUP_FAILED' && f.subject === report.domain);
-  return failed ? null : report.evidence.mx.hosts.map((h) => h.host);
+/**
+ * Once per pass, the hosted domains no channel watches (the pass did not check them: unwatched after enrollment, or
+ * the command line's): their MX hosts and id read from DNS, with the same follow-ups. Returns the alerts by domain.
+ */
+export async function hostingUnwatched(
+  hooks: HostingHooks,
+  subscriptions: Pick<SubscriptionStore, 'forDomain'>,
+  dns: Pick<DnsLookups, 'mx' | 'txt'>,
+  now: () => Date,
+  signal?: AbortSignal,
+): Promise<Map<string, NewAlert[]>> {
+  const out = new Map<string, NewAlert[]>();
+  for (const h of await hooks.served()) {
+    if (signal?.aborted) break;
+    if (subscriptions.forDomain(h.domain).length > 0) continue; // the pass checked it
+    const alerts = await hostingAfterCheck(
+      hooks,
+      subscriptions,
+      await seenInDns(dns, h.domain, signal),
+      now(),
+    );
+    if (alerts.length > 0) out.set(h.domain, alerts);
+  }
+  return out;
 }
 
 function changeOf(
@@ -134,11 +193,10 @@ function changeOf(
 async function idAlerts(
   hooks: HostingHooks,
   hosted: HostedDomain,
-  report: Report,
+  seen: string | null,
   audience: { teamId: string; channelId: string }[],
   at: Date,
 ): Promise<NewAlert[]> {
-  const seen = report.evidence.sts.id;
   const state = await hooks.service.observeDnsId(hosted.domain, seen);
   if (!state) return [];
   const key = idKey(state.expected);

@@ -23,7 +23,13 @@ import {
   workerName,
 } from './deliver.js';
 import { DEFAULT_DIFF_SETTINGS, type DiffSettings, diff } from './diff.js';
-import { type HostingHooks, hostingAfterCheck, hostingRound } from './hosting.js';
+import {
+  type HostingHooks,
+  hostingAfterCheck,
+  hostingRound,
+  hostingUnwatched,
+  seenInReport,
+} from './hosting.js';
 import { DEFAULT_PASS_CACHE, type PassCacheSettings, type PassCacheStats, passDeps } from './pass-cache.js';
 import { pool } from './pool.js';
 import { snapshotOf } from './snapshot.js';
@@ -252,6 +258,7 @@ export class Monitor {
       summary.sqliteMs += performance.now() - t;
       summary.domains += page.length;
     }
+    await this.followUnwatchedHosting(signal);
     store.finishPass(pass.id, now());
     await this.announceHosting(false);
     summary.delivery = await this.deliver();
@@ -343,12 +350,28 @@ export class Monitor {
     }
   }
 
+  /** The hosted domains no channel watches: their MX hosts and id read from DNS, followed up alike; a failure is logged. */
+  private async followUnwatchedHosting(signal: AbortSignal): Promise<void> {
+    const { hosting, store, subscriptions, engine, now, logger } = this.deps;
+    if (!hosting) return;
+    try {
+      const alerts = await hostingUnwatched(hosting, subscriptions, engine.deps.dns, now, signal);
+      store.atomically(() => {
+        for (const [domain, list] of alerts) store.queue(domain, list, now());
+      });
+    } catch (err) {
+      logger.error(
+        `monitor: unwatched hosted domains not followed up: ${(err as Error).stack ?? String(err)}`,
+      );
+    }
+  }
+
   /** A hosted domain's MX change and id after its check (none for a domain not hosted); a failure is logged. */
   private async hostingAlerts(report: Report, at: Date): Promise<NewAlert[]> {
     const { hosting, subscriptions, logger } = this.deps;
     if (!hosting) return [];
     try {
-      return await hostingAfterCheck(hosting, subscriptions, report, at);
+      return await hostingAfterCheck(hosting, subscriptions, seenInReport(report), at);
     } catch (err) {
       logger.error(
         `monitor: hosting of ${report.domain} not followed up: ${(err as Error).stack ?? String(err)}`,

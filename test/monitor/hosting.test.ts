@@ -181,4 +181,37 @@ describe('hosted domains in the monitor', () => {
     expect(saying('C2', 'points at the bot')).toHaveLength(0);
     expect(logs.filter((l) => l.startsWith('error monitor: host'))).toEqual([]);
   });
+  test('unwatched everywhere, the hosted domain is still followed: DNS read directly, the owning channel told', async () => {
+    runtime.subscriptions.unwatch('T1', 'C1', D);
+    runtime.subscriptions.unwatch('T1', 'C3', D);
+    runtime.subscriptions.unwatch('T2', 'C2', D);
+    const id = (await hosted())?.stsId ?? '?';
+    const reminders = (channel: string) =>
+      saying(channel, 'publish the new id').filter((c) => JSON.stringify(c.body).includes(id));
+    const before = reminders('C1').length;
+    clock = new Date(clock.getTime() + 7 * HOUR);
+    await pass();
+    expect(reminders('C1')).toHaveLength(before + 1);
+    expect(reminders('C3')).toHaveLength(0);
+    expect(reminders('C2')).toHaveLength(0);
+    lab.set(`_mta-sts.${D}`, { TXT: [`v=STSv1; id=${id}`] });
+    await pass();
+    expect(
+      saying('C1', `DNS now carries id`).filter((c) => JSON.stringify(c.body).includes(id)),
+    ).toHaveLength(1);
+    lab.set(D, { MX: [{ preference: 10, exchange: `mx3.${D}` }] });
+    clock = new Date(clock.getTime() + HOUR);
+    await pass();
+    expect((await hosted())?.mx).toEqual([`mx3.${D}`]);
+    expect(saying('C1', 'the hosted policy follows')).toHaveLength(2);
+    expect(runtime.checks.last(D)?.evidence.mx.hosts.map((h) => h.host)).not.toEqual([`mx3.${D}`]); // not checked
+    lab.set(D, { servfail: true });
+    lab.set(`_mta-sts.${D}`, { servfail: true });
+    const told = saying('C1', 'publish the new id').length;
+    clock = new Date(clock.getTime() + 7 * HOUR);
+    await pass(); // a failed lookup tells nothing: no proposal, and no reminder although the interval has passed
+    expect((await hosted())?.mx).toEqual([`mx3.${D}`]);
+    expect(saying('C1', 'publish the new id')).toHaveLength(told);
+    expect(logs.filter((l) => l.startsWith('error monitor: '))).toEqual([]);
+  });
 });
