@@ -216,6 +216,7 @@ async function idAlerts(
   }
   const last = state.remindedAt === null ? null : Date.parse(state.remindedAt);
   if (last !== null && at.getTime() - last < hooks.reminderMs) return [];
+  if (audience.length === 0) return []; // nobody to remind: the first channel that hears of it gets the reminder
   await hooks.service.markReminded(hosted.domain);
   const payload: HostingPayload = { ...base(hosted, 'hosting-id-reminder', at), seenId: seen };
   return last === null
