@@ -6,7 +6,12 @@ import type { HostingService } from '../hosting/service.js';
 import { CLI_OWNER, type HostedDomain, type HostingEvent } from '../store/hosting.js';
 import type { HostingAlertKind, HostingPayload } from '../store/monitor-state.js';
 import type { NewAlert } from '../store/outbox.js';
-import { isActive, type SubscriptionStore, WATCH_LIST_TEAM } from '../store/subscriptions.js';
+import {
+  isActive,
+  LOG_DESTINATION,
+  type SubscriptionStore,
+  WATCH_LIST_TEAM,
+} from '../store/subscriptions.js';
 
 /**
  * Hosted MTA-STS in the monitor's pass (issue 15): after a hosted domain's check, the MX hosts DNS lists are handed to
@@ -291,14 +296,29 @@ async function eventAlerts(
   return alertsFor(hostingAudience(subscriptions, hosted, now), payload, key);
 }
 
-/** Hosting is live: the channel it was enrolled from watches the domain (the monitor checks it from now on). */
+/**
+ * Hosting is live: the channel it was enrolled from watches the domain (the monitor checks it from now on). A domain the
+ * command line hosts joins the watch list, its alerts to the log (`npm start` writes them), unless the watch list
+ * already has it (with a webhook, say).
+ */
 function watchOwningChannel(
   hooks: HostingHooks,
-  subscriptions: Pick<SubscriptionStore, 'watch'>,
+  subscriptions: Pick<SubscriptionStore, 'forDomain' | 'watch'>,
   hosted: HostedDomain,
   now: Date,
 ): HostingPayload['watch'] {
-  if (!hosted.channelId || hosted.owner === CLI_OWNER) return null;
+  if (hosted.owner === CLI_OWNER) {
+    if (subscriptions.forDomain(hosted.domain).some((s) => s.teamId === WATCH_LIST_TEAM)) return 'exists';
+    return subscriptions.watch(
+      WATCH_LIST_TEAM,
+      LOG_DESTINATION,
+      hosted.domain,
+      'hosting',
+      hooks.maxDomainsPerTeam,
+      now,
+    ).kind;
+  }
+  if (!hosted.channelId) return null;
   const r = subscriptions.watch(
     hosted.owner,
     hosted.channelId,

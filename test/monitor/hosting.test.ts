@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DEFAULT_DELIVERY } from '../../src/monitor/deliver.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { slackPoster } from '../../src/slack/poster.js';
-import { HostingStore } from '../../src/store/hosting.js';
+import { CLI_OWNER, HostingStore } from '../../src/store/hosting.js';
+import { LOG_DESTINATION, WATCH_LIST_TEAM } from '../../src/store/subscriptions.js';
 import { testConfig } from '../support/config.js';
 import { type ApiCall, FakeSlack } from '../support/fake-slack.js';
 import { Lab } from '../support/lab.js';
@@ -213,5 +214,19 @@ describe('hosted domains in the monitor', () => {
     expect((await hosted())?.mx).toEqual([`mx3.${D}`]);
     expect(saying('C1', 'publish the new id')).toHaveLength(told);
     expect(logs.filter((l) => l.startsWith('error monitor: '))).toEqual([]);
+  });
+
+  test('a domain the command line hosts joins the watch list when it goes live, its alerts to the log', async () => {
+    const service = runtime.hosting;
+    if (!service) throw new Error('hosting is on in this test');
+    const C = 'cli-hosted.test';
+    lab.set(C, { MX: [{ preference: 10, exchange: `mx1.${C}` }] });
+    expect((await service.add(C, CLI_OWNER, null)).ok).toBe(true);
+    lab.set(`mta-sts.${C}`, { CNAME: HOSTING_NAME });
+    await pass();
+    expect(runtime.subscriptions.forDomain(C).map((s) => [s.teamId, s.channelId])).toEqual([
+      [WATCH_LIST_TEAM, LOG_DESTINATION],
+    ]);
+    expect(saying(LOG_DESTINATION, 'hosted MTA-STS is live')).toHaveLength(1);
   });
 });
