@@ -135,10 +135,10 @@ async function until<T>(
   }
 }
 
-function policy(path?: string): Promise<PolicyAnswer> {
+function policy(path?: string, name = POLICY_HOST): Promise<PolicyAnswer> {
   return theRig().call('policy', {
     address: BOT,
-    name: POLICY_HOST,
+    name,
     ca: started.pebbleRootPem,
     ...(path ? { path } : {}),
   }) as Promise<PolicyAnswer>;
@@ -208,6 +208,9 @@ describe('hosted MTA-STS on the production path, default settings, in a network 
       expect(served.status).toBe(200);
       expect(served.contentType).toMatch(/^text\/plain/);
       expect(served.body).toContain('mode: testing');
+      expect((await policy('/.well-known/other.txt')).status).toBe(404);
+      // An unknown name: the handshake is refused (alert unrecognized_name), no certificate shown.
+      await expect(policy(undefined, 'mta-sts.unknown.test')).rejects.toThrow(/unrecognized name/);
       if (!ns) throw new Error('no namespace');
       const check = await ns.run([process.execPath, 'bin/mtasts.js', 'check', DOMAIN, '--json'], cliEnv);
       expect(check.stderr).toBe('');
