@@ -34,6 +34,8 @@ const USAGE = `usage:
   mtasts ingest-imap --once          read new report e-mails from MTASTS_TLSRPT_IMAP_URL once (exit 0 read, 1 failed)
   mtasts watch add <domain> [--webhook NAME]   watch a domain without Slack: alerts to the log or a webhook
   mtasts watch list | remove <domain> | mute <domain> [24h|off]   the watch list (mtasts watch help)
+  mtasts host add|list|show|verify|set|apply|remove <domain> [--mode testing|enforce|none] [--max-age N]
+              [--mx host ...] [--force] [--json]   hosted MTA-STS: the bot serves the policy (mtasts host help)
   mtasts --version                   the version of mtasts-bot
 `;
 
@@ -55,6 +57,8 @@ export async function main(argv: string[], given?: CliIo): Promise<number> {
         return await runIngestImap(rest, io);
       case 'watch':
         return await runWatch(rest, io);
+      case 'host':
+        return await (await import('./hosting/cli.js')).runHost(rest, io);
       case '--version':
       case 'version':
         io.stdout(`mtasts-bot ${packageVersion()}\n`);
@@ -69,7 +73,7 @@ export async function main(argv: string[], given?: CliIo): Promise<number> {
         throw new UsageError(`unknown command "${command}"; run "mtasts help" for the commands`);
     }
   } catch (err) {
-    const { ConfigError } = await import('./config.js');
+    const { ConfigError } = await import('./settings.js');
     if (err instanceof UsageError || err instanceof ConfigError || err instanceof RecordsInputError) {
       io.stderr(`mtasts: ${err.message}\n`);
       return 2;
@@ -86,9 +90,10 @@ function packageVersion(): string {
 }
 
 async function engineFor(io: CliIo) {
+  // settings.js, not config.js: a check reads only the engine's settings and so loads neither zod nor node-cron.
   const [{ createEngine }, { loadEngineConfig, loadDomainConnectKey }] = await Promise.all([
     import('./engine.js'),
-    import('./config.js'),
+    import('./settings.js'),
   ]);
   return createEngine(loadEngineConfig(io.env), loadDomainConnectKey(io.env), {
     ...(io.engine ? { options: io.engine } : {}),

@@ -1,9 +1,21 @@
-import { createPrivateKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { hostname } from 'node:os';
 import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
+import { hostnameProblem } from './core/domain.js';
+import {
+  ConfigError,
+  type EngineConfig,
+  flagParse,
+  intParse,
+  type Parse,
+  type PlainOutput,
+  type PlainShape,
+  domainConnectSettings as plainDomainConnectSettings,
+  engineSettings as plainEngineSettings,
+  loadDomainConnectKey as readPlainDomainConnectKey,
+  loadEngineConfig as readPlainEngineConfig,
+  unset,
+} from './settings.js';
 import { type ImapSettings, type OperatorChannel, Secret } from './tlsrpt/imap-settings.js';
 import { parseWebhooks, type Webhook } from './webhooks/destinations.js';
 
@@ -15,7 +27,7 @@ import { parseWebhooks, type Webhook } from './webhooks/destinations.js';
  * another, one must not exceed another) is an entry in `appRules`. Every bad setting is reported at once, one line each.
  */
 
-export class ConfigError extends Error {}
+export { ConfigError };
 
 type Env = NodeJS.ProcessEnv;
 
@@ -35,30 +47,27 @@ const problem = (ctx: z.RefinementCtx, message: string): never => {
   return z.NEVER;
 };
 
-const unset = (v: string | undefined): v is undefined => v === undefined || v.trim() === '';
-
-const int = (min: number, max: number, fallback: number) =>
+/** A setting declared as a plain parse function (settings.ts) as a kind of this schema. */
+const fromParse = <T>(parse: Parse<T>) =>
   z
     .string()
     .optional()
-    .transform((v, ctx) => {
-      if (unset(v)) return fallback;
-      if (!/^\d+$/.test(v.trim()) || Number(v) < min || Number(v) > max)
-        return problem(ctx, `must be a whole number from ${min} to ${max}, got "${v}"`);
-      return Number(v);
+    .transform((v, ctx): T => {
+      const read = parse(v);
+      return read.ok ? read.value : problem(ctx, read.message);
     });
 
-const flag = (fallback: boolean) =>
-  z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (unset(v)) return fallback;
-      const s = v.trim().toLowerCase();
-      if (['1', 'true', 'yes', 'on'].includes(s)) return true;
-      if (['0', 'false', 'no', 'off'].includes(s)) return false;
-      return problem(ctx, `must be 1/on or 0/off, got "${v}"`);
-    });
+/** A group of plain settings (settings.ts) as a group of this schema, each with its variable. */
+function zodGroup<S extends PlainShape>(shape: S) {
+  const fields = Object.entries(shape).map(([field, s]) => [field, setting(s.variable, fromParse(s.parse))]);
+  return z.object(
+    Object.fromEntries(fields) as { [K in keyof S]: z.ZodType<PlainOutput<S>[K], string | undefined> },
+  );
+}
+
+const int = (min: number, max: number, fallback: number) => fromParse(intParse(min, max, fallback));
+
+const flag = (fallback: boolean) => fromParse(flagParse(fallback));
 
 const cronExpression = (fallback: string, meaning: string) =>
   z
@@ -95,97 +104,21 @@ const verbatim = () =>
     .optional()
     .transform((v) => v ?? '');
 
-const dnsServer = (value: string): string | null => {
-  const v = value.trim();
-  if (isIP(v)) return v;
-  const v4 = /^(\d+\.\d+\.\d+\.\d+):(\d{1,5})$/.exec(v);
-  if (v4?.[1] && isIP(v4[1]) && Number(v4[2]) > 0 && Number(v4[2]) < 65536) return v;
-  const v6 = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(v);
-  if (v6?.[1] && isIP(v6[1]) === 6 && Number(v6[2]) > 0 && Number(v6[2]) < 65536) return v;
-  return null;
-};
+const engineSettings = zodGroup(plainEngineSettings);
 
-const dnsServers = () =>
-  z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (unset(v)) return undefined;
-      const servers = v.split(',').map((s) => s.trim());
-      const bad = servers.find((s) => dnsServer(s) === null);
-      if (bad !== undefined) return problem(ctx, `"${bad}" is not an ip or ip:port (IPv6 as [ip]:port)`);
-      return servers;
-    });
-
-function defaultEhloName(): string {
-  const h = hostname();
-  return /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(h) ? h : 'mtasts-bot.invalid';
-}
-
-const ehloName = () =>
-  z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (unset(v)) return defaultEhloName();
-      return /^[A-Za-z0-9.-]{1,253}$/.test(v) ? v : problem(ctx, `must be a host name, got "${v}"`);
-    });
-
-const engineSettings = z.object({
-  dnsServers: setting('MTASTS_DNS_SERVERS', dnsServers()),
-  allowPrivateNetworks: setting('MTASTS_ALLOW_PRIVATE_NETWORKS', flag(false)),
-  timeoutMs: setting('MTASTS_TIMEOUT_MS', int(100, 120000, 10000)),
-  certWarnDays: setting('MTASTS_CERT_WARN_DAYS', int(1, 365, 14)),
-  smtpProbe: setting('MTASTS_SMTP_PROBE', flag(true)),
-  /** MX hosts probed per check (the most preferred), and addresses probed per MX host. */
-  maxMxHosts: setting('MTASTS_MAX_MX_HOSTS', int(1, 100, 10)),
-  maxAddressesPerMx: setting('MTASTS_MAX_ADDRESSES_PER_MX', int(1, 64, 8)),
-  ehloName: setting('MTASTS_EHLO_NAME', ehloName()),
-});
-
-export type EngineConfig = z.output<typeof engineSettings>;
+export type { EngineConfig };
 
 export function loadEngineConfig(env: Env = process.env): EngineConfig {
-  return readSettings(engineSettings, env);
+  return readPlainEngineConfig(env);
 }
 
-const pemFile = () =>
-  z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (unset(v)) return null;
-      try {
-        const pem = readFileSync(v, 'utf8');
-        createPrivateKey(pem);
-        return pem;
-      } catch (err) {
-        return problem(ctx, `cannot be read as a PEM private key (${(err as Error).message})`);
-      }
-    });
-
-const domainConnectSettings = z.object({
-  privateKeyPem: setting('MTASTS_DC_PRIVATE_KEY_FILE', pemFile()),
-  keyHost: setting(
-    'MTASTS_DC_KEY_HOST',
-    z
-      .string()
-      .optional()
-      .transform((v, ctx) => {
-        if (unset(v)) return '_dck1';
-        if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(v))
-          return problem(ctx, `must be a host name such as _dck1, got "${v}"`);
-        return v;
-      }),
-  ),
-});
+const domainConnectSettings = zodGroup(plainDomainConnectSettings);
 
 /** The Domain Connect signing key, or null when this installation has none. */
 export function loadDomainConnectKey(
   env: Env = process.env,
 ): { privateKeyPem: string; keyHost: string } | null {
-  const { privateKeyPem, keyHost } = readSettings(domainConnectSettings, env);
-  return privateKeyPem ? { privateKeyPem, keyHost } : null;
+  return readPlainDomainConnectKey(env);
 }
 
 const WHERE_TOKENS = 'see the README: Slack app settings, "Install App" and "Basic Information" pages';
@@ -321,6 +254,58 @@ const appSettings = z.object({
   operatorChannel: setting('MTASTS_OPERATOR_CHANNEL', operatorChannel()),
   /** Named incoming webhooks the watch list's alerts go to (`name=[kind:]url`, comma separated): secrets. */
   webhooks: setting('MTASTS_WEBHOOKS', webhookList()),
+  /** Hosted MTA-STS (issue 15): the bot serves mta-sts.<domain> for enrolled domains; off while the name is unset. */
+  hosting: z.object({
+    /** The name mta-sts.<domain> CNAME records point to; null: hosting is off. */
+    name: setting('MTASTS_HOSTING_NAME', hostingName()),
+    /** The bot's public addresses, when the name's own A/AAAA records are not what to compare with. */
+    addresses: setting('MTASTS_HOSTING_ADDRESSES', addressList()),
+    /** Hosted domains per Slack workspace (and for the command line). */
+    maxPerWorkspace: setting('MTASTS_HOSTING_MAX_PER_WORKSPACE', int(1, 100000, 50)),
+    /** mx patterns in one hosted policy. */
+    maxMxPatterns: setting('MTASTS_HOSTING_MAX_MX', int(1, 100, 20)),
+  }),
+  /** Hosted MTA-STS, the serving half: the policy listener, the http-01 listener, ACME (see README, Hosted MTA-STS). */
+  serving: z.object({
+    /** host:port of the TLS policy listener (started only while MTASTS_HOSTING_NAME is set). */
+    listen: setting('MTASTS_HOSTING_LISTEN', listenAddress('0.0.0.0:443')),
+    /** host:port of the plain HTTP listener for http-01; null: off (tls-alpn-01 on the policy listener only). */
+    httpListen: setting('MTASTS_HOSTING_HTTP_LISTEN', listenAddress(null)),
+    handshakeTimeoutMs: setting('MTASTS_HOSTING_HANDSHAKE_TIMEOUT_MS', int(100, 600000, 10000)),
+    headersTimeoutMs: setting('MTASTS_HOSTING_HEADERS_TIMEOUT_MS', int(100, 600000, 10000)),
+    keepAliveTimeoutMs: setting('MTASTS_HOSTING_KEEPALIVE_TIMEOUT_MS', int(100, 600000, 5000)),
+    maxHeaderBytes: setting('MTASTS_HOSTING_MAX_HEADER_BYTES', int(1024, 65536, 8192)),
+    maxRequestsPerConnection: setting('MTASTS_HOSTING_MAX_REQUESTS_PER_CONNECTION', int(1, 100000, 100)),
+    maxConnections: setting('MTASTS_HOSTING_MAX_CONNECTIONS', int(1, 1000000, 1000)),
+    maxConnectionsPerAddress: setting('MTASTS_HOSTING_MAX_CONNECTIONS_PER_ADDRESS', int(1, 1000000, 20)),
+    acmeDirectory: setting(
+      'MTASTS_ACME_DIRECTORY',
+      httpsUrl('https://acme-v02.api.letsencrypt.org/directory'),
+    ),
+    acmeEmail: setting(
+      'MTASTS_ACME_EMAIL',
+      optionalText(/^[^\s@<>,;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$/, 'must be an e-mail address'),
+    ),
+    /** A certificate is renewed this many days before it expires. */
+    renewBeforeDays: setting('MTASTS_ACME_RENEW_DAYS', int(1, 89, 30)),
+    /** After a failed order, the first wait (doubled per failure in a row) and the longest. */
+    retryMinMs: setting(
+      'MTASTS_ACME_RETRY_MIN_MINUTES',
+      int(1, 1440, 60).transform((m) => m * 60_000),
+    ),
+    retryMaxMs: setting(
+      'MTASTS_ACME_RETRY_MAX_HOURS',
+      int(1, 168, 24).transform((h) => h * 3_600_000),
+    ),
+    maxOrdersPerPass: setting('MTASTS_ACME_ORDERS_PER_PASS', int(1, 1000, 10)),
+    orderTimeoutMs: setting('MTASTS_ACME_ORDER_TIMEOUT_MS', int(10000, 3600000, 300000)),
+    requestTimeoutMs: setting('MTASTS_ACME_REQUEST_TIMEOUT_MS', int(1000, 120000, 30000)),
+    /** How often the certificate manager looks for names to order or renew. */
+    reconcileIntervalMs: setting(
+      'MTASTS_ACME_INTERVAL_SECONDS',
+      int(10, 86400, 60).transform((s) => s * 1000),
+    ),
+  }),
   /** How the app runs as a service (see README, Running it). */
   service: z.object({
     /** Socket Mode: the first wait before reconnecting after the socket dropped; doubled per failure up to the max. */
@@ -670,5 +655,68 @@ function imapFolder(fallback: string) {
           `must be a folder name such as "${fallback}", without control characters, * or %`,
         );
       return folder;
+    });
+}
+
+/** A listen address, host:port ([v6]:port; port 0: any free one), as { host, port }; `fallback` when unset (null: off). */
+function listenAddress<F extends string | null>(fallback: F) {
+  type Address = { host: string; port: number };
+  type Out = F extends string ? Address : Address | null;
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx): Out => {
+      const text = unset(v) ? fallback : v.trim();
+      if (text === null) return null as Out;
+      const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text);
+      const host = m?.[1] ?? m?.[2] ?? '';
+      const port = Number(m?.[3]);
+      if (!m || isIP(host) === 0 || port > 65535)
+        return problem(ctx, `must be ip:port such as 0.0.0.0:443 or [::]:443, got "${text.slice(0, 60)}"`);
+      return { host, port } as Out;
+    });
+}
+
+/** An https:// URL (an ACME directory); `fallback` when unset. */
+function httpsUrl(fallback: string) {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const text = unset(v) ? fallback : v.trim();
+      return /^https:\/\/[^\s/]+(\/\S*)?$/.test(text)
+        ? text
+        : problem(ctx, `must be an https:// URL, got "${text.slice(0, 80)}"`);
+    });
+}
+
+/** MTASTS_HOSTING_NAME: a host name with at least two labels (lower case, no trailing dot); null when unset. */
+function hostingName() {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (unset(v)) return null;
+      const name = v.trim().toLowerCase().replace(/\.$/, '');
+      const why = hostnameProblem(name) ?? (name.includes('.') ? null : 'it has a single label');
+      return why === null
+        ? name
+        : problem(
+            ctx,
+            `must be the host name mta-sts CNAMEs point to, e.g. mta-sts.bot.example.net (${why})`,
+          );
+    });
+}
+
+/** MTASTS_HOSTING_ADDRESSES: comma-separated IPv4 and IPv6 addresses; empty when unset. */
+function addressList() {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx): string[] => {
+      if (unset(v)) return [];
+      const list = v.split(',').map((a) => a.trim());
+      const bad = list.find((a) => isIP(a) === 0);
+      return bad === undefined ? list : problem(ctx, `"${bad.slice(0, 60)}" is not an IP address`);
     });
 }

@@ -1,7 +1,7 @@
-import type { EngineConfig } from './config.js';
 import { type CheckDeps, type CheckOptions, checkDomain, defaultDeps, type Report } from './core/check.js';
 import type { Domain } from './core/domain.js';
 import type { SigningKey } from './generate/domain-connect.js';
+import type { EngineConfig } from './settings.js';
 
 /** Everything a check needs, built once from the settings: the adapters (CLI, Slack, monitor) share it. */
 export interface Engine {

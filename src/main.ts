@@ -1,6 +1,7 @@
 import { schedule as cronSchedule } from 'node-cron';
 import { type AppConfig, ConfigError, loadAppConfig, loadDomainConnectKey, loadLogFormat } from './config.js';
 import { describeFault, installFaultHandlers } from './faults.js';
+import { type Serving, startServing } from './hosting/serving.js';
 import { logs } from './log.js';
 import { hasSlack, openRuntime, type Runtime } from './runtime.js';
 import { buildService, type Service } from './service.js';
@@ -8,7 +9,7 @@ import { databaseLabel } from './store/db.js';
 import { queueDigests } from './tlsrpt/digest.js';
 import { ImapWatcher } from './tlsrpt/imap.js';
 import { ingestEmail } from './tlsrpt/intake.js';
-import { localService } from './webhooks/local-service.js';
+import { type LocalService, localService } from './webhooks/local-service.js';
 
 /** Stops the running app (listener, monitor, database) and exits with the code; set once the app has started. */
 let stopApp: ((reason: string, code: number) => Promise<void>) | null = null;
@@ -96,6 +97,7 @@ async function start(): Promise<void> {
     await runtime.close().catch(() => {});
     process.exit(1);
   }
+  const serving = await startHosting(runtime, service);
   logger.info(
     `mtasts-bot: ${!hasSlack(config) ? 'no Slack app' : config.appToken ? 'Socket Mode' : 'HTTP mode, events at /slack/events'}; HTTP on port ${port}; database ${databaseLabel(config)}`,
   );
@@ -116,9 +118,10 @@ async function start(): Promise<void> {
       process.exit(code || 1);
     }, config.service.shutdownTimeoutMs).unref();
     // No new work (Slack's socket and the listener close), running checks aborted, the post under way recorded.
-    await service
-      .stop()
-      .catch((err: unknown) => logger.error(`stopping the listener: ${describeFault(err)}`));
+    await Promise.all([
+      service.stop().catch((err: unknown) => logger.error(`stopping the listener: ${describeFault(err)}`)),
+      stopHosting(serving),
+    ]);
     await stopWork();
     try {
       await runtime.close();
@@ -130,6 +133,60 @@ async function start(): Promise<void> {
   };
   process.once('SIGTERM', () => void stopApp?.('SIGTERM', 0));
   process.once('SIGINT', () => void stopApp?.('SIGINT', 0));
+}
+
+/** How long a stop waits for an ACME order under way; past it the order is left (its lease lapses, a later pass redoes it). */
+const HOSTING_STOP_WAIT_MS = 3000;
+
+/**
+ * Hosted MTA-STS, when MTASTS_HOSTING_NAME is set: the policy listener (MTASTS_HOSTING_LISTEN), the http-01 listener
+ * where set, and the certificate manager. A listener that cannot be opened stops the app with exit 1: hosting was asked
+ * for, and enrolled domains would otherwise go unserved without a word.
+ */
+async function startHosting(runtime: Runtime, service: Service | LocalService): Promise<Serving | null> {
+  if (!runtime.hosting) return null;
+  const { serving } = runtime.config;
+  try {
+    const started = await startServing(serving, {
+      db: runtime.db,
+      policies: runtime.hosting,
+      onEvent: runtime.certificateEvents,
+      log: (line) => logger.warn(line),
+      ...('metrics' in service ? { metrics: service.metrics } : {}),
+    });
+    logger.info(
+      `hosting: serving policies for ${runtime.config.hosting.name} on ${serving.listen.host}:${started.port}${started.httpPort !== null ? `, http-01 on port ${started.httpPort}` : ''}; ACME directory ${serving.acmeDirectory}`,
+    );
+    return started;
+  } catch (err) {
+    const where = serving.httpListen
+      ? `MTASTS_HOSTING_LISTEN ${serving.listen.host}:${serving.listen.port} or MTASTS_HOSTING_HTTP_LISTEN ${serving.httpListen.host}:${serving.httpListen.port}`
+      : `MTASTS_HOSTING_LISTEN ${serving.listen.host}:${serving.listen.port}`;
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint =
+      code === 'EACCES'
+        ? ' (ports under 1024 need root or CAP_NET_BIND_SERVICE; see the README, Hosted MTA-STS)'
+        : code === 'EADDRINUSE'
+          ? ' (another program listens there)'
+          : '';
+    logger.error(`mtasts-bot: hosting: cannot listen on ${where}: ${code ?? (err as Error).message}${hint}`);
+    await service.stop().catch(() => {});
+    await runtime.close().catch(() => {});
+    process.exit(1);
+  }
+}
+
+async function stopHosting(serving: Serving | null): Promise<void> {
+  if (!serving) return;
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, HOSTING_STOP_WAIT_MS);
+  });
+  await Promise.race([
+    serving.stop(1000).catch((err: unknown) => logger.error(`hosting: stopping: ${describeFault(err)}`)),
+    waited,
+  ]);
+  clearTimeout(timer);
 }
 
 /**

@@ -21,6 +21,30 @@ export interface MetricSources {
 const CHECK_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60];
 const PASS_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600];
 
+/** The hosted policy listener's and the certificate manager's counters. */
+function hostingCounters(registers: Registry[]) {
+  return {
+    requests: new Counter({
+      name: 'mtasts_hosting_policy_requests_total',
+      help: 'Answers of the hosted policy listener, by status (200 the policy; 404, 405, 408, 421, 431, 400, 503)',
+      labelNames: ['status'],
+      registers,
+    }),
+    refused: new Counter({
+      name: 'mtasts_hosting_connections_refused_total',
+      help: 'Policy listener connections refused (not-tls, no-name, unknown-name, no-challenge, handshake-timeout, error) or dropped over a cap (all, address)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    certificates: new Counter({
+      name: 'mtasts_hosting_certificates_total',
+      help: 'Certificate manager outcomes: issued, renewed, failed (orders that failed)',
+      labelNames: ['kind'],
+      registers,
+    }),
+  };
+}
+
 /** A label value as it came from the network, kept to a small alphabet and length so that it cannot explode series. */
 export function labelValue(value: string): string {
   const v = value.trim();
@@ -42,6 +66,11 @@ export class AppMetrics {
   private readonly slackErrors: Counter<'method' | 'error'>;
   private readonly reports: Counter;
   private readonly requests: Counter<'route' | 'status'>;
+  private readonly hosting: {
+    requests: Counter<'status'>;
+    refused: Counter<'reason'>;
+    certificates: Counter<'kind'>;
+  };
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -91,6 +120,7 @@ export class AppMetrics {
       labelNames: ['route', 'status'],
       registers,
     });
+    this.hosting = hostingCounters(registers);
     scrapedGauges(registers, sources);
     collectDefaultMetrics({ register: this.registry });
   }
@@ -116,6 +146,21 @@ export class AppMetrics {
 
   httpRequest(route: string, status: number): void {
     this.requests.inc({ route, status: String(status) });
+  }
+
+  /** Hosted MTA-STS: an answer of the policy listener. */
+  hostingRequest(status: number): void {
+    this.hosting.requests.inc({ status: String(status) });
+  }
+
+  /** Hosted MTA-STS: a connection refused before or during its handshake, or dropped over a connection cap. */
+  hostingRefused(reason: string): void {
+    this.hosting.refused.inc({ reason: labelValue(reason) });
+  }
+
+  /** Hosted MTA-STS: a certificate issued, renewed, or a failed order. */
+  certificateEvent(kind: 'issued' | 'renewed' | 'failed'): void {
+    this.hosting.certificates.inc({ kind });
   }
 
   text(): Promise<string> {

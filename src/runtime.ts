@@ -1,14 +1,19 @@
 import type { AppConfig } from './config.js';
 import { createEngine, type Engine, type EngineOverrides } from './engine.js';
 import type { SigningKey } from './generate/domain-connect.js';
+import type { HostingService } from './hosting/service.js';
+import { openHostingService } from './hosting/setup.js';
+import type { CertificateEventSink } from './hosting/types.js';
 import type { Logger, Poster } from './monitor/deliver.js';
 import { DEFAULT_DIFF_SETTINGS } from './monitor/diff.js';
+import type { HostingHooks } from './monitor/hosting.js';
 import { Monitor, type MonitorSettings } from './monitor/monitor.js';
 import { createSlackApp, type SlackApp } from './slack/app.js';
 import type { MailboxSource } from './slack/context.js';
 import { slackPoster } from './slack/poster.js';
 import { CheckStore } from './store/checks.js';
 import { type Db, openTarget } from './store/db.js';
+import { HostingStore } from './store/hosting.js';
 import { ImapStore } from './store/imap.js';
 import { InstallationStoreSqlite } from './store/installations.js';
 import { LockStore } from './store/locks.js';
@@ -32,6 +37,13 @@ export interface Runtime {
   monitor: Monitor;
   /** What the TLS-RPT intake (HTTPS and e-mail) works with. */
   intake: IntakeDeps;
+  /** Hosted MTA-STS: the control side the Slack app and the monitor use; null while MTASTS_HOSTING_NAME is unset. */
+  hosting: HostingService | null;
+  /**
+   * Where the certificate manager reports (issued, renewed, failed): recorded on the domain, then told to its owning
+   * channels through the outbox at once (renewals silently).
+   */
+  certificateEvents: CertificateEventSink;
   close(): Promise<void>;
 }
 
@@ -68,7 +80,10 @@ export async function openRuntime(
   const installations = new InstallationStoreSqlite(db, now, (team) => subscriptions.resumeTeam(team));
   // Each workspace's own token in OAuth mode; the single SLACK_BOT_TOKEN otherwise (and as the fallback).
   const tokenFor = async (team: string) => (await installations.botToken(team)) ?? (config.botToken || null);
+  const service = openHostingService(db, engine.deps.dns, config, now);
+  const hosting = service.enabled ? service : null;
   const monitor = new Monitor({
+    ...(hosting ? { hosting: hostingHooks(hosting, db, config) } : {}),
     tlsrpt,
     locks: new LockStore(db),
     engine,
@@ -115,7 +130,27 @@ export async function openRuntime(
     installations,
     monitor,
     intake,
+    hosting,
+    certificateEvents: async (event) => {
+      await service.onCertificateEvent(event);
+      if ((await monitor.announceHosting(false)) === 0) return;
+      void monitor
+        .deliver()
+        .catch((err: unknown) => logger.error(`hosting: delivering alerts failed: ${String(err)}`));
+    },
     close: () => db.close(),
+  };
+}
+
+/** What the monitor asks of the hosting side: the service, its store's rows, the reminder interval and watch cap. */
+function hostingHooks(service: HostingService, db: Db, config: AppConfig): HostingHooks {
+  const store = new HostingStore(db);
+  return {
+    service,
+    hosted: (domain) => store.get(domain),
+    served: () => store.withStatus(['active', 'leaving']),
+    reminderMs: config.reminderHours * 3600_000,
+    maxDomainsPerTeam: config.maxDomainsPerTeam,
   };
 }
 
@@ -158,6 +193,14 @@ export function buildSlackApp(runtime: Runtime): SlackApp {
       maxDomainsPerTeam: config.maxDomainsPerTeam,
       now: runtime.intake.now,
       mailbox: mailboxSource(config, runtime.db),
+      hosting:
+        runtime.hosting && config.hosting.name
+          ? {
+              service: runtime.hosting,
+              name: config.hosting.name,
+              maxPerWorkspace: config.hosting.maxPerWorkspace,
+            }
+          : null,
     },
     [{ path: '/tlsrpt', method: ['POST'], handler: tlsrptHandler(runtime.intake) }],
   );

@@ -23,6 +23,13 @@ import {
   workerName,
 } from './deliver.js';
 import { DEFAULT_DIFF_SETTINGS, type DiffSettings, diff } from './diff.js';
+import {
+  type HostingHooks,
+  hostingAfterCheck,
+  hostingRound,
+  hostingUnwatched,
+  seenInReport,
+} from './hosting.js';
 import { DEFAULT_PASS_CACHE, type PassCacheSettings, type PassCacheStats, passDeps } from './pass-cache.js';
 import { pool } from './pool.js';
 import { snapshotOf } from './snapshot.js';
@@ -66,6 +73,8 @@ export interface MonitorDeps {
   now: () => Date;
   logger: Logger;
   settings?: Partial<MonitorSettings>;
+  /** Hosted MTA-STS (monitor/hosting.ts); absent when hosting is off. */
+  hosting?: HostingHooks;
 }
 
 export interface PassSummary {
@@ -227,6 +236,7 @@ export class Monitor {
       sqliteMs: 0,
       delivery: { sent: 0, retrying: 0, dead: 0, channelsPaused: 0 },
     };
+    await this.announceHosting(true);
     const network = passDeps(withSignal(this.deps.engine.deps, signal), this.settings.cache);
     summary.network = network.stats;
     let cursor = pass.cursor;
@@ -254,7 +264,9 @@ export class Monitor {
       summary.sqliteMs += performance.now() - t;
       summary.domains += page.length;
     }
+    await this.followUnwatchedHosting(signal);
     await store.finishPass(pass.id, now());
+    await this.announceHosting(false);
     summary.delivery = await this.deliver();
     return summary;
   }
@@ -309,6 +321,7 @@ export class Monitor {
         });
       }
     }
+    alerts.push(...(await this.hostingAlerts(report, at)));
     const t1 = performance.now();
     await store.atomically(async () => {
       await checks.save(report);
@@ -316,6 +329,61 @@ export class Monitor {
     });
     sqliteMs += performance.now() - t1;
     return { events: events.length, alerts: alerts.length, sqliteMs };
+  }
+
+  /**
+   * Hosted domains' news to the outbox: enrollments looked at again first when `reconcile` (each pass), then every
+   * event the hosting side recorded for the channels (also right after a certificate event). Never throws: a failure
+   * is logged, and what was not announced is announced next time. Returns the alerts queued.
+   */
+  async announceHosting(reconcile: boolean): Promise<number> {
+    const { hosting, store, subscriptions, now, logger } = this.deps;
+    if (!hosting) return 0;
+    try {
+      const { alerts, announced } = await hostingRound(hosting, subscriptions, now, reconcile);
+      let queued = 0;
+      await store.atomically(async () => {
+        for (const [domain, list] of alerts) {
+          await store.queue(domain, list, now());
+          queued += list.length;
+        }
+      });
+      if (announced.length > 0) await hosting.service.markAnnounced(announced);
+      return queued;
+    } catch (err) {
+      logger.error(`monitor: hosted domains' news not announced: ${(err as Error).stack ?? String(err)}`);
+      return 0;
+    }
+  }
+
+  /** The hosted domains no channel watches: their MX hosts and id read from DNS, followed up alike; a failure is logged. */
+  private async followUnwatchedHosting(signal: AbortSignal): Promise<void> {
+    const { hosting, store, subscriptions, engine, now, logger } = this.deps;
+    if (!hosting) return;
+    try {
+      const alerts = await hostingUnwatched(hosting, subscriptions, engine.deps.dns, now, signal);
+      await store.atomically(async () => {
+        for (const [domain, list] of alerts) await store.queue(domain, list, now());
+      });
+    } catch (err) {
+      logger.error(
+        `monitor: unwatched hosted domains not followed up: ${(err as Error).stack ?? String(err)}`,
+      );
+    }
+  }
+
+  /** A hosted domain's MX change and id after its check (none for a domain not hosted); a failure is logged. */
+  private async hostingAlerts(report: Report, at: Date): Promise<NewAlert[]> {
+    const { hosting, subscriptions, logger } = this.deps;
+    if (!hosting) return [];
+    try {
+      return await hostingAfterCheck(hosting, subscriptions, seenInReport(report), at);
+    } catch (err) {
+      logger.error(
+        `monitor: hosting of ${report.domain} not followed up: ${(err as Error).stack ?? String(err)}`,
+      );
+      return [];
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { RequestListener, Server } from 'node:http';
 import { App, LogLevel, type webApi } from '@slack/bolt';
 import type { AppConfig } from '../config.js';
@@ -174,7 +175,13 @@ export function createSlackApp(
 ): SlackApp {
   const logs = options.logs ?? processLogs;
   const log = logs.logger('slack');
-  const ctx: SlackContext = { ...deps, limiter: new CheckLimiter(config.checkLimits) };
+  const stopping = new AbortController();
+  setMaxListeners(0, stopping.signal); // every lookup and probe of every running check listens
+  const ctx: SlackContext = {
+    ...deps,
+    limiter: new CheckLimiter(config.checkLimits),
+    stopping: stopping.signal,
+  };
   const oauth = config.oauth && ctx.installations ? { ...config.oauth, store: ctx.installations } : null;
   const receiverConfig = { ...config, oauth };
   const note = throttled((message) => log.warn(message));
@@ -204,6 +211,17 @@ export function createSlackApp(
     // and keep its failure for the life of the process: an unhandled rejection, then every event refused; during an
     // outage every event would wait on its retries.) A token Slack refuses shows in /readyz and in the listeners' errors.
     ...(oauth ? {} : { authorize: async () => ({ botToken: config.botToken }) }),
+  });
+  // What the listeners are doing now, so that stop() lets it end (checks abort at once) and answer before the exit.
+  const inFlight = new Set<Promise<unknown>>();
+  app.use(async ({ next }) => {
+    const work = next();
+    inFlight.add(work);
+    try {
+      await work;
+    } finally {
+      inFlight.delete(work);
+    }
   });
   app.command('/mtasts', mtastsCommand(ctx));
   registerButtons(app, ctx);
@@ -238,6 +256,8 @@ export function createSlackApp(
       return port;
     },
     async stop() {
+      stopping.abort(); // the checks users started end now, and answer that the app is restarting
+      await Promise.allSettled([...inFlight]);
       if (config.appToken) await app.stop().catch(() => {});
       await closeServer(server);
     },

@@ -1,6 +1,7 @@
 import { type PolicySeen, policyInForce, type Report } from '../core/check.js';
 import type { Domain } from '../core/domain.js';
 import type { Engine } from '../engine.js';
+import type { HostingService } from '../hosting/service.js';
 import { lastPolicyOf } from '../monitor/diff.js';
 import { DatabaseBusyError, whenFree } from '../store/busy.js';
 import type { CheckStore } from '../store/checks.js';
@@ -28,6 +29,19 @@ export interface SlackContext {
   monitorState?: Pick<MonitorStore, 'loadState'>;
   /** The TLS-RPT mailbox read over IMAP, whose status its operator sees; absent or null when none is read. */
   mailbox?: MailboxSource | null;
+  /** Aborted when the app stops (SIGTERM): the checks users started end at once instead of holding the shutdown. */
+  stopping?: AbortSignal;
+  /** Hosted MTA-STS (`/mtasts host`); null or absent while MTASTS_HOSTING_NAME is unset. */
+  hosting?: HostingContext | null;
+}
+
+/** What `/mtasts host`, its buttons and the setup form work with. */
+export interface HostingContext {
+  service: HostingService;
+  /** MTASTS_HOSTING_NAME: the CNAME target. */
+  name: string;
+  /** MTASTS_HOSTING_MAX_PER_WORKSPACE. */
+  maxPerWorkspace: number;
 }
 
 /** The TLS-RPT mailbox (MTASTS_TLSRPT_IMAP_URL): it belongs to whoever runs the app, not to a workspace. */
@@ -61,12 +75,23 @@ export const DB_BUSY_TEXT =
  */
 export const db = whenFree;
 
+/** A user's check cut short because the app is stopping: nothing was kept, and the user is told to run it again. */
+export class CheckStopped extends Error {
+  constructor(domain: string) {
+    super(`the check of ${domain} was stopped: the app is shutting down`);
+  }
+}
+
+export const STOPPED_TEXT =
+  ':arrows_counterclockwise: The app is restarting, so this check was stopped before it finished; nothing was changed. Please run it again in a minute.';
+
 /**
  * Checks a domain and keeps the result as its last check: what every re-check in Slack does. The caller holds a
  * ticket from ctx.limiter. When the database stays busy the report is still returned, just not kept.
  */
 export async function checkAndRemember(ctx: SlackContext, domain: Domain): Promise<Report> {
-  const report = await ctx.engine.check(domain);
+  const report = await ctx.engine.check(domain, ctx.stopping);
+  if (report.aborted) throw new CheckStopped(domain.ascii);
   if (policyInForce(report) === null) {
     // What senders may still hold: the monitor remembers the last policy in force of a watched domain.
     const seen = await db(() => lastPolicySeen(ctx, domain.ascii)).catch(() => undefined);

@@ -94,7 +94,8 @@ export type AlertPayload =
   | DigestPayload
   | FailureRatePayload
   | MailboxFailingPayload
-  | MailboxRecoveredPayload;
+  | MailboxRecoveredPayload
+  | HostingPayload;
 
 /** A monitor event: a condition opened, escalated, reminded or recovered, a change, ready to enforce. */
 export interface EventPayload {
@@ -154,4 +155,59 @@ export interface MailboxRecoveredPayload {
   at: string;
   /** The last error of the failure. */
   error: string | null;
+}
+
+/** What a hosted domain's owning channels hear (hosted MTA-STS, issue 15). */
+export const HOSTING_ALERT_KINDS = [
+  'hosting-active',
+  'hosting-name-lost',
+  'hosting-name-back',
+  'hosting-removed',
+  'certificate-issued',
+  'certificate-failed',
+  'hosting-proposal',
+  'hosting-applied',
+  'hosting-id-reminder',
+  'hosting-id-carried',
+] as const;
+
+export type HostingAlertKind = (typeof HOSTING_ALERT_KINDS)[number];
+
+/**
+ * A hosted domain's news: enrolled (the policy host points at the bot), the name lost or back, removed, a certificate
+ * issued or failed, an MX change proposed or applied, the new id not yet in DNS (a reminder) or now in DNS.
+ */
+export interface HostingPayload {
+  kind: HostingAlertKind;
+  domain: string;
+  policyHost: string;
+  /** When it happened (ISO 8601). */
+  at: string;
+  /** The id served now: the `_mta-sts` TXT must carry it. */
+  stsId?: string;
+  /** hosting-id-reminder: the id DNS carried at the check; null when it carried none. */
+  seenId?: string | null;
+  mode?: PolicyMode;
+  /** The mx patterns served now. */
+  mx?: string[];
+  /** hosting-proposal, hosting-applied: the MX change and its next step ('wait' until `until`). */
+  change?: {
+    add: string[];
+    drop: string[];
+    next: 'interim' | 'final' | 'wait';
+    nextMx: string[];
+    until: string | null;
+  };
+  /** certificate-issued: its notAfter; certificate-failed: what the CA said and when it is tried again. */
+  notAfter?: string | null;
+  error?: string | null;
+  retryAt?: string | null;
+  /** hosting-name-lost: what the look at the policy host found. */
+  problem?: string | null;
+  /** hosting-active: whether the channel watches the domain now, or the workspace's watch cap stopped it. */
+  watch?: 'added' | 'exists' | 'resumed' | 'limit' | null;
+}
+
+export function isHostingPayload(payload: AlertPayload): payload is HostingPayload {
+  return (HOSTING_ALERT_KINDS as readonly string[]).includes((payload as { kind?: string }).kind ?? '');
 }

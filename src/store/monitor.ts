@@ -124,6 +124,11 @@ export class MonitorStore {
     }
   }
 
+  /** Adds alerts to the outbox on their own, with no domain state to go with them (a hosted domain's news). */
+  queue(domain: string, alerts: readonly NewAlert[], now: Date): Promise<void> {
+    return enqueue(this.db, domain, alerts, now);
+  }
+
   /** Alerts due now and not claimed by a live worker, oldest first. */
   async due(now: Date, limit = 500): Promise<OutboxRow[]> {
     const at = now.toISOString();

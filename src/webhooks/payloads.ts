@@ -155,6 +155,12 @@ function otherKinds(
       };
     case 'imap-recovered':
       return { kind: p.kind, domain: p.account, severity: 'info', codes: [], message: rest, fix: null };
+    default: {
+      // Hosted MTA-STS: a failure or a lost name is a warning, a pending id a warning, the rest news.
+      const warn = ['certificate-failed', 'hosting-name-lost', 'hosting-id-reminder'].includes(p.kind);
+      const severity = warn ? 'warning' : 'info';
+      return { kind: p.kind, domain: p.domain, severity, codes: [], message: rest, fix: null };
+    }
   }
 }
 

@@ -35,6 +35,7 @@ describe('the table of subcommands', () => {
       'unmute',
       'records',
       'setup',
+      'host',
       'reports',
       'help',
     ]);
@@ -254,7 +255,7 @@ describe('the dispatcher, given a table', () => {
     const help = JSON.stringify((await direct(table, fields('help'))).acks[0]);
     expect(help).toContain('`/mtasts greet example.com [times]` — says hello to a domain');
     expect(usageHint(table)).toBe(
-      'check | watch | unwatch | mute | unmute | records | setup | reports | greet example.com · list · help',
+      'check | watch | unwatch | mute | unmute | records | setup | host | reports | greet example.com · list · help',
     );
     const bad = (await direct(table, fields('greet a b c'))).acks[0] as RespondArguments;
     expect(bad.text).toBe(':warning: too many words — `/mtasts greet example.com [times]`');

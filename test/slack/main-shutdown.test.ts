@@ -6,7 +6,7 @@ import { CheckStore } from '../../src/store/checks.js';
 import { openDatabase, sql } from '../../src/store/db.js';
 import { SubscriptionStore } from '../../src/store/subscriptions.js';
 import { eventually, startApp } from '../support/app-process.js';
-import { FakeSlack } from '../support/fake-slack.js';
+import { FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
 import { servePolicy, TestHttpsServer } from '../support/https-server.js';
 import { Lab } from '../support/lab.js';
 import { TestSmtpServer } from '../support/smtp-server.js';
@@ -119,5 +119,43 @@ test.runIf(isRoot)(
     await done.close();
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
+  },
+);
+
+test.runIf(isRoot)(
+  'SIGTERM while a check a user started waits on a slow MX: the check ends at once, the user is told to run it again, exit 0',
+  async () => {
+    holdGreeting = true;
+    const before = mxConnections;
+    const path = join(caDir, 'db2', 'bot.sqlite');
+    const app = startApp({
+      SLACK_BOT_TOKEN: 'xoxb-shutdown',
+      SLACK_SIGNING_SECRET: 'shutdown-secret',
+      SLACK_API_URL: slack.apiUrl,
+      PORT: '0',
+      DATABASE_PATH: path,
+      MTASTS_DNS_SERVERS: lab.dns.address,
+      MTASTS_ALLOW_PRIVATE_NETWORKS: '1',
+      NODE_EXTRA_CA_CERTS: caFile,
+      MTASTS_TIMEOUT_MS: '60000',
+      MTASTS_SHUTDOWN_TIMEOUT_MS: '30000',
+      MTASTS_SCHEDULE: '0 0 1 1 *',
+    });
+    const port = await app.port();
+    const ack = await sendSigned(
+      `http://127.0.0.1:${port}/slack/events`,
+      'shutdown-secret',
+      slashCommand('check slow.test', { responseUrl: slack.responseUrl('stopped') }),
+    );
+    expect(ack.status).toBe(200);
+    await eventually(async () => mxConnections > before, 'the check reached the MX host');
+    app.child.kill('SIGTERM');
+    expect(await app.exited).toBe(0);
+    expect(app.output()).not.toMatch(/not stopped within|failed/);
+    const answers = slack.responses.filter((r) => r.id === 'stopped').map((r) => String(r.body.text));
+    expect(answers).toEqual([expect.stringContaining('The app is restarting, so this check was stopped')]);
+    const db = openDatabase(path);
+    expect(await new CheckStore(db).last('slow.test')).toBeNull(); // a stopped check is not kept as the domain's state
+    await db.close();
   },
 );

@@ -16,10 +16,19 @@ import { recordsMessage } from '../blocks/records.js';
 import { reportMessage } from '../blocks/report.js';
 import { rolloutHistoryOf } from '../commands/records.js';
 import { botMembership, notMemberText } from '../commands/watch.js';
-import { checkAndRemember, DB_BUSY_TEXT, db, rationed, type SlackContext } from '../context.js';
+import {
+  CheckStopped,
+  checkAndRemember,
+  DB_BUSY_TEXT,
+  db,
+  rationed,
+  type SlackContext,
+  STOPPED_TEXT,
+} from '../context.js';
 import { publishHome } from '../events/app-home.js';
 import { ButtonAction as ButtonActionInput, ButtonBody, MALFORMED } from '../input.js';
 import { openSetupModal } from '../views/setup.js';
+import { registerHostingButtons } from './hosting.js';
 
 type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 type Body = z.infer<typeof ButtonBody>;
@@ -92,13 +101,19 @@ function clicked(
       await handle(args, click);
     } catch (err) {
       const busy = err instanceof DatabaseBusyError;
+      const stopped = err instanceof CheckStopped;
       const where = `${name} of ${click.scope.domain} (team ${click.scope.team})`;
-      if (busy) args.logger.warn(`${where}: ${err.message}`);
+      if (busy || stopped) args.logger.warn(`${where}: ${err.message}`);
       else
         args.logger.error(
           `${where} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
         );
-      await say(args, busy ? DB_BUSY_TEXT : `:sweat: Sorry, the ${name} failed; it has been logged.`);
+      const text = stopped
+        ? STOPPED_TEXT
+        : busy
+          ? DB_BUSY_TEXT
+          : `:sweat: Sorry, the ${name} failed; it has been logged.`;
+      await say(args, text);
     }
   };
 }
@@ -110,6 +125,7 @@ export function registerButtons(app: App, ctx: SlackContext): void {
   app.action<BlockAction<ButtonAction>>(ACTION.mute, clicked('mute', toggleMute(ctx, true), true));
   app.action<BlockAction<ButtonAction>>(ACTION.unmute, clicked('unmute', toggleMute(ctx, false), true));
   app.action<BlockAction<ButtonAction>>(ACTION.records, clicked('records', showRecords(ctx)));
+  registerHostingButtons(app, ctx);
 }
 
 const isWatched = (ctx: SlackContext, scope: ButtonScope) =>

@@ -1,11 +1,13 @@
-import type {
-  AlertPayload,
-  EventPayload,
-  MailboxFailingPayload,
-  MailboxRecoveredPayload,
+import {
+  type AlertPayload,
+  type EventPayload,
+  isHostingPayload,
+  type MailboxFailingPayload,
+  type MailboxRecoveredPayload,
 } from '../../store/monitor-state.js';
 import { alertActions } from './actions.js';
 import { clip, code, context, esc, type Message, preformatted, quoted, section } from './common.js';
+import { hostingAlertMessage } from './hosting.js';
 import { impactLine } from './report.js';
 import { digestMessage, failureRateMessage } from './tlsrpt.js';
 
@@ -62,6 +64,7 @@ export function alertMessage(payload: AlertPayload, where?: { team: string; chan
     if (where) message.blocks.push(alertActions({ domain, team: where.team, channel: where.channel }, false));
     return message;
   };
+  if (isHostingPayload(payload)) return hostingAlertMessage(payload, where);
   switch (payload.kind) {
     case 'tlsrpt-digest':
       return digestMessage(payload);

@@ -1,5 +1,6 @@
 import { check } from './check.js';
 import { help } from './help.js';
+import { host } from './host.js';
 import { list } from './list.js';
 import { mute, unmute } from './mute.js';
 import { records } from './records.js';
@@ -23,6 +24,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
   unmute,
   records,
   setup,
+  host,
   reports,
   help,
 ];

@@ -2,7 +2,7 @@ import { UsageError } from '../../args.js';
 import { RecordsInputError } from '../../generate/records.js';
 import { DatabaseBusyError } from '../../store/busy.js';
 import { esc } from '../blocks/common.js';
-import { DB_BUSY_TEXT, type SlackContext } from '../context.js';
+import { CheckStopped, DB_BUSY_TEXT, type SlackContext, STOPPED_TEXT } from '../context.js';
 import { CommandInput, MALFORMED } from '../input.js';
 import { helpMessage } from './help.js';
 import { SUBCOMMANDS } from './index.js';
@@ -47,15 +47,18 @@ async function dispatch(c: Call, word: string, rest: string[]): Promise<void> {
 /** After a failure: the apology (or "database busy") as the ack, or through response_url once acknowledged. */
 async function apologize(args: CommandArgs, c: Pick<Call, 'scope' | 'name'>, err: unknown): Promise<void> {
   const busy = err instanceof DatabaseBusyError;
-  if (busy) args.logger.warn(`/mtasts ${c.name} (team ${c.scope.team}): ${err.message}`);
+  const stopped = err instanceof CheckStopped;
+  if (busy || stopped) args.logger.warn(`/mtasts ${c.name} (team ${c.scope.team}): ${err.message}`);
   else
     args.logger.error(
       `/mtasts ${c.name} failed (team ${c.scope.team}, channel ${c.scope.channel}, user ${c.scope.user}): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
     );
   const answer = ephemeral(
-    busy
-      ? DB_BUSY_TEXT
-      : ':sweat: Sorry, something went wrong on our side. It has been logged; please try again later.',
+    stopped
+      ? STOPPED_TEXT
+      : busy
+        ? DB_BUSY_TEXT
+        : ':sweat: Sorry, something went wrong on our side. It has been logged; please try again later.',
   );
   try {
     await args.ack(answer);

@@ -18,6 +18,7 @@ import { DatabaseBusyError } from '../../store/busy.js';
 import { type ButtonScope, buttonValue, readButtonValue } from '../blocks/actions.js';
 import { code, esc } from '../blocks/common.js';
 import { recordsMessage } from '../blocks/records.js';
+import { hostAction } from '../commands/host.js';
 import { rolloutHistoryOf } from '../commands/records.js';
 import { DB_BUSY_TEXT, db, rationed, type SlackContext } from '../context.js';
 import { MALFORMED, type ViewState, ViewSubmission, ViewTyping } from '../input.js';
@@ -87,6 +88,7 @@ export async function openSetupModal(
     },
     {},
     modeHint(rollout.mode, rollout.verdict),
+    Boolean(ctx.hosting && scope.channel),
   );
   await client.views.open({ trigger_id: triggerId, view: view as never });
 }
@@ -135,9 +137,10 @@ const HINTS: Record<string, string> = {
 export function setupView(
   domain: Domain,
   scope: ButtonScope,
-  initial: { mode: PolicyMode; maxAge: number | string; mx: string[] | string; rua: string },
+  initial: { mode: PolicyMode; maxAge: number | string; mx: string[] | string; rua: string; serve?: string },
   errors: Record<string, string> = {},
   rolloutHint: string | null = null,
+  hostingOffered = false,
 ) {
   const option = (value: PolicyMode, text: string) => ({ text: { type: 'plain_text', text }, value });
   const options = [
@@ -174,6 +177,7 @@ export function setupView(
         type: 'section',
         text: { type: 'mrkdwn', text: `Records, policy and web-server snippets for ${code(domain.ascii)}.` },
       },
+      ...(hostingOffered ? [serveInput(input, initial.serve)] : []),
       input('mode', 'Mode', {
         type: 'static_select',
         options,
@@ -205,6 +209,23 @@ export function setupView(
   };
 }
 
+/** Who serves the policy: the user's own web server (records and snippets), or the bot (hosted MTA-STS). */
+function serveInput(
+  input: (block: string, label: string, element: Record<string, unknown>) => Record<string, unknown>,
+  serve: string | undefined,
+) {
+  const option = (value: string, text: string) => ({ text: { type: 'plain_text', text }, value });
+  const options = [
+    option('self', 'My web server: records, policy file and snippets'),
+    option('bot', 'Let the bot host it: publish a CNAME, the bot serves the policy'),
+  ];
+  return input('serve', 'Who serves the policy', {
+    type: 'static_select',
+    options,
+    initial_option: options.find((o) => o.value === serve) ?? options[0],
+  });
+}
+
 /** What the form holds now, from a view's state (submission or a keystroke), checked by ViewInput. */
 function formValues(state: ViewState) {
   const field = (block: string) => state[block]?.[SETUP_INPUT];
@@ -213,6 +234,7 @@ function formValues(state: ViewState) {
     maxAge: field('max_age')?.value ?? '',
     mx: field('mx')?.value ?? '',
     rua: field('rua')?.value ?? '',
+    serve: field('serve')?.selected_option?.value ?? 'self',
   };
 }
 
@@ -240,6 +262,7 @@ export function setupTyped(ctx: SlackContext) {
       { ...values, mode: values.mode as PolicyMode },
       errors,
       hint,
+      Boolean(ctx.hosting && scope.channel),
     );
     try {
       await client.views.update({ view_id: view.id, hash: view.hash, view: next as never });
@@ -301,6 +324,15 @@ export function setupSubmitted(ctx: SlackContext) {
     }
     if (Object.keys(errors).length > 0) return void (await ack({ response_action: 'errors', errors }));
     const user = userField.id;
+    const serve = formValues(view.state.values).serve;
+    if (serve === 'bot')
+      return hostFromForm(
+        ctx,
+        { ack, client, logger },
+        { team, channel: scope.channel, user },
+        parsed.domain,
+        request,
+      );
     const post = (message: { text: string; blocks?: unknown[] }) =>
       scope.channel
         ? client.chat.postEphemeral({ channel: scope.channel, user, ...message } as never)
@@ -311,6 +343,53 @@ export function setupSubmitted(ctx: SlackContext) {
       await postRecords(ctx, post, parsed.domain, request, (m) => logger.error(m));
     });
   };
+}
+
+/**
+ * "Let the bot host it": the same enrollment as `/mtasts host example.com`, with the form's mode, max_age and MX
+ * hosts; the answer (the records to publish) only to the user. Hosting starts in testing, as the rollout rule asks.
+ */
+async function hostFromForm(
+  ctx: SlackContext,
+  { ack, client, logger }: Pick<ViewArgs, 'ack' | 'client' | 'logger'>,
+  who: { team: string; channel: string; user: string },
+  domain: Domain,
+  request: RecordsRequest,
+): Promise<void> {
+  const hosting = ctx.hosting;
+  if (!hosting || !who.channel) {
+    return void (await ack({
+      response_action: 'errors',
+      errors: { serve: 'Hosting is set up from a channel: run `/mtasts host` there.' },
+    }));
+  }
+  if (request.mode === 'enforce') {
+    return void (await ack({
+      response_action: 'errors',
+      errors: { mode: 'Hosting starts in testing; the bot offers enforce once the rollout rule says ready.' },
+    }));
+  }
+  await ack();
+  const post = (message: object) =>
+    client.chat.postEphemeral({ channel: who.channel, user: who.user, ...message } as never);
+  const options = {
+    ...(request.mode ? { mode: request.mode } : {}),
+    ...(request.maxAge ? { maxAge: request.maxAge } : {}),
+    ...(request.mx ? { mx: request.mx } : {}),
+  };
+  try {
+    const { response_type: _, ...answer } = await hostAction(ctx, hosting, who, domain.ascii, {
+      kind: 'enroll',
+      options,
+    });
+    await post(answer);
+  } catch (err) {
+    const busy = err instanceof DatabaseBusyError;
+    if (!busy) logger.error(`hosting ${domain.ascii} from the setup form failed: ${String(err)}`);
+    await post({
+      text: busy ? DB_BUSY_TEXT : ':sweat: Sorry, hosting could not be set up; it has been logged.',
+    }).catch(() => {});
+  }
 }
 
 export function registerSetup(app: App, ctx: SlackContext): void {

@@ -1,0 +1,198 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import * as acme from 'acme-client';
+import type { CertificateStore, StoredCertificate } from '../store/certificates.js';
+import { AcmeAccount, AcmeFailure, type AcmeSettings, oneLine } from './acme.js';
+import type { CertificateEvent, CertificateEventSink, HostedPolicies } from './types.js';
+
+/**
+ * Keeps a certificate for every hosted policy host name: `reconcile()` orders one for each name that has none, or one
+ * expiring within `renewBeforeDays`, except names in backoff after a failure. Safe with several replicas on one
+ * database: an order holds a lease row per name (a second replica skips the name), the account key is stored once,
+ * challenges are answered from the store. A failure doubles the wait from `retryMinMs` up to `retryMaxMs`; a CA's
+ * rate limit (429) waits at least its Retry-After and ends the pass. A name that leaves namesNeedingCertificates
+ * keeps its certificate until it expires (it is then deleted); the control half decides when a name leaves.
+ */
+export interface CertificateManagerOptions extends AcmeSettings {
+  store: CertificateStore;
+  policies: Pick<HostedPolicies, 'namesNeedingCertificates'>;
+  renewBeforeDays: number;
+  retryMinMs: number;
+  retryMaxMs: number;
+  /** Orders started by one reconcile pass at most (they run one after another). */
+  maxOrdersPerPass: number;
+  /** An order's lease: another replica may take the name over after this, and the order gives up at it. */
+  orderTimeoutMs: number;
+  onEvent?: CertificateEventSink;
+  /** This replica, as the holder of leases (default: host, pid and a random part). */
+  holder?: string;
+  now?: () => Date;
+  /** A line for the log when something went wrong outside an order (e.g. the sink threw). */
+  log?: (line: string) => void;
+}
+
+export interface ReconcileResult {
+  /** Names this pass ordered for, with what came of it. */
+  issued: string[];
+  failed: string[];
+  /** Names due but skipped: another replica holds the order, or the pass hit its cap or a rate limit. */
+  deferred: string[];
+}
+
+const DAY = 86_400_000;
+
+export class CertificateManager {
+  private readonly account: AcmeAccount;
+  private readonly holder: string;
+  private readonly now: () => Date;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<ReconcileResult> | null = null;
+
+  constructor(private readonly options: CertificateManagerOptions) {
+    this.holder = options.holder ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.now = options.now ?? (() => new Date());
+    this.account = new AcmeAccount(options, () =>
+      options.store.accountKey(
+        options.directoryUrl,
+        async () => (await acme.crypto.createPrivateEcdsaKey('P-256')).toString(),
+        this.now(),
+      ),
+    );
+  }
+
+  /** One pass; a call while a pass runs waits for that pass instead of starting another. */
+  reconcile(): Promise<ReconcileResult> {
+    if (!this.running)
+      this.running = this.pass().finally(() => {
+        this.running = null;
+      });
+    return this.running;
+  }
+
+  /** Runs a pass now and then every `intervalMs`; errors are logged, never thrown. */
+  start(intervalMs: number): void {
+    const run = () =>
+      this.reconcile().catch((e) => this.options.log?.(`hosting certificates: ${oneLine(e)}`));
+    void run();
+    this.timer = setInterval(run, intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the interval and waits for a pass in progress (its order ends at its timeout at the latest). */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running?.catch(() => {});
+  }
+
+  private async pass(): Promise<ReconcileResult> {
+    const now = this.now();
+    await this.options.store.deleteExpired(now);
+    const due = await this.due(now);
+    const result: ReconcileResult = { issued: [], failed: [], deferred: [] };
+    for (const [i, name] of due.entries()) {
+      if (i >= this.options.maxOrdersPerPass) {
+        result.deferred.push(...due.slice(i));
+        break;
+      }
+      const outcome = await this.orderOne(name);
+      if (outcome === 'rate-limited') {
+        result.failed.push(name);
+        result.deferred.push(...due.slice(i + 1));
+        break;
+      }
+      result[outcome === 'issued' ? 'issued' : outcome === 'failed' ? 'failed' : 'deferred'].push(name);
+    }
+    return result;
+  }
+
+  /** The names needing an order now: no certificate first, then the soonest to expire. */
+  private async due(now: Date): Promise<string[]> {
+    const names = [...new Set(await this.options.policies.namesNeedingCertificates())];
+    const due: { name: string; notAfter: string }[] = [];
+    for (const name of names) {
+      const certificate = await this.options.store.certificate(name);
+      if (await this.needsOrder(name, certificate, now))
+        due.push({ name, notAfter: certificate?.notAfter ?? '' });
+    }
+    return due.sort((a, b) => a.notAfter.localeCompare(b.notAfter)).map((d) => d.name);
+  }
+
+  private async needsOrder(
+    name: string,
+    certificate: StoredCertificate | undefined,
+    now: Date,
+  ): Promise<boolean> {
+    const renewAt = certificate ? Date.parse(certificate.notAfter) - this.options.renewBeforeDays * DAY : 0;
+    if (renewAt > now.getTime()) return false;
+    const failure = await this.options.store.failure(name);
+    return !failure || Date.parse(failure.retryAt) <= now.getTime();
+  }
+
+  /** Orders under the name's lease; the lease, challenges and a failure's backoff are in the store. */
+  private async orderOne(name: string): Promise<'issued' | 'failed' | 'rate-limited' | 'busy'> {
+    const { store, orderTimeoutMs } = this.options;
+    const started = this.now();
+    if (!(await store.claimOrder(name, this.holder, orderTimeoutMs, started))) return 'busy';
+    try {
+      // Another replica may have finished this name between our look and our lease.
+      const previous = await store.certificate(name);
+      if (!(await this.needsOrder(name, previous, started))) return 'busy';
+      const expiresAt = new Date(started.getTime() + orderTimeoutMs);
+      const certificate = await withTimeout(
+        this.account.issue(name, store, expiresAt, started),
+        orderTimeoutMs,
+        `the order took longer than ${Math.round(orderTimeoutMs / 1000)} s`,
+      );
+      await store.putCertificate(certificate);
+      await store.clearFailure(name);
+      await this.emit({
+        name,
+        kind: previous ? 'renewed' : 'issued',
+        at: this.now().toISOString(),
+        notAfter: certificate.notAfter,
+      });
+      return 'issued';
+    } catch (e) {
+      return this.failed(name, e);
+    } finally {
+      await store.deleteChallenges(name, this.now());
+      await store.releaseOrder(name, this.holder);
+    }
+  }
+
+  private async failed(name: string, e: unknown): Promise<'failed' | 'rate-limited'> {
+    const now = this.now();
+    const rateLimitedMs = e instanceof AcmeFailure ? e.rateLimitedMs : null;
+    const failure = await this.options.store.recordFailure(name, oneLine(e), now, (failures) => {
+      const backoff = Math.min(
+        this.options.retryMinMs * 2 ** Math.min(failures - 1, 30),
+        this.options.retryMaxMs,
+      );
+      return new Date(now.getTime() + Math.max(backoff, rateLimitedMs ?? 0));
+    });
+    await this.emit({
+      name,
+      kind: 'failed',
+      at: now.toISOString(),
+      error: failure.lastError,
+      retryAt: failure.retryAt,
+    });
+    return rateLimitedMs === null ? 'failed' : 'rate-limited';
+  }
+
+  private async emit(event: CertificateEvent): Promise<void> {
+    try {
+      await this.options.onEvent?.(event);
+    } catch (e) {
+      this.options.log?.(`hosting certificates: the event sink failed for ${event.name}: ${oneLine(e)}`);
+    }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,165 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Db, openDatabase, sql } from '../../src/store/db.js';
+import { HostingStore, type NewVersion } from '../../src/store/hosting.js';
+
+/** The hosting store on a real SQLite database with the migrations applied. */
+
+const T0 = new Date('2026-11-29T12:00:00.000Z');
+const at = (s: number) => new Date(T0.getTime() + s * 1000);
+
+let db: Db;
+let store: HostingStore;
+
+const policy = (mode: NewVersion['mode'], maxAge: number, mx: string[]): Omit<NewVersion, 'stsId'> => ({
+  mode,
+  maxAge,
+  mx,
+  policyText: `version: STSv1\nmode: ${mode}\n${mx.map((m) => `mx: ${m}\n`).join('')}max_age: ${maxAge}\n`,
+});
+
+/** Ids 1, 2, 3… in the order they are made: whatever is unused. */
+const counter = (used: readonly string[]) => {
+  let n = 1;
+  while (used.includes(`id${n}`)) n++;
+  return `id${n}`;
+};
+
+function enroll(domain: string, owner: string, max = 10, now = T0) {
+  return store.enroll(
+    { domain, policyHost: `mta-sts.${domain}`, owner, channelId: 'C1' },
+    policy('testing', 604800, [`mx.${domain}`]),
+    counter,
+    max,
+    now,
+  );
+}
+
+beforeEach(() => {
+  db = openDatabase(':memory:');
+  store = new HostingStore(db);
+});
+
+afterEach(async () => {
+  await db.close();
+});
+
+describe('HostingStore', () => {
+  it('enrolls once per domain: the same owner gets exists, another taken; the cap counts domains not removed', async () => {
+    expect(await enroll('a.example', 'T1')).toMatchObject({
+      kind: 'added',
+      hosted: { status: 'pending', stsId: 'id1' },
+    });
+    expect(await enroll('a.example', 'T1')).toMatchObject({ kind: 'exists' });
+    expect(await enroll('a.example', 'T2')).toEqual({ kind: 'taken' });
+    expect(await enroll('b.example', 'T1', 2)).toMatchObject({ kind: 'added' });
+    expect(await enroll('c.example', 'T1', 2)).toEqual({ kind: 'limit', limit: 2 });
+    await store.retire('b.example', T0);
+    expect(await enroll('c.example', 'T1', 2)).toMatchObject({ kind: 'added' });
+  });
+
+  it('nothing is served while pending; activation serves the current version from then, once', async () => {
+    await enroll('a.example', 'T1');
+    expect(await store.servedText('mta-sts.a.example')).toBeUndefined();
+    expect(await store.certificateNames()).toEqual([]);
+    expect(await store.activate('a.example', at(10))).toBe(true);
+    expect(await store.activate('a.example', at(20))).toBe(false);
+    expect(await store.servedText('mta-sts.a.example')).toMatch(/mode: testing/);
+    expect(await store.certificateNames()).toEqual(['mta-sts.a.example']);
+    expect(await store.versions('a.example')).toMatchObject([
+      { stsId: 'id1', servedFrom: at(10).toISOString(), servedUntil: null },
+    ]);
+  });
+
+  it('serving a new version ends the one before, with a new id made in the same transaction', async () => {
+    await enroll('a.example', 'T1');
+    await store.activate('a.example', at(0));
+    await store.update(
+      'a.example',
+      { dnsCarriesAt: at(1).toISOString(), remindedAt: at(1).toISOString() },
+      at(1),
+    );
+    const next = await store.serve(
+      'a.example',
+      policy('enforce', 1209600, ['mx.a.example']),
+      counter,
+      {},
+      at(100),
+    );
+    expect(next).toMatchObject({
+      stsId: 'id2',
+      mode: 'enforce',
+      maxAge: 1209600,
+      dnsCarriesAt: null,
+      remindedAt: null,
+    });
+    expect(await store.versions('a.example')).toMatchObject([
+      { stsId: 'id1', servedFrom: at(0).toISOString(), servedUntil: at(100).toISOString() },
+      { stsId: 'id2', servedFrom: at(100).toISOString(), servedUntil: null },
+    ]);
+    const many = await Promise.all(
+      [1, 2, 3, 4, 5].map((n) =>
+        store.serve('a.example', policy('testing', n, ['mx.a.example']), counter, {}, at(200)),
+      ),
+    );
+    expect(new Set(many.map((h) => h.stsId)).size).toBe(5);
+  });
+
+  it('a version made while pending is not served, and never counted as served', async () => {
+    await enroll('a.example', 'T1');
+    await store.serve('a.example', policy('testing', 86400, ['mx2.a.example']), counter, {}, at(5));
+    expect(await store.versions('a.example')).toMatchObject([
+      { stsId: 'id1', servedFrom: null, servedUntil: null },
+      { stsId: 'id2', servedFrom: null, servedUntil: null },
+    ]);
+    await store.activate('a.example', at(10));
+    expect((await store.versions('a.example')).map((v) => v.servedFrom)).toEqual([
+      null,
+      at(10).toISOString(),
+    ]);
+  });
+
+  it('leaving names keep their certificate; a name lost leaves the list; removed is served no more', async () => {
+    await enroll('a.example', 'T1');
+    await enroll('b.example', 'T1');
+    await store.activate('a.example', T0);
+    await store.activate('b.example', T0);
+    await store.update('a.example', { status: 'leaving', leavingUntil: at(86400).toISOString() }, T0);
+    await store.update('b.example', { nameLostAt: T0.toISOString() }, T0);
+    expect(await store.certificateNames()).toEqual(['mta-sts.a.example']);
+    expect(await store.servedText('mta-sts.b.example')).toMatch(/mode: testing/);
+    await store.retire('a.example', at(86400));
+    expect(await store.servedText('mta-sts.a.example')).toBeUndefined();
+    expect((await store.versions('a.example'))[0]?.servedUntil).toBe(at(86400).toISOString());
+  });
+
+  it('events wait until announced, each once', async () => {
+    await enroll('a.example', 'T1');
+    await store.activate('a.example', T0);
+    await store.addEvent('a.example', 'certificate-failed', at(1), {
+      error: 'x',
+      retryAt: null,
+      notAfter: null,
+    });
+    const events = await store.unannouncedEvents(10);
+    expect(events).toMatchObject([
+      { domain: 'a.example', owner: 'T1', channelId: 'C1', kind: 'active' },
+      { kind: 'certificate-failed', detail: { error: 'x' } },
+    ]);
+    expect(await store.markAnnounced([events[0]?.id ?? 0], at(2))).toBe(1);
+    expect(await store.markAnnounced([events[0]?.id ?? 0], at(3))).toBe(0);
+    expect((await store.unannouncedEvents(10)).map((e) => e.kind)).toEqual(['certificate-failed']);
+  });
+
+  it('the schema refuses what the rules refuse: a max_age out of range, an unknown status or mode', async () => {
+    const insert = (status: string, mode: string, maxAge: number) =>
+      db.run(
+        sql`INSERT INTO hosted_domains (domain, policy_host, owner, status, mode, max_age, mx_json, sts_id, created_at, updated_at)
+            VALUES ('x.example', 'mta-sts.x.example', 'T1', ${status}, ${mode}, ${maxAge}, '[]', 'a', 'now', 'now')`,
+      );
+    await expect(insert('pending', 'testing', 31557601)).rejects.toThrow(/CHECK/);
+    await expect(insert('pending', 'testing', 0)).rejects.toThrow(/CHECK/);
+    await expect(insert('paused', 'testing', 60)).rejects.toThrow(/CHECK/);
+    await expect(insert('pending', 'strict', 60)).rejects.toThrow(/CHECK/);
+    await expect(insert('pending', 'testing', 60)).resolves.toBe(1);
+  });
+});

@@ -1,0 +1,314 @@
+import { connect as tcpConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { crypto as acmeCrypto } from 'acme-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { challengeServer, PolicyServer, type PolicyServerLimits } from '../../src/hosting/server.js';
+import { CertificateStore } from '../../src/store/certificates.js';
+import type { Db } from '../../src/store/db.js';
+import { TestCa } from '../support/test-ca.js';
+import {
+  fetchPolicy,
+  handshake,
+  LIMITS,
+  policyText,
+  storeCertificate,
+  TestPolicies,
+  tempDatabase,
+} from './fixtures.js';
+import { clientHello } from './hello-bytes.js';
+
+const NAME = 'mta-sts.example.com';
+const ca = new TestCa();
+const roots = [ca.rootPem];
+
+interface Rig {
+  server: PolicyServer;
+  port: number;
+  store: CertificateStore;
+  policies: TestPolicies;
+  db: Db;
+  refused: string[];
+  dropped: string[];
+  stop: () => Promise<void>;
+}
+
+async function rig(limits: Partial<PolicyServerLimits> = {}): Promise<Rig> {
+  const file = tempDatabase();
+  const db = file.open();
+  const store = new CertificateStore(db);
+  const policies = new TestPolicies();
+  policies.policies.set(NAME, policyText('mx.example.com'));
+  await storeCertificate(store, NAME, ca.issue({ names: [NAME] }));
+  const refused: string[] = [];
+  const dropped: string[] = [];
+  const server = new PolicyServer({
+    policies,
+    certificates: store,
+    limits: { ...LIMITS, ...limits },
+    events: { onRefused: (w) => refused.push(w), onDropped: (w) => dropped.push(w) },
+  });
+  const port = await server.listen(0, '127.0.0.1');
+  const stop = async () => {
+    await server.close(100);
+    await db.close();
+    file.remove();
+  };
+  return { server, port, store, policies, db, refused, dropped, stop };
+}
+
+/** Sends raw bytes over TCP; resolves with what came back once the server closed the connection. */
+function rawExchange(port: number, bytes: Buffer, from = '127.0.0.1'): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect({ port, host: '127.0.0.1', localAddress: from });
+    const got: Buffer[] = [];
+    socket.on('connect', () => socket.write(bytes));
+    socket.on('data', (d: Buffer) => got.push(d));
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(Buffer.concat(got)));
+  });
+}
+
+/** A TLS connection to NAME that writes `head`, then `drip` every `everyMs`; resolves with the answer at close. */
+function tlsDrip(port: number, head: string, drip: string, everyMs: number, total: number) {
+  return new Promise<{ answer: string; sent: number }>((resolve) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: NAME, ca: roots });
+    let answer = '';
+    let sent = 0;
+    let timer: NodeJS.Timeout | undefined;
+    socket.on('secureConnect', () => {
+      socket.write(head);
+      timer = setInterval(() => {
+        if (sent >= total) return clearInterval(timer);
+        socket.write(drip);
+        sent += drip.length;
+      }, everyMs);
+    });
+    socket.on('data', (d: Buffer) => {
+      answer += d.toString('latin1');
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearInterval(timer);
+      resolve({ answer, sent });
+    });
+  });
+}
+
+describe('the policy listener', () => {
+  let r: Rig;
+  beforeAll(async () => {
+    r = await rig();
+  });
+  afterAll(() => r.stop());
+
+  it('serves the policy of the SNI name: 200, text/plain, no caching, exactly the text', async () => {
+    const got = await fetchPolicy(r.port, NAME, roots);
+    expect(got.status).toBe(200);
+    expect(got.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(got.headers['cache-control']).toBe('no-store');
+    expect(got.body).toBe(policyText('mx.example.com'));
+  });
+
+  it('reads the policy on each request: a change is served at once', async () => {
+    r.policies.policies.set(NAME, policyText('mx2.example.com'));
+    expect((await fetchPolicy(r.port, NAME, roots)).body).toBe(policyText('mx2.example.com'));
+    r.policies.policies.set(NAME, policyText('mx.example.com'));
+  });
+
+  it('answers HEAD with the headers only', async () => {
+    const got = await fetchPolicy(r.port, NAME, roots, { method: 'HEAD' });
+    expect(got.status).toBe(200);
+    expect(got.body).toBe('');
+    expect(got.headers['content-length']).toBe(String(Buffer.byteLength(policyText('mx.example.com'))));
+  });
+
+  it('answers any other path 404 and any other method 405, with fixed bodies that reflect nothing', async () => {
+    const other = await fetchPolicy(r.port, NAME, roots, { path: '/<script>alert(1)</script>' });
+    expect([other.status, other.body]).toEqual([404, 'not found\n']);
+    const query = await fetchPolicy(r.port, NAME, roots, { path: '/.well-known/mta-sts.txt?x=1' });
+    expect(query.status).toBe(404);
+    const post = await fetchPolicy(r.port, NAME, roots, { method: 'POST' });
+    expect([post.status, post.body, post.headers.allow]).toEqual([405, 'method not allowed\n', 'GET, HEAD']);
+    const misdirected = await fetchPolicy(r.port, NAME, roots, { host: 'evil.example.net' });
+    expect([misdirected.status, misdirected.body]).toEqual([421, 'misdirected request\n']);
+  });
+
+  it('refuses the handshake for an unknown name and without SNI, with unrecognized_name', async () => {
+    const unknown = await handshake(r.port, 'mta-sts.unknown.example', roots);
+    expect(unknown.ok).toBe(false);
+    expect(unknown.error).toBe('ERR_SSL_TLSV1_UNRECOGNIZED_NAME');
+    const none = await handshake(r.port, null, roots);
+    expect(none.ok).toBe(false);
+    expect(r.refused).toEqual(expect.arrayContaining(['unknown-name', 'no-name']));
+  });
+
+  it('refuses a name that is enrolled but has no certificate yet, and one with a certificate but no policy', async () => {
+    r.policies.policies.set('mta-sts.new.example', policyText('mx.new.example'));
+    expect((await handshake(r.port, 'mta-sts.new.example', roots)).ok).toBe(false);
+    await storeCertificate(r.store, 'mta-sts.gone.example', ca.issue({ names: ['mta-sts.gone.example'] }));
+    expect((await handshake(r.port, 'mta-sts.gone.example', roots)).ok).toBe(false);
+  });
+
+  it('refuses an IP-literal or huge server name and bytes that are not TLS, answering nothing', async () => {
+    for (const sni of ['127.0.0.1', `${'a'.repeat(250)}.example.com`, `${'a.'.repeat(9000)}com`]) {
+      const answer = await rawExchange(r.port, clientHello({ sni }));
+      expect(answer.length <= 7, sni.slice(0, 20)).toBe(true);
+    }
+    expect((await rawExchange(r.port, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))).length).toBe(0);
+    expect((await rawExchange(r.port, Buffer.from([0x16, 3, 1, 0xff, 0xff, 1, 2]))).length).toBe(0);
+    expect(r.refused).toContain('not-tls');
+    expect((await fetchPolicy(r.port, NAME, roots)).status).toBe(200);
+  });
+
+  it('serves concurrent handshakes for one name, each reading the store', async () => {
+    const all = await Promise.all(Array.from({ length: 8 }, () => fetchPolicy(r.port, NAME, roots)));
+    expect(all.map((g) => g.status)).toEqual(Array(8).fill(200));
+  });
+
+  it('answers oversized headers 431 and closes', async () => {
+    const big = await tlsDrip(
+      r.port,
+      `GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: ${NAME}\r\nX-Big: ${'a'.repeat(5000)}\r\n\r\n`,
+      '',
+      1,
+      0,
+    );
+    expect(big.answer).toMatch(/^HTTP\/1\.1 431 /);
+    expect(big.answer).not.toContain('aaaa');
+  });
+
+  it('ends a request whose headers trickle in (slowloris) with 408 long before the client is done', async () => {
+    const got = await tlsDrip(
+      r.port,
+      `GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: ${NAME}\r\n`,
+      'X: y\r\n',
+      50,
+      600,
+    );
+    expect(got.answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(got.sent).toBeLessThan(600);
+  });
+
+  it('answers a request line that is not HTTP 400', async () => {
+    const got = await tlsDrip(r.port, 'HELLO\r\n\r\n', '', 1, 0);
+    expect(got.answer).toMatch(/^HTTP\/1\.1 400 /);
+  });
+
+  it('chooses the current certificate at each handshake: a new one in the store is seen at once', async () => {
+    const before = await fetchPolicy(r.port, NAME, roots);
+    const other = new TestCa();
+    const fingerprint = await storeCertificate(r.store, NAME, other.issue({ names: [NAME] }));
+    expect(fingerprint).not.toBe(before.fingerprint);
+    expect((await handshake(r.port, NAME, roots)).ok).toBe(false);
+    const after = await fetchPolicy(r.port, NAME, [other.rootPem]);
+    expect([after.status, after.fingerprint]).toEqual([200, fingerprint]);
+    await storeCertificate(r.store, NAME, ca.issue({ names: [NAME] }));
+    expect((await fetchPolicy(r.port, NAME, roots)).status).toBe(200);
+  });
+});
+
+describe('tls-alpn-01 on the policy listener', () => {
+  let r: Rig;
+  beforeAll(async () => {
+    r = await rig();
+  });
+  afterAll(() => r.stop());
+
+  it('refuses acme-tls/1 for a name without a pending challenge, even an enrolled one', async () => {
+    const got = await handshake(r.port, NAME, roots, ['acme-tls/1']);
+    expect(got.ok).toBe(false);
+    expect(r.refused).toContain('no-challenge');
+  });
+
+  it('answers a pending challenge with the RFC 8737 certificate, negotiates acme-tls/1, then closes', async () => {
+    const key = await acmeCrypto.createPrivateEcdsaKey();
+    const authz = { identifier: { type: 'dns', value: 'mta-sts.pending.example' } };
+    const [, cert] = await acmeCrypto.createAlpnCertificate(authz as never, 'token.thumbprint', key);
+    await r.store.putChallenge({
+      name: 'mta-sts.pending.example',
+      type: 'tls-alpn-01',
+      token: 'token',
+      keyAuthorization: 'token.thumbprint',
+      alpnCertPem: cert.toString(),
+      alpnKeyPem: key.toString(),
+      expiresAt: new Date(Date.now() + 600_000).toISOString(),
+    });
+    const got = await handshake(r.port, 'mta-sts.pending.example', [], ['acme-tls/1']);
+    expect(got.ok).toBe(true);
+    expect(got.alpn).toBe('acme-tls/1');
+    expect(got.cert?.subjectaltname).toBe('DNS:mta-sts.pending.example');
+    // The same name without acme-tls/1 is not served: it is not enrolled.
+    expect((await handshake(r.port, 'mta-sts.pending.example', [])).ok).toBe(false);
+  });
+});
+
+describe('connection caps', () => {
+  let r: Rig;
+  beforeAll(async () => {
+    r = await rig({ maxConnectionsPerAddress: 3, handshakeTimeoutMs: 60_000 });
+  });
+  afterAll(() => r.stop());
+
+  it('drops connections over the per-address cap and still serves other addresses', async () => {
+    const held = Array.from({ length: 3 }, () =>
+      tcpConnect({ port: r.port, host: '127.0.0.1', localAddress: '127.0.0.9' }),
+    );
+    await Promise.all(held.map((s) => new Promise((ok) => s.once('connect', ok))));
+    const extra = await rawExchange(r.port, clientHello({ sni: NAME }), '127.0.0.9');
+    expect(extra.length).toBe(0);
+    expect(r.dropped).toContain('address');
+    expect((await fetchPolicy(r.port, NAME, roots)).status).toBe(200);
+    for (const s of held) s.destroy();
+  });
+});
+
+describe('a handshake that never comes', () => {
+  it('is closed after the handshake timeout', async () => {
+    const r = await rig({ handshakeTimeoutMs: 200 });
+    const answer = await rawExchange(r.port, Buffer.from([0x16, 3, 1, 0, 200]));
+    expect(answer.length).toBe(0);
+    expect(r.refused).toContain('handshake-timeout');
+    await r.stop();
+  });
+});
+
+describe('the http-01 listener', () => {
+  it('answers a pending token with its key authorization and everything else 404, reflecting nothing', async () => {
+    const file = tempDatabase();
+    const db = file.open();
+    const store = new CertificateStore(db);
+    await store.putChallenge({
+      name: NAME,
+      type: 'http-01',
+      token: 'tok_EN-1',
+      keyAuthorization: 'tok_EN-1.thumbprint',
+      expiresAt: new Date(Date.now() + 600_000).toISOString(),
+    });
+    await store.putChallenge({
+      name: 'mta-sts.old.example',
+      type: 'http-01',
+      token: 'expired',
+      keyAuthorization: 'expired.thumbprint',
+      expiresAt: new Date(Date.now() - 1000).toISOString(),
+    });
+    const server = challengeServer({ certificates: store, limits: LIMITS });
+    const port = await new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+    );
+    const get = async (path: string, method = 'GET') => {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method });
+      return [res.status, await res.text()];
+    };
+    expect(await get('/.well-known/acme-challenge/tok_EN-1')).toEqual([200, 'tok_EN-1.thumbprint']);
+    expect(await get('/.well-known/acme-challenge/expired')).toEqual([404, 'not found\n']);
+    expect(await get('/.well-known/acme-challenge/unknown')).toEqual([404, 'not found\n']);
+    expect(await get('/.well-known/acme-challenge/../../etc/passwd')).toEqual([404, 'not found\n']);
+    expect(await get('/.well-known/acme-challenge/tok_EN-1?<x>')).toEqual([404, 'not found\n']);
+    expect(await get('/.well-known/acme-challenge/tok_EN-1', 'POST')).toEqual([404, 'not found\n']);
+    expect(await get('/.well-known/mta-sts.txt')).toEqual([404, 'not found\n']);
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    await db.close();
+    file.remove();
+  });
+});

@@ -1,0 +1,271 @@
+import { describe, expect, test } from 'vitest';
+import type { HostingRecord } from '../../src/hosting/service.js';
+import { alertMessage } from '../../src/slack/blocks/alert.js';
+import { type Block, LIMITS } from '../../src/slack/blocks/common.js';
+import {
+  bindLine,
+  HOST_ACTION,
+  type HostView,
+  hostActions,
+  hostingAlertMessage,
+  hostListMessage,
+  hostMessage,
+} from '../../src/slack/blocks/hosting.js';
+import type { HostedDomain } from '../../src/store/hosting.js';
+import { HOSTING_ALERT_KINDS, type HostingPayload } from '../../src/store/monitor-state.js';
+import { alertObject, logBlock } from '../../src/webhooks/payloads.js';
+
+const scope = { domain: 'example.com', team: 'T1', channel: 'C1' };
+
+function hosted(over: Partial<HostedDomain> = {}): HostedDomain {
+  return {
+    domain: 'example.com',
+    policyHost: 'mta-sts.example.com',
+    owner: 'T1',
+    channelId: 'C1',
+    status: 'active',
+    mode: 'testing',
+    maxAge: 604800,
+    mx: ['mx1.example.com'],
+    stsId: '20261201T100000',
+    proposal: null,
+    leavingUntil: null,
+    nameLostAt: null,
+    nameProblem: null,
+    dnsId: null,
+    dnsCheckedAt: null,
+    dnsCarriesAt: null,
+    remindedAt: null,
+    certificate: null,
+    createdAt: '2026-12-01T10:00:00.000Z',
+    activatedAt: '2026-12-01T10:00:00.000Z',
+    updatedAt: '2026-12-01T10:00:00.000Z',
+    ...over,
+  };
+}
+
+const records: HostingRecord[] = [
+  {
+    name: 'mta-sts.example.com',
+    host: 'mta-sts',
+    type: 'CNAME',
+    value: 'bot.example.net',
+    ttl: 3600,
+    purpose: 'p',
+  },
+  {
+    name: '_mta-sts.example.com',
+    host: '_mta-sts',
+    type: 'TXT',
+    value: 'v=STSv1; id=20261201T100000',
+    ttl: 3600,
+    purpose: 'q',
+  },
+];
+
+function view(over: Partial<HostView> = {}): HostView {
+  return {
+    hosted: hosted(),
+    policyText: 'version: STSv1\nmode: testing\nmx: mx1.example.com\nmax_age: 604800\n',
+    records,
+    dns: { expected: '20261201T100000', seen: null, carries: false, newlyCarried: false, remindedAt: null },
+    dnsError: null,
+    cached: [],
+    proposal: null,
+    hostingName: 'bot.example.net',
+    enforce: { ready: false, missing: ['14 days in testing'] },
+    domainConnect: null,
+    ...over,
+  };
+}
+
+const actionIds = (block: Block | null) =>
+  (block?.elements ?? []).map((e: { action_id: string }) => e.action_id);
+
+/** Every section within Block Kit's limits, and no more blocks than a message holds. */
+function withinLimits(message: { text: string; blocks: Block[] }): void {
+  expect(message.blocks.length).toBeLessThanOrEqual(LIMITS.blocksPerMessage);
+  expect(message.text.length).toBeLessThanOrEqual(LIMITS.fallbackText);
+  for (const b of message.blocks) {
+    if (b.type === 'section') expect(b.text.text.length).toBeLessThanOrEqual(LIMITS.sectionText);
+    if (b.type === 'header') expect(b.text.text.length).toBeLessThanOrEqual(LIMITS.headerText);
+  }
+}
+
+describe('the host message', () => {
+  test('records as zone lines: the CNAME target fully qualified, the TXT quoted', () => {
+    expect(bindLine(records[0] as HostingRecord)).toBe('mta-sts.example.com. 3600 IN CNAME bot.example.net.');
+    expect(bindLine({ name: 'x.example.com', ttl: 60, type: 'TXT', value: 'a "b" \\c' })).toBe(
+      'x.example.com. 60 IN TXT "a \\"b\\" \\\\c"',
+    );
+  });
+
+  test.each([
+    ['pending', { hosted: hosted({ status: 'pending' }) }, [HOST_ACTION.check, HOST_ACTION.stop]],
+    ['active, not ready', {}, [HOST_ACTION.check, HOST_ACTION.stop]],
+    [
+      'active, ready',
+      { enforce: { ready: true, missing: [] } },
+      [HOST_ACTION.check, HOST_ACTION.enforce, HOST_ACTION.stop],
+    ],
+    [
+      'active with a proposal',
+      {
+        proposal: {
+          proposal: {
+            observed: ['mx2.example.com'],
+            add: ['mx2.example.com'],
+            drop: ['mx1.example.com'],
+            proposedAt: '2026-12-01T10:00:00.000Z',
+            interim: ['mx1.example.com', 'mx2.example.com'],
+            final: ['mx2.example.com'],
+            waitMaxAge: 604800,
+            interimServedAt: null,
+          },
+          next: { kind: 'interim' as const, mx: ['mx1.example.com', 'mx2.example.com'] },
+        },
+      },
+      [HOST_ACTION.check, HOST_ACTION.apply, HOST_ACTION.stop],
+    ],
+    [
+      'pending and ready (no enforce before it is served)',
+      { hosted: hosted({ status: 'pending' }), enforce: { ready: true, missing: [] } },
+      [HOST_ACTION.check, HOST_ACTION.stop],
+    ],
+    ['leaving', { hosted: hosted({ status: 'leaving', mode: 'none' }) }, [HOST_ACTION.check]],
+  ])('%s: the buttons', (_, over, ids) => {
+    const v = view(over as Partial<HostView>);
+    expect(actionIds(hostActions(scope, v))).toEqual(ids);
+    withinLimits(hostMessage(v, scope));
+  });
+
+  test('removed: no buttons, no records', () => {
+    const v = view({ hosted: hosted({ status: 'removed' }) });
+    expect(hostActions(scope, v)).toBeNull();
+    expect(JSON.stringify(hostMessage(v, scope))).not.toContain('IN CNAME');
+  });
+
+  test('Stop hosting asks first, and says how the way out goes', () => {
+    const stop = hostActions(scope, view())?.elements.find((e: Block) => e.action_id === HOST_ACTION.stop);
+    expect(stop.style).toBe('danger');
+    expect(stop.confirm.text.text).toContain('mode: none');
+    expect(stop.confirm.text.text.length).toBeLessThanOrEqual(300);
+    expect(JSON.parse(stop.value)).toEqual({ d: 'example.com', t: 'T1', c: 'C1' });
+  });
+
+  test('text from DNS and the CA is escaped: no mention, no link', () => {
+    const v = view({
+      hosted: hosted({
+        nameLostAt: '2026-12-01T10:00:00.000Z',
+        nameProblem: '<!channel> <https://evil.test|click>',
+        certificate: { state: 'failed', at: 'x', notAfter: null, error: '<!here>', retryAt: null },
+      }),
+      dnsError: '<@U123>',
+      dns: null,
+    });
+    const text = JSON.stringify(hostMessage(v, scope));
+    for (const bad of ['<!channel>', '<https://evil.test', '<!here>', '<@U123>'])
+      expect(text).not.toContain(bad);
+  });
+
+  test('many mx patterns and versions still fit', () => {
+    const mx = Array.from({ length: 20 }, (_, i) => `mx${i}.a-rather-long-mail-host-name.example.com`);
+    const policyText = `version: STSv1\nmode: testing\n${mx.map((m) => `mx: ${m}\n`).join('')}max_age: 604800\n`;
+    const cached = Array.from({ length: 30 }, (_, i) => ({
+      stsId: `2026120${i}`,
+      policyText,
+      mode: 'testing' as const,
+      maxAge: 604800,
+      createdAt: 'x',
+      servedFrom: 'x',
+      servedUntil: 'x',
+      cachedUntil: '2026-12-09T10:00:00.000Z',
+    }));
+    withinLimits(hostMessage(view({ hosted: hosted({ mx }), policyText, cached }), scope));
+  });
+
+  test('the list: status, id, and where', () => {
+    const m = hostListMessage(
+      [hosted(), hosted({ domain: 'b.example', status: 'pending', dnsCarriesAt: 'x' })],
+      50,
+    );
+    const text = JSON.stringify(m);
+    expect(text).toContain('2 of 50');
+    expect(text).toContain('<#C1>');
+    withinLimits(m);
+    expect(JSON.stringify(hostListMessage([], 50))).toContain('hosts no MTA-STS policy');
+  });
+});
+
+describe('hosted domains alerts', () => {
+  const payload = (kind: HostingPayload['kind']): HostingPayload => ({
+    kind,
+    domain: 'example.com',
+    policyHost: 'mta-sts.example.com',
+    at: '2026-12-01T10:00:00.000Z',
+    stsId: '20261201T100000',
+    seenId: '<!channel>',
+    mode: 'enforce',
+    mx: ['mx2.example.com'],
+    change: {
+      add: ['mx2.example.com'],
+      drop: ['mx1.example.com'],
+      next: 'interim',
+      nextMx: ['mx1.example.com', 'mx2.example.com'],
+      until: null,
+    },
+    notAfter: '2027-03-01T10:00:00.000Z',
+    error: '<!everyone> failed',
+    retryAt: '2026-12-01T11:00:00.000Z',
+    problem: '<https://evil.test|x>',
+    watch: 'added',
+  });
+
+  test.each(HOSTING_ALERT_KINDS.map((k) => [k]))(
+    '%s: rendered (Slack, JSON, log), escaped, within limits',
+    (kind) => {
+      const p = payload(kind);
+      const slack = alertMessage(p, { team: 'T1', channel: 'C1' });
+      withinLimits(slack);
+      const text = JSON.stringify(slack);
+      for (const bad of ['<!channel>', '<!everyone>', '<https://evil.test']) expect(text).not.toContain(bad);
+      expect(text).toContain('example.com');
+      const o = alertObject(p, null, new Date('2026-12-01T10:00:00.000Z'));
+      expect(o.kind).toBe(kind);
+      expect(o.domain).toBe('example.com');
+      expect(logBlock(p, null)).toContain('example.com');
+    },
+  );
+
+  test('buttons only where something can be done, and only where it is posted', () => {
+    const ids = (kind: HostingPayload['kind']) =>
+      actionIds(
+        hostingAlertMessage(payload(kind), { team: 'T1', channel: 'C1' }).blocks.find(
+          (b) => b.type === 'actions',
+        ) ?? null,
+      );
+    expect(ids('hosting-proposal')).toEqual([HOST_ACTION.apply]);
+    expect(ids('hosting-id-reminder')).toEqual([HOST_ACTION.check]);
+    expect(ids('hosting-active')).toEqual([]);
+    expect(hostingAlertMessage(payload('hosting-proposal')).blocks.some((b) => b.type === 'actions')).toBe(
+      false,
+    );
+    const waiting = payload('hosting-proposal');
+    waiting.change = {
+      add: ['mx2.example.com'],
+      drop: ['mx1.example.com'],
+      next: 'wait',
+      nextMx: ['mx2.example.com'],
+      until: '2026-12-08T10:00:00.000Z',
+    };
+    expect(JSON.stringify(hostingAlertMessage(waiting, { team: 'T1', channel: 'C1' }))).not.toContain(
+      HOST_ACTION.apply,
+    );
+  });
+
+  test('the reminder carries the TXT to publish', () => {
+    const text = JSON.stringify(hostingAlertMessage(payload('hosting-id-reminder')));
+    expect(text).toContain('_mta-sts.example.com. 3600 IN TXT');
+    expect(text).toContain('v=STSv1; id=20261201T100000');
+  });
+});
