@@ -9,7 +9,7 @@ import type { MonitorSettings, PassSummary } from '../../src/monitor/monitor.js'
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { slackPoster } from '../../src/slack/poster.js';
 import { LockStore } from '../../src/store/locks.js';
-import { testConfig } from '../support/config.js';
+import { cliEnv, testConfig } from '../support/config.js';
 import type { ApiCall } from '../support/fake-slack.js';
 import { FakeSlack } from '../support/fake-slack.js';
 import type { TestHttpsServer } from '../support/https-server.js';
@@ -430,13 +430,13 @@ test('mtasts sweep runs one pass and reports it', async () => {
   const out: string[] = [];
   const err: string[] = [];
   const code = await main(['sweep'], {
-    env: {
+    env: cliEnv({
       SLACK_BOT_TOKEN: 'xoxb-test',
       SLACK_API_URL: slack.apiUrl,
       DATABASE_PATH: rig.dbPath,
       MTASTS_DNS_SERVERS: lab.dns.address,
       MTASTS_ALLOW_PRIVATE_NETWORKS: '1',
-    },
+    }),
     stdout: (t) => out.push(t),
     stderr: (t) => err.push(t),
     engine: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort },
@@ -450,11 +450,11 @@ test('mtasts sweep without any Slack setting runs the watch list and writes its 
   await lab.domain('logonly.test', { mode: 'enforce' });
   lab.set('mta-sts.logonly.test', { A: [lab.newAddress()] }); // nothing serves the policy
   const dir = mkdtempSync(join(tmpdir(), 'mtasts-sweep-'));
-  const env = {
+  const env = cliEnv({
     DATABASE_PATH: join(dir, 'db.sqlite'),
     MTASTS_DNS_SERVERS: lab.dns.address,
     MTASTS_ALLOW_PRIVATE_NETWORKS: '1',
-  };
+  });
   const run = async (args: string[]) => {
     const out: string[] = [];
     const err: string[] = [];
@@ -556,12 +556,12 @@ describe('one pass at a time across processes', () => {
     expect(await rig.runtime.monitor.runPass()).toBeNull();
     const err: string[] = [];
     const code = await main(['sweep'], {
-      env: {
+      env: cliEnv({
         SLACK_BOT_TOKEN: 'xoxb-test',
         SLACK_API_URL: slack.apiUrl,
         DATABASE_PATH: rig.dbPath,
         MTASTS_DNS_SERVERS: lab.dns.address,
-      },
+      }),
       stdout: () => {},
       stderr: (t) => err.push(t),
     });

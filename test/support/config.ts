@@ -26,3 +26,11 @@ export function testConfig(env: Record<string, string>): AppConfig {
 export function postgresUrlFor(path: string): string {
   return databaseFor(inject('pgPort'), `${process.pid} ${path}`);
 }
+
+/**
+ * Variables for a command (`mtasts sweep`, `ingest-email`) run on a test's database: in the postgres project, with the
+ * DATABASE_URL that stands for its DATABASE_PATH, as testConfig gives the app.
+ */
+export function cliEnv(env: Record<string, string>): Record<string, string> {
+  return onPostgres ? { ...env, DATABASE_URL: postgresUrlFor(env.DATABASE_PATH ?? 'default') } : env;
+}

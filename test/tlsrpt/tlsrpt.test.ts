@@ -13,7 +13,7 @@ import { buildSlackApp, openRuntime, type Runtime } from '../../src/runtime.js';
 import type { SlackApp } from '../../src/slack/app.js';
 import { slackPoster } from '../../src/slack/poster.js';
 import { queueDigests } from '../../src/tlsrpt/digest.js';
-import { testConfig } from '../support/config.js';
+import { cliEnv, testConfig } from '../support/config.js';
 import { FakeSlack, sendSigned, slashCommand } from '../support/fake-slack.js';
 import { reportOf } from '../support/report.js';
 
@@ -103,7 +103,7 @@ describe('every public sample, through the path it would arrive by', () => {
     const out: string[] = [];
     const err: string[] = [];
     const code = await main(['ingest-email'], {
-      env: { DATABASE_PATH: bot.runtime.config.databasePath },
+      env: cliEnv({ DATABASE_PATH: bot.runtime.config.databasePath }),
       stdout: (t) => out.push(t),
       stderr: (t) => err.push(t),
       stdin: async () => fixture(name),
@@ -260,6 +260,7 @@ describe('what is refused or ignored is never stored twice or half', () => {
     const err: string[] = [];
     const fresh = join(mkdtempSync(join(tmpdir(), 'mtasts-tempfail-')), 'db.sqlite'); // not a duplicate there
     const code = await main(['ingest-email'], {
+      // SQLite's own (the disk guard watches the file system of DATABASE_PATH; PostgreSQL's disk is the server's).
       env: {
         DATABASE_PATH: fresh,
         MTASTS_TLSRPT_KEEP_UNWATCHED: '1',
@@ -276,7 +277,7 @@ describe('what is refused or ignored is never stored twice or half', () => {
   test('an e-mail without a report', async () => {
     const err: string[] = [];
     const code = await main(['ingest-email'], {
-      env: { DATABASE_PATH: bot.runtime.config.databasePath },
+      env: cliEnv({ DATABASE_PATH: bot.runtime.config.databasePath }),
       stdout: () => {},
       stderr: (t) => err.push(t),
       stdin: async () => Buffer.from('From: a@b.example\r\nTo: c@d.example\r\nSubject: hi\r\n\r\nhello\r\n'),
