@@ -15,6 +15,7 @@ import {
   LIMITS,
   type Message,
   preformatted,
+  quoted,
   section,
 } from './common.js';
 
@@ -177,8 +178,16 @@ function certificateText(h: HostedDomain): string {
   const c = h.certificate;
   if (!c) return h.status === 'active' ? 'Certificate: not issued yet.' : '';
   if (c.state === 'failed')
-    return `:warning: Certificate: the last attempt failed at ${when(c.at)} (${esc(c.error ?? 'no detail')}); next try ${when(c.retryAt)}.`;
+    return `:warning: Certificate: the last attempt failed at ${when(c.at)}; the CA said ${caWords(c.error)}; next try ${when(c.retryAt)}.`;
   return `Certificate: ${c.state} at ${when(c.at)}, valid until ${when(c.notAfter)}.`;
+}
+
+/**
+ * The CA's error, shown inert: Let's Encrypt's detail can quote what the validated server sent, so it is a code span
+ * (no link, no *bold*, no mention), one line, cut to 300 characters.
+ */
+function caWords(error: string | null | undefined): string {
+  return quoted(error ?? 'no detail', 300);
 }
 
 function cachedText(view: HostView): string {
@@ -349,7 +358,7 @@ function hostingAlertText(p: HostingPayload): AlertText {
       return {
         headline: `:warning: *${d}: the certificate for ${esc(p.policyHost)} could not be obtained*`,
         lines: [
-          `The CA said: ${code(clip(p.error ?? 'no detail', 300))}`,
+          `The CA said: ${caWords(p.error)}`,
           `The bot tries again at ${when(p.retryAt)}. Meanwhile check that ${code(p.policyHost)} points at the bot.`,
         ],
         buttons: ['check'],
