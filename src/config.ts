@@ -270,6 +270,10 @@ const appSettings = z.object({
     maxRequestsPerConnection: setting('MTASTS_HOSTING_MAX_REQUESTS_PER_CONNECTION', int(1, 100000, 100)),
     maxConnections: setting('MTASTS_HOSTING_MAX_CONNECTIONS', int(1, 1000000, 1000)),
     maxConnectionsPerAddress: setting('MTASTS_HOSTING_MAX_CONNECTIONS_PER_ADDRESS', int(1, 1000000, 20)),
+    /** A policy connection is closed this long after it opened, whatever it is doing. */
+    maxConnectionMs: setting('MTASTS_HOSTING_MAX_CONNECTION_MS', int(1000, 3600000, 60000)),
+    /** A policy connection with no traffic either way for this long is closed. */
+    idleTimeoutMs: setting('MTASTS_HOSTING_IDLE_TIMEOUT_MS', int(100, 600000, 15000)),
     acmeDirectory: setting(
       'MTASTS_ACME_DIRECTORY',
       httpsUrl('https://acme-v02.api.letsencrypt.org/directory'),

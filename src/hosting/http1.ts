@@ -29,6 +29,15 @@ export interface Response {
 
 export type Handler = (request: Request) => Promise<Response>;
 
+/** After the server has ended its side, the time a client gets to end its own before the connection is destroyed. */
+export const CLOSE_GRACE_MS = 1000;
+
+/** Ends the server's side of `socket`, and destroys it after CLOSE_GRACE_MS whatever the client does. */
+export function endThenDestroy(socket: Duplex): void {
+  socket.end();
+  setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+}
+
 const REASONS: Record<number, string> = {
   200: 'OK',
   400: 'Bad Request',
@@ -168,7 +177,7 @@ class Connection {
     this.busy = false;
     if (this.socket.destroyed || this.closed) return;
     this.socket.write(serialize(response, request.method, close));
-    if (close) return void this.socket.end();
+    if (close) return endThenDestroy(this.socket);
     if (this.buffer.length > 0) {
       this.timer = setTimeout(() => this.fail(plain(408, 'request timeout\n')), this.limits.headersTimeoutMs);
       this.next();
@@ -181,8 +190,7 @@ class Connection {
     if (this.socket.destroyed || this.closed) return;
     this.closed = true;
     this.socket.write(serialize(response, 'GET', true));
-    this.socket.end();
     this.socket.removeAllListeners('data');
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    endThenDestroy(this.socket);
   }
 }

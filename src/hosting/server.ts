@@ -3,7 +3,15 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import type { CertificateStore, StoredCertificate } from '../store/certificates.js';
 import { readClientHello } from './client-hello.js';
-import { type Http1Limits, plain, type Request, type Response, serveHttp1 } from './http1.js';
+import {
+  CLOSE_GRACE_MS,
+  endThenDestroy,
+  type Http1Limits,
+  plain,
+  type Request,
+  type Response,
+  serveHttp1,
+} from './http1.js';
 import type { HostedPolicies } from './types.js';
 
 /**
@@ -18,6 +26,10 @@ import type { HostedPolicies } from './types.js';
 export interface PolicyServerLimits extends Http1Limits {
   /** From the connection to the end of the TLS handshake (the ClientHello included). */
   handshakeTimeoutMs: number;
+  /** A connection is destroyed this long after it was accepted, whatever it is doing. */
+  maxConnectionMs: number;
+  /** A connection with no byte read or written for this long is destroyed (a handler that hangs included). */
+  idleTimeoutMs: number;
   maxConnections: number;
   maxConnectionsPerAddress: number;
 }
@@ -114,11 +126,14 @@ export class PolicyServer {
       else this.perAddress.delete(address);
     });
     socket.on('error', () => socket.destroy());
-    const deadline = setTimeout(
-      () => this.refuse(socket, 'handshake-timeout'),
-      this.options.limits.handshakeTimeoutMs,
-    );
-    socket.once('close', () => clearTimeout(deadline));
+    const { handshakeTimeoutMs, maxConnectionMs, idleTimeoutMs } = this.options.limits;
+    const deadline = setTimeout(() => this.refuse(socket, 'handshake-timeout'), handshakeTimeoutMs);
+    const lifetime = setTimeout(() => socket.destroy(), maxConnectionMs);
+    socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      clearTimeout(lifetime);
+    });
     this.readHello(socket, deadline);
   }
 
@@ -150,7 +165,7 @@ export class PolicyServer {
       const tls = this.handshake(socket, context, [ACME_TLS], deadline);
       tls.once('secure', () => {
         this.events.onChallenge?.(name);
-        tls.end();
+        endThenDestroy(tls);
       });
       return;
     }
@@ -175,6 +190,9 @@ export class PolicyServer {
       this.events.onRefused?.('error');
       socket.destroy();
     });
+    // Once TLS owns the connection, the raw socket no longer sees its traffic: the idle timer moves to the TLS socket.
+    socket.setTimeout(0);
+    tls.setTimeout(this.options.limits.idleTimeoutMs, () => tls.destroy());
     tls.once('secure', () => clearTimeout(deadline));
     socket.resume();
     return tls;
@@ -197,7 +215,7 @@ export class PolicyServer {
     if (socket.destroyed) return;
     if (alert) socket.end(UNRECOGNIZED_NAME);
     else socket.destroy();
-    setTimeout(() => socket.destroy(), 1000).unref();
+    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
   }
 
   /** The answer to one request on a connection whose TLS name is `name`. */

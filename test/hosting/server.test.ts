@@ -1,5 +1,5 @@
 import { connect as tcpConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { crypto as acmeCrypto } from 'acme-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { challengeServer, PolicyServer, type PolicyServerLimits } from '../../src/hosting/server.js';
@@ -54,6 +54,14 @@ async function rig(limits: Partial<PolicyServerLimits> = {}): Promise<Rig> {
     file.remove();
   };
   return { server, port, store, policies, db, refused, dropped, stop };
+}
+
+/** The self-signed tls-alpn-01 certificate (RFC 8737) of a pending challenge for `name`, and its key. */
+async function alpnCertificate(name: string): Promise<{ alpnCertPem: string; alpnKeyPem: string }> {
+  const key = await acmeCrypto.createPrivateEcdsaKey();
+  const authz = { identifier: { type: 'dns', value: name } };
+  const [, cert] = await acmeCrypto.createAlpnCertificate(authz as never, 'token.thumbprint', key);
+  return { alpnCertPem: cert.toString(), alpnKeyPem: key.toString() };
 }
 
 /** Sends raw bytes over TCP; resolves with what came back once the server closed the connection. */
@@ -221,16 +229,12 @@ describe('tls-alpn-01 on the policy listener', () => {
   });
 
   it('answers a pending challenge with the RFC 8737 certificate, negotiates acme-tls/1, then closes', async () => {
-    const key = await acmeCrypto.createPrivateEcdsaKey();
-    const authz = { identifier: { type: 'dns', value: 'mta-sts.pending.example' } };
-    const [, cert] = await acmeCrypto.createAlpnCertificate(authz as never, 'token.thumbprint', key);
     await r.store.putChallenge({
       name: 'mta-sts.pending.example',
       type: 'tls-alpn-01',
       token: 'token',
       keyAuthorization: 'token.thumbprint',
-      alpnCertPem: cert.toString(),
-      alpnKeyPem: key.toString(),
+      ...(await alpnCertificate('mta-sts.pending.example')),
       expiresAt: new Date(Date.now() + 600_000).toISOString(),
     });
     const got = await handshake(r.port, 'mta-sts.pending.example', [], ['acme-tls/1']);
@@ -259,6 +263,119 @@ describe('connection caps', () => {
     expect(r.dropped).toContain('address');
     expect((await fetchPolicy(r.port, NAME, roots)).status).toBe(200);
     for (const s of held) s.destroy();
+  });
+});
+
+/** tls.connect honours allowHalfOpen (it goes to the TLSSocket's own stream options); its types leave it out. */
+const HALF_OPEN = { allowHalfOpen: true } as unknown as ConnectionOptions;
+
+/**
+ * A TLS connection that never ends its own side: resolves with what it was answered once the server has ended its
+ * side (or closed the connection).
+ */
+function heldOpen(
+  port: number,
+  from: string,
+  first: string,
+  options: { servername?: string; alpn?: string[] } = {},
+): Promise<string> {
+  return new Promise((resolve) => {
+    const tcp = tcpConnect({ port, host: '127.0.0.1', localAddress: from, allowHalfOpen: true });
+    const socket = tlsConnect({
+      socket: tcp,
+      servername: options.servername ?? NAME,
+      ca: roots,
+      ...HALF_OPEN,
+      ...(options.alpn ? { ALPNProtocols: options.alpn, rejectUnauthorized: false } : {}),
+    });
+    tcp.on('error', () => {});
+    let answer = '';
+    socket.on('secureConnect', () => socket.write(first));
+    socket.on('data', (d: Buffer) => {
+      answer += d.toString('latin1');
+    });
+    socket.on('error', () => {});
+    socket.once('end', () => resolve(answer));
+    socket.once('close', () => resolve(answer));
+  });
+}
+
+/** Tries `attempt` every 200 ms until it is true, at most `tries` times; whether it ever was. */
+async function eventually(attempt: () => Promise<boolean>, tries = 30): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    if (await attempt()) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+describe('connections the client never closes', () => {
+  const request = (extra = '') => `GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: ${NAME}\r\n${extra}\r\n`;
+
+  it('are closed by the server after each answer that ends the connection, freeing the per-address slots', async () => {
+    const r = await rig({ maxConnectionsPerAddress: 5, maxRequestsPerConnection: 2 });
+    let calls = 0;
+    const policyFor = r.policies.policyFor.bind(r.policies);
+    r.policies.policyFor = async (name) => {
+      if (name === 'mta-sts.broken.example' && ++calls > 1) throw new Error('store down');
+      return name === 'mta-sts.broken.example' ? 'x' : policyFor(name);
+    };
+    await storeCertificate(
+      r.store,
+      'mta-sts.broken.example',
+      ca.issue({ names: ['mta-sts.broken.example'] }),
+    );
+    await r.store.putChallenge({
+      name: 'mta-sts.pending.example',
+      type: 'tls-alpn-01',
+      token: 'token',
+      keyAuthorization: 'token.thumbprint',
+      ...(await alpnCertificate('mta-sts.pending.example')),
+      expiresAt: new Date(Date.now() + 600_000).toISOString(),
+    });
+    const from = '127.0.0.21';
+    const answers = await Promise.all([
+      heldOpen(r.port, from, request('Connection: close\r\n')),
+      heldOpen(r.port, from, `DELETE /x HTTP/1.1\r\nHost: ${NAME}\r\n\r\n`),
+      heldOpen(r.port, from, request().repeat(2)),
+      heldOpen(r.port, from, request().replaceAll(NAME, 'mta-sts.broken.example'), {
+        servername: 'mta-sts.broken.example',
+      }),
+      heldOpen(r.port, from, '', { servername: 'mta-sts.pending.example', alpn: ['acme-tls/1'] }),
+    ]);
+    expect(answers.map((a) => /^HTTP\/1\.1 (\d{3})/.exec(a)?.[1] ?? '')).toEqual([
+      '200',
+      '405',
+      '200',
+      '503',
+      '',
+    ]);
+    // The server closes the five for good (the clients never will), so five more from the address are served.
+    const freed = await eventually(async () => {
+      const again = await Promise.all(
+        Array.from({ length: 5 }, () => heldOpen(r.port, from, request('Connection: close\r\n'))),
+      );
+      return again.every((a) => a.startsWith('HTTP/1.1 200 '));
+    });
+    expect(freed).toBe(true);
+    await r.stop();
+  });
+
+  it('are closed at the lifetime cap, however busy they keep the server', async () => {
+    const r = await rig({ maxConnectionMs: 800 });
+    const got = await tlsDrip(r.port, request(), request(), 100, 1_000_000);
+    const answered = got.answer.match(/HTTP\/1\.1 200 /g)?.length ?? 0;
+    expect(answered).toBeGreaterThan(1);
+    expect(answered).toBeLessThan(100);
+    await r.stop();
+  });
+
+  it('are closed after the idle timeout while a request hangs', async () => {
+    const r = await rig({ idleTimeoutMs: 300, maxConnectionMs: 60_000 });
+    r.policies.policyFor = (name) =>
+      name === NAME && r.policies.asked++ > 0 ? new Promise(() => {}) : Promise.resolve(policyText('mx'));
+    expect(await heldOpen(r.port, '127.0.0.22', request())).toBe('');
+    await r.stop();
   });
 });
 
