@@ -256,6 +256,8 @@ const appSettings = z.object({
     maxPerWorkspace: setting('MTASTS_HOSTING_MAX_PER_WORKSPACE', int(1, 100000, 50)),
     /** mx patterns in one hosted policy. */
     maxMxPatterns: setting('MTASTS_HOSTING_MAX_MX', int(1, 100, 20)),
+    /** Days a pending enrollment blocks another owner's request from replacing it. */
+    pendingDays: setting('MTASTS_HOSTING_PENDING_DAYS', int(1, 365, 7)),
   }),
   /** Hosted MTA-STS, the serving half: the policy listener, the http-01 listener, ACME (see README, Hosted MTA-STS). */
   serving: z.object({

@@ -48,6 +48,8 @@ export interface HostedDomain {
   policyHost: string;
   owner: string;
   channelId: string | null;
+  /** This enrollment's secret: the CNAME target is `<token>.<MTASTS_HOSTING_NAME>`; never reused. */
+  token: string;
   status: HostingStatus;
   mode: PolicyMode;
   maxAge: number;
@@ -66,7 +68,28 @@ export interface HostedDomain {
   certificate: CertificateState | null;
   createdAt: string;
   activatedAt: string | null;
+  /** Status removed: since when. */
+  removedAt: string | null;
   updatedAt: string;
+}
+
+/** A rival request for a domain another owner holds pending: shown as a pending HostedDomain of its own. */
+export interface RivalClaim {
+  domain: string;
+  owner: string;
+  channelId: string | null;
+  token: string;
+  mode: PolicyMode;
+  maxAge: number;
+  mx: string[];
+  stsId: string;
+  createdAt: string;
+}
+
+/** Who asked for a domain and was dropped, because another owner's token reached DNS first. */
+export interface DroppedRequest {
+  owner: string;
+  channelId: string | null;
 }
 
 export interface PolicyVersion {
@@ -109,7 +132,25 @@ export interface HostingEvent {
   detail: Record<string, string | number | null>;
 }
 
-export type EnrollResult = { kind: 'added'; hosted: HostedDomain } | { kind: 'exists'; hosted: HostedDomain };
+export type EnrollResult =
+  /** replaced: the owner of a stale pending request this one took the place of. */
+  | { kind: 'added'; hosted: HostedDomain; replaced: DroppedRequest | null }
+  | { kind: 'exists'; hosted: HostedDomain }
+  /** Another owner holds the domain pending (not stale): this owner's own rival request, with its own token. */
+  | { kind: 'claim'; claim: RivalClaim; created: boolean };
+
+/** What an enrollment asks of the store: the domain, who asks, and the rules of the cap and of stale requests. */
+export interface EnrollRequest {
+  domain: string;
+  policyHost: string;
+  owner: string;
+  channelId: string | null;
+  /** A fresh token, used only when a new row or claim is made. */
+  token: string;
+  maxPerOwner: number;
+  /** A pending request by another owner created before this may be replaced. */
+  staleBefore: Date;
+}
 
 /** The fields of a domain other than its policy that a caller may set. */
 export type DomainFields = Partial<
@@ -135,6 +176,7 @@ interface Row {
   policy_host: string;
   owner: string;
   channel_id: string | null;
+  token: string;
   status: HostingStatus;
   mode: PolicyMode;
   max_age: number;
@@ -155,12 +197,38 @@ interface Row {
   cert_at: string | null;
   created_at: string;
   activated_at: string | null;
+  removed_at: string | null;
   updated_at: string;
+}
+
+interface ClaimRow {
+  domain: string;
+  owner: string;
+  channel_id: string | null;
+  token: string;
+  mode: PolicyMode;
+  max_age: number;
+  mx_json: string;
+  sts_id: string;
+  created_at: string;
+}
+
+function fromClaimRow(r: ClaimRow): RivalClaim {
+  return {
+    ...{ domain: r.domain, owner: r.owner, channelId: r.channel_id, token: r.token, mode: r.mode },
+    ...{ maxAge: r.max_age, mx: JSON.parse(r.mx_json) as string[], stsId: r.sts_id, createdAt: r.created_at },
+  };
 }
 
 function fromRow(r: Row): HostedDomain {
   return {
-    ...{ domain: r.domain, policyHost: r.policy_host, owner: r.owner, channelId: r.channel_id },
+    ...{
+      domain: r.domain,
+      policyHost: r.policy_host,
+      owner: r.owner,
+      channelId: r.channel_id,
+      token: r.token,
+    },
     ...{ status: r.status, mode: r.mode, maxAge: r.max_age, mx: JSON.parse(r.mx_json) as string[] },
     stsId: r.sts_id,
     proposal: r.proposal_json ? (JSON.parse(r.proposal_json) as MxProposal) : null,
@@ -176,7 +244,8 @@ function fromRow(r: Row): HostedDomain {
           retryAt: r.cert_retry_at,
         }
       : null,
-    ...{ createdAt: r.created_at, activatedAt: r.activated_at, updatedAt: r.updated_at },
+    ...{ createdAt: r.created_at, activatedAt: r.activated_at, removedAt: r.removed_at },
+    updatedAt: r.updated_at,
   };
 }
 
@@ -268,50 +337,177 @@ export class HostingStore {
 
   /**
    * Enrolls a domain in one transaction: an owner's second request for its own domain is `exists`; a domain another
-   * owner holds (not removed) is `taken`; an owner at its cap is `limit`. A removed domain is enrolled afresh (its
-   * versions stay, so that no id is used twice).
+   * owner serves (active, leaving) is `taken`; one another owner holds pending since `staleBefore` or later gets a
+   * rival `claim` with its own token; an older pending one is replaced. An owner at its cap is `limit`: its domains
+   * not removed, those removed in the last day, and its rival claims count. A removed domain is enrolled afresh with
+   * the new token (its versions stay, so that no id is used twice).
    */
   async enroll(
-    hosted: { domain: string; policyHost: string; owner: string; channelId: string | null },
+    request: EnrollRequest,
     policy: Omit<NewVersion, 'stsId'>,
     makeId: (used: readonly string[]) => string,
-    maxPerOwner: number,
     now: Date,
   ): Promise<EnrollResult | { kind: 'taken' } | { kind: 'limit'; limit: number }> {
     const at = now.toISOString();
+    const { domain, owner } = request;
     return this.db.transaction(() => {
-      const first = { ...policy, stsId: makeId(this.usedIds(hosted.domain)) };
-      const existing = this.db.prepare('SELECT * FROM hosted_domains WHERE domain = ?').get(hosted.domain) as
+      const existing = this.db.prepare('SELECT * FROM hosted_domains WHERE domain = ?').get(domain) as
         | Row
         | undefined;
-      if (existing && existing.status !== 'removed') {
-        return existing.owner === hosted.owner
-          ? { kind: 'exists' as const, hosted: fromRow(existing) }
-          : { kind: 'taken' as const };
+      if (existing && existing.status !== 'removed' && existing.owner === owner) {
+        return { kind: 'exists' as const, hosted: fromRow(existing) };
       }
-      const { n } = this.db
-        .prepare("SELECT COUNT(*) AS n FROM hosted_domains WHERE owner = ? AND status <> 'removed'")
-        .get(hosted.owner) as { n: number };
-      if (n >= maxPerOwner) return { kind: 'limit' as const, limit: maxPerOwner };
-      if (existing) this.db.prepare('DELETE FROM hosting_events WHERE domain = ?').run(hosted.domain);
-      this.db
-        .prepare(
-          `INSERT INTO hosted_domains (domain, policy_host, owner, channel_id, status, mode, max_age, mx_json, sts_id,
-             created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (domain) DO UPDATE SET owner = excluded.owner, channel_id = excluded.channel_id,
-             status = 'pending', mode = excluded.mode, max_age = excluded.max_age, mx_json = excluded.mx_json,
-             sts_id = excluded.sts_id, proposal_json = NULL, leaving_until = NULL, name_lost_at = NULL,
-             name_problem = NULL, dns_id = NULL, dns_checked_at = NULL, dns_carries_at = NULL, reminded_at = NULL,
-             cert_state = NULL, cert_not_after = NULL, cert_error = NULL, cert_retry_at = NULL, cert_at = NULL,
-             created_at = excluded.created_at, activated_at = NULL, updated_at = excluded.updated_at`,
-        )
-        .run(
-          ...[hosted.domain, hosted.policyHost, hosted.owner, hosted.channelId],
-          ...[first.mode, first.maxAge, JSON.stringify(first.mx), first.stsId, at, at],
-        );
-      this.insertVersion(hosted.domain, first, at, null);
-      return { kind: 'added' as const, hosted: fromRow(this.row(hosted.domain)) };
+      const held = existing && existing.status !== 'removed';
+      if (held && existing.status !== 'pending') return { kind: 'taken' as const };
+      const rival = held && Date.parse(existing.created_at) >= request.staleBefore.getTime();
+      if (rival) {
+        const own = this.claimRow(domain, owner);
+        if (own) return { kind: 'claim' as const, claim: fromClaimRow(own), created: false };
+      }
+      const limit = request.maxPerOwner;
+      if (this.countTowardCap(owner, domain, now) >= limit) return { kind: 'limit' as const, limit };
+      const first = { ...policy, stsId: makeId(this.usedIds(domain)) };
+      if (rival) {
+        this.insertClaim(request, first, at);
+        return {
+          kind: 'claim' as const,
+          claim: fromClaimRow(this.claimRow(domain, owner) as ClaimRow),
+          created: true,
+        };
+      }
+      const replaced = held ? { owner: existing.owner, channelId: existing.channel_id } : null;
+      // An own rival request left from before keeps its token, which its owner may have published already.
+      const token = this.claimRow(domain, owner)?.token ?? request.token;
+      this.db.prepare('DELETE FROM hosting_claims WHERE domain = ? AND owner = ?').run(domain, owner);
+      this.writeEnrollment(request, token, first, at);
+      return { kind: 'added' as const, hosted: fromRow(this.row(domain)), replaced };
     })();
+  }
+
+  /** The domains an owner holds toward its cap (leaving out `domain`, which a new request replaces). */
+  private countTowardCap(owner: string, domain: string, now: Date): number {
+    const dayAgo = new Date(now.getTime() - 86_400_000).toISOString();
+    const { n } = this.db
+      .prepare(
+        `SELECT COUNT(*) AS n FROM hosted_domains WHERE owner = ? AND domain <> ?
+           AND (status <> 'removed' OR removed_at > ?)`,
+      )
+      .get(owner, domain, dayAgo) as { n: number };
+    const { c } = this.db
+      .prepare('SELECT COUNT(*) AS c FROM hosting_claims WHERE owner = ? AND domain <> ?')
+      .get(owner, domain) as { c: number };
+    return n + c;
+  }
+
+  /** The domain's row made a fresh pending enrollment (events of an earlier one deleted), with its first version. */
+  private writeEnrollment(
+    hosted: { domain: string; policyHost: string; owner: string; channelId: string | null },
+    token: string,
+    first: NewVersion,
+    at: string,
+  ): void {
+    this.db.prepare('DELETE FROM hosting_events WHERE domain = ?').run(hosted.domain);
+    this.db
+      .prepare(
+        `INSERT INTO hosted_domains (domain, policy_host, owner, channel_id, token, status, mode, max_age, mx_json,
+           sts_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (domain) DO UPDATE SET owner = excluded.owner, channel_id = excluded.channel_id,
+           token = excluded.token, status = 'pending', mode = excluded.mode, max_age = excluded.max_age,
+           mx_json = excluded.mx_json, sts_id = excluded.sts_id, proposal_json = NULL, leaving_until = NULL,
+           name_lost_at = NULL, name_problem = NULL, dns_id = NULL, dns_checked_at = NULL, dns_carries_at = NULL,
+           reminded_at = NULL, cert_state = NULL, cert_not_after = NULL, cert_error = NULL, cert_retry_at = NULL,
+           cert_at = NULL, created_at = excluded.created_at, activated_at = NULL, removed_at = NULL,
+           updated_at = excluded.updated_at`,
+      )
+      .run(
+        ...[hosted.domain, hosted.policyHost, hosted.owner, hosted.channelId, token],
+        ...[first.mode, first.maxAge, JSON.stringify(first.mx), first.stsId, at, at],
+      );
+    this.insertVersion(hosted.domain, first, at, null);
+  }
+
+  private claimRow(domain: string, owner: string): ClaimRow | undefined {
+    return this.db
+      .prepare('SELECT * FROM hosting_claims WHERE domain = ? AND owner = ?')
+      .get(domain, owner) as ClaimRow | undefined;
+  }
+
+  private insertClaim(request: EnrollRequest, first: NewVersion, at: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO hosting_claims (domain, owner, channel_id, token, mode, max_age, mx_json, sts_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        ...[request.domain, request.owner, request.channelId, request.token],
+        ...[first.mode, first.maxAge, JSON.stringify(first.mx), first.stsId, at],
+      );
+    // The version row keeps the claim's id from being used again by anyone; it is never served.
+    this.insertVersion(request.domain, first, at, null);
+  }
+
+  /** The rival requests for a domain, oldest first. */
+  async claims(domain: string): Promise<RivalClaim[]> {
+    return (
+      this.db
+        .prepare('SELECT * FROM hosting_claims WHERE domain = ? ORDER BY created_at')
+        .all(domain) as ClaimRow[]
+    ).map(fromClaimRow);
+  }
+
+  /** An owner's rival requests, by domain. */
+  async claimsByOwner(owner: string): Promise<RivalClaim[]> {
+    return (
+      this.db.prepare('SELECT * FROM hosting_claims WHERE owner = ? ORDER BY domain').all(owner) as ClaimRow[]
+    ).map(fromClaimRow);
+  }
+
+  /** An owner withdraws its rival request; false when it had none. */
+  async dropClaim(domain: string, owner: string): Promise<boolean> {
+    return (
+      this.db.prepare('DELETE FROM hosting_claims WHERE domain = ? AND owner = ?').run(domain, owner)
+        .changes > 0
+    );
+  }
+
+  /**
+   * A rival request whose token DNS shows takes the pending domain, in one transaction: its claim becomes the
+   * domain's row (still pending, for activate), and every other request for the domain is dropped: returned, to be
+   * told. Undefined when the domain is no longer pending or the claim is gone.
+   */
+  async promoteClaim(domain: string, owner: string, now: Date): Promise<DroppedRequest[] | undefined> {
+    const at = now.toISOString();
+    return this.db.transaction(() => {
+      const current = this.db.prepare('SELECT * FROM hosted_domains WHERE domain = ?').get(domain) as
+        | Row
+        | undefined;
+      const claim = this.claimRow(domain, owner);
+      if (current?.status !== 'pending' || !claim) return undefined;
+      const dropped = this.dropOtherClaims(domain, owner);
+      dropped.unshift({ owner: current.owner, channelId: current.channel_id });
+      const c = fromClaimRow(claim);
+      const version = { ...c, policyText: this.versionText(domain, c.stsId) };
+      this.db.prepare('DELETE FROM hosted_versions WHERE domain = ? AND sts_id = ?').run(domain, c.stsId);
+      this.writeEnrollment({ ...c, policyHost: current.policy_host }, c.token, version, at);
+      return dropped;
+    })();
+  }
+
+  /** Every rival request for a domain but `keep`'s deleted; who asked, to be told. */
+  private dropOtherClaims(domain: string, keep: string): DroppedRequest[] {
+    const rows = this.db
+      .prepare('SELECT owner, channel_id FROM hosting_claims WHERE domain = ? AND owner <> ?')
+      .all(domain, keep) as { owner: string; channel_id: string | null }[];
+    this.db.prepare('DELETE FROM hosting_claims WHERE domain = ?').run(domain);
+    return rows.map((r) => ({ owner: r.owner, channelId: r.channel_id }));
+  }
+
+  private versionText(domain: string, stsId: string): string {
+    const row = this.db
+      .prepare('SELECT policy_text FROM hosted_versions WHERE domain = ? AND sts_id = ?')
+      .get(domain, stsId) as { policy_text: string } | undefined;
+    if (!row) throw new Error(`${domain}: no version ${stsId}`);
+    return row.policy_text;
   }
 
   /**
@@ -358,9 +554,9 @@ export class HostingStore {
 
   /**
    * A pending domain becomes active in one transaction (false when it was no longer pending): its current version
-   * is served from now, and an `active` event is recorded.
+   * is served from now, an `active` event is recorded, and the rival requests for it are dropped (returned).
    */
-  async activate(domain: string, now: Date): Promise<boolean> {
+  async activate(domain: string, now: Date): Promise<DroppedRequest[] | false> {
     const at = now.toISOString();
     return this.db.transaction(() => {
       const changed = this.db
@@ -377,7 +573,8 @@ export class HostingStore {
         )
         .run(at, domain, domain);
       this.insertEvent(domain, 'active', at, {});
-      return true;
+      const owner = (this.row(domain) as Row).owner;
+      return this.dropOtherClaims(domain, owner);
     })();
   }
 
@@ -392,9 +589,10 @@ export class HostingStore {
         .run(at, domain);
       this.db
         .prepare(
-          "UPDATE hosted_domains SET status = 'removed', proposal_json = NULL, updated_at = ? WHERE domain = ?",
+          `UPDATE hosted_domains SET status = 'removed', proposal_json = NULL, removed_at = ?, updated_at = ?
+           WHERE domain = ?`,
         )
-        .run(at, domain);
+        .run(at, at, domain);
       this.insertEvent(domain, 'removed', at, {});
     })();
   }

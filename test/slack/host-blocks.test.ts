@@ -23,6 +23,7 @@ function hosted(over: Partial<HostedDomain> = {}): HostedDomain {
     policyHost: 'mta-sts.example.com',
     owner: 'T1',
     channelId: 'C1',
+    token: 'abcdefghijklmnopqrst',
     status: 'active',
     mode: 'testing',
     maxAge: 604800,
@@ -39,6 +40,7 @@ function hosted(over: Partial<HostedDomain> = {}): HostedDomain {
     certificate: null,
     createdAt: '2026-12-01T10:00:00.000Z',
     activatedAt: '2026-12-01T10:00:00.000Z',
+    removedAt: null,
     updatedAt: '2026-12-01T10:00:00.000Z',
     ...over,
   };
@@ -137,6 +139,20 @@ describe('the host message', () => {
     const v = view(over as Partial<HostView>);
     expect(actionIds(hostActions(scope, v))).toEqual(ids);
     withinLimits(hostMessage(v, scope));
+  });
+
+  test('shown in another channel of the workspace: only Check DNS now, and where changes are made', () => {
+    const elsewhere = { ...scope, channel: 'C9' };
+    const v = view({ enforce: { ready: true, missing: [] } });
+    expect(actionIds(hostActions(elsewhere, v))).toEqual([HOST_ACTION.check]);
+    const shown = hostMessage(v, elsewhere);
+    withinLimits(shown);
+    expect(JSON.stringify(shown)).toContain(
+      'are made only from <#C1>, the channel it was enrolled from, and not by guests',
+    );
+    expect(JSON.stringify(hostMessage(v, scope))).not.toContain('made only from');
+    const orphan = view({ hosted: hosted({ channelId: null }) });
+    expect(actionIds(hostActions(scope, orphan))).toEqual([HOST_ACTION.check]);
   });
 
   test('removed: no buttons, no records', () => {
