@@ -148,7 +148,7 @@ describe('/mtasts host, its buttons and the monitor', () => {
     expect(body.response_type).toBe('ephemeral');
     const h = await hosted();
     expect(h?.status).toBe('pending');
-    expect(text).toContain(`mta-sts.${D}. 3600 IN CNAME ${HOSTING_NAME}.`);
+    expect(text).toContain(`mta-sts.${D}. 3600 IN CNAME ${h?.token}.${HOSTING_NAME}.`);
     expect(mrkdwn(body)).toContain(`_mta-sts.${D}. 3600 IN TXT "v=STSv1; id=${h?.stsId}"`);
     expect(text).toContain('mtasts_host_check');
     expect(text).toContain('mtasts_host_stop');
@@ -163,10 +163,13 @@ describe('/mtasts host, its buttons and the monitor', () => {
     expect(textOf(theirs)).toContain('hosts no MTA-STS policy');
   });
 
-  test('a second workspace is refused, and nothing of the first changes', async () => {
+  test('a second workspace gets its own pending request (its own CNAME target), and nothing of the first changes', async () => {
     const before = await hosted();
     const body = await answerOf(command(`host ${D}`, { team: 'T2', channel: 'C2' }));
-    expect(body.text).toMatch(/^:no_entry: .*already hosted for someone else/);
+    expect(body.text).not.toMatch(/already hosted for someone else/);
+    const target = new RegExp(`mta-sts\\.${D.replace(/\./g, '\\.')}\\. 3600 IN CNAME ([a-z2-7]{20})\\.`).exec(textOf(body));
+    expect(target?.[1]).toBeDefined();
+    expect(target?.[1]).not.toBe(before?.token);
     expect(await hosted()).toEqual(before);
   });
 
@@ -174,7 +177,7 @@ describe('/mtasts host, its buttons and the monitor', () => {
     await pass();
     expect(postsSaying('C1', 'is live')).toHaveLength(0);
     expect((await hosted())?.status).toBe('pending');
-    lab.set(`mta-sts.${D}`, { CNAME: HOSTING_NAME });
+    lab.set(`mta-sts.${D}`, { CNAME: `${(await new HostingStore(rig.runtime.db).get(D))?.token}.${HOSTING_NAME}` });
     await pass();
     expect((await hosted())?.status).toBe('active');
     expect(postsSaying('C1', 'hosted MTA-STS is live')).toHaveLength(1);
@@ -506,16 +509,17 @@ describe('the setup form: Let the bot host it', () => {
     expect(h?.mx).toEqual([`mail.${F}`]);
     const answer = slack.callsTo('chat.postEphemeral').at(-1)?.body;
     expect(answer).toMatchObject({ channel: 'C1', user: 'U9' });
-    expect(textOf(answer)).toContain(`mta-sts.${F}. 3600 IN CNAME ${HOSTING_NAME}.`);
+    expect(textOf(answer)).toContain(`mta-sts.${F}. 3600 IN CNAME ${h?.token}.${HOSTING_NAME}.`);
   });
 
-  test('another workspace choosing it for the same domain is told it is taken', async () => {
+  test('another workspace choosing it for the same pending domain gets its own CNAME target, not the first', async () => {
     const before = slack.callsTo('chat.postEphemeral').length;
     await submit('bot', 'testing', 'T2');
     await slack.waitFor(() => slack.callsTo('chat.postEphemeral').length > before);
-    expect(String(slack.callsTo('chat.postEphemeral').at(-1)?.body.text)).toContain(
-      'already hosted for someone else',
-    );
+    const answer = slack.callsTo('chat.postEphemeral').at(-1)?.body;
+    const first = (await new HostingStore(rig.runtime.db).get(F))?.token;
+    expect(textOf(answer)).toMatch(new RegExp(`IN CNAME [a-z2-7]{20}\\.${HOSTING_NAME.replace(/\./g, '\\.')}\\.`));
+    expect(textOf(answer)).not.toContain(`${first}.${HOSTING_NAME}`);
     expect((await new HostingStore(rig.runtime.db).get(F))?.owner).toBe('T1');
   });
 });
