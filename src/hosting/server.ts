@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import type { CertificateStore, StoredCertificate } from '../store/certificates.js';
-import { readClientHello } from './client-hello.js';
+import { ClientHelloReader } from './client-hello.js';
 import {
   CLOSE_GRACE_MS,
   endThenDestroy,
@@ -138,16 +138,15 @@ export class PolicyServer {
   }
 
   private readHello(socket: Socket, deadline: NodeJS.Timeout): void {
-    let received = Buffer.alloc(0);
+    const reader = new ClientHelloReader();
     const onData = (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      const hello = readClientHello(received);
+      const hello = reader.push(chunk);
       if (hello.kind === 'more') return;
       socket.removeListener('data', onData);
       socket.pause();
       if (hello.kind === 'bad') return this.refuse(socket, 'not-tls');
       if (hello.serverName === null) return this.refuse(socket, 'no-name', true);
-      socket.unshift(received);
+      socket.unshift(reader.received());
       this.choose(socket, hello.serverName, hello.alpn.includes(ACME_TLS), deadline).catch(() =>
         this.refuse(socket, 'error'),
       );

@@ -168,6 +168,16 @@ describe('the policy listener', () => {
     expect((await fetchPolicy(r.port, NAME, roots)).status).toBe(200);
   });
 
+  it('refuses a ClientHello dripped in 1-byte records at its first record, not at the handshake timeout', async () => {
+    const announced = Buffer.alloc(4 + 16380);
+    announced[0] = 1;
+    announced.writeUIntBE(16380, 1, 3);
+    const wire = Buffer.concat([...announced].map((b) => Buffer.from([0x16, 3, 1, 0, 1, b])));
+    const before = r.refused.length;
+    expect((await rawExchange(r.port, wire.subarray(0, 6 * 600))).length).toBe(0);
+    expect(r.refused.slice(before)).toEqual(['not-tls']);
+  });
+
   it('serves concurrent handshakes for one name, each reading the store', async () => {
     const all = await Promise.all(Array.from({ length: 8 }, () => fetchPolicy(r.port, NAME, roots)));
     expect(all.map((g) => g.status)).toEqual(Array(8).fill(200));
@@ -271,21 +281,22 @@ const HALF_OPEN = { allowHalfOpen: true } as unknown as ConnectionOptions;
 
 /**
  * A TLS connection that never ends its own side: resolves with what it was answered once the server has ended its
- * side (or closed the connection).
+ * side (or closed the connection). `halfOpen: false`: an ordinary client, resolving once the connection is closed.
  */
 function heldOpen(
   port: number,
   from: string,
   first: string,
-  options: { servername?: string; alpn?: string[] } = {},
+  options: { servername?: string; alpn?: string[]; halfOpen?: boolean } = {},
 ): Promise<string> {
+  const halfOpen = options.halfOpen ?? true;
   return new Promise((resolve) => {
-    const tcp = tcpConnect({ port, host: '127.0.0.1', localAddress: from, allowHalfOpen: true });
+    const tcp = tcpConnect({ port, host: '127.0.0.1', localAddress: from, allowHalfOpen: halfOpen });
     const socket = tlsConnect({
       socket: tcp,
       servername: options.servername ?? NAME,
       ca: roots,
-      ...HALF_OPEN,
+      ...(halfOpen ? HALF_OPEN : {}),
       ...(options.alpn ? { ALPNProtocols: options.alpn, rejectUnauthorized: false } : {}),
     });
     tcp.on('error', () => {});
@@ -295,7 +306,7 @@ function heldOpen(
       answer += d.toString('latin1');
     });
     socket.on('error', () => {});
-    socket.once('end', () => resolve(answer));
+    if (halfOpen) socket.once('end', () => resolve(answer));
     socket.once('close', () => resolve(answer));
   });
 }
@@ -353,7 +364,9 @@ describe('connections the client never closes', () => {
     // The server closes the five for good (the clients never will), so five more from the address are served.
     const freed = await eventually(async () => {
       const again = await Promise.all(
-        Array.from({ length: 5 }, () => heldOpen(r.port, from, request('Connection: close\r\n'))),
+        Array.from({ length: 5 }, () =>
+          heldOpen(r.port, from, request('Connection: close\r\n'), { halfOpen: false }),
+        ),
       );
       return again.every((a) => a.startsWith('HTTP/1.1 200 '));
     });
