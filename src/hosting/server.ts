@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import type { CertificateStore, StoredCertificate } from '../store/certificates.js';
+import { clientKey } from '../tlsrpt/guards.js';
 import { ClientHelloReader } from './client-hello.js';
 import {
   CLOSE_GRACE_MS,
@@ -110,7 +111,8 @@ export class PolicyServer {
 
   /** Counts the connection against its address's cap, then reads its ClientHello. */
   private accept(socket: Socket): void {
-    const address = socket.remoteAddress ?? '';
+    // An IPv6 client counts by its /64 (one host is given a whole /64), an IPv4 one (mapped or not) by its address.
+    const address = clientKey(socket.remoteAddress);
     const n = (this.perAddress.get(address) ?? 0) + 1;
     if (n > this.options.limits.maxConnectionsPerAddress) {
       socket.destroy();

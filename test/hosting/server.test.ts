@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { challengeServer, PolicyServer, type PolicyServerLimits } from '../../src/hosting/server.js';
 import { CertificateStore } from '../../src/store/certificates.js';
 import type { Db } from '../../src/store/db.js';
+import { Netns, netnsUnavailable } from '../support/netns.js';
 import { TestCa } from '../support/test-ca.js';
 import {
   fetchPolicy,
@@ -389,6 +390,43 @@ describe('connections the client never closes', () => {
       name === NAME && r.policies.asked++ > 0 ? new Promise(() => {}) : Promise.resolve(policyText('mx'));
     expect(await heldOpen(r.port, '127.0.0.22', request())).toBe('');
     await r.stop();
+  });
+});
+
+/** Run inside a namespace whose loopback carries three IPv6 addresses, two of them in one /64: what the cap drops. */
+const IPV6_CAP = `
+import { connect } from 'node:net';
+import { PolicyServer } from './src/hosting/server.ts';
+const dropped = [];
+const server = new PolicyServer({
+  policies: { policyFor: async () => undefined, namesNeedingCertificates: async () => [] },
+  certificates: { certificate: async () => undefined, alpnChallenge: async () => undefined },
+  limits: { ...${JSON.stringify(LIMITS)}, maxConnectionsPerAddress: 2, handshakeTimeoutMs: 60000 },
+  events: { onDropped: (why) => dropped.push(why) },
+});
+const port = await server.listen(0, '::');
+const closed = [];
+for (const from of ['2001:db8:1::1', '2001:db8:1::1', '2001:db8:1::2', '2001:db8:2::1']) {
+  const s = connect({ host: '2001:db8:2::1', port, localAddress: from });
+  s.on('error', () => {});
+  s.on('close', () => closed.push(from));
+  await new Promise((ok) => s.once('connect', ok));
+}
+await new Promise((ok) => setTimeout(ok, 500));
+console.log(JSON.stringify({ dropped, closed }));
+process.exit(0);
+`;
+
+describe.skipIf(netnsUnavailable() !== null)('the per-address cap over IPv6', () => {
+  it('counts the addresses of one /64 together (one host is given a whole /64), other networks apart', async () => {
+    const ns = Netns.create(['2001:db8:1::1', '2001:db8:1::2', '2001:db8:2::1']);
+    try {
+      const run = await ns.run(['node', '--import', 'tsx', '--input-type=module', '-e', IPV6_CAP], {});
+      expect(run.stderr).toBe('');
+      expect(JSON.parse(run.stdout)).toEqual({ dropped: ['address'], closed: ['2001:db8:1::2'] });
+    } finally {
+      ns.delete();
+    }
   });
 });
 
