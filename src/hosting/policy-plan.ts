@@ -6,6 +6,7 @@ import {
   mxPatternProblem,
   POLICY_MODES,
   type PolicyMode,
+  parsePolicy,
 } from '../core/policy.js';
 import { durationText, type RolloutVerdict, rolloutVerdict } from '../core/rollout.js';
 import { freshId } from '../generate/steps.js';
@@ -91,11 +92,48 @@ export function checkMode(mode: string): PolicyMode {
   return mode as PolicyMode;
 }
 
-/** The MX hosts DNS lists, in order of preference, lower case without repeats; a null MX (".") is no host. */
+/**
+ * The MX hosts DNS lists, in order of preference, lower case without repeats; a null MX (".") is no host, and a host
+ * that is no valid exact mx pattern (spaces, a `*`, control characters: see unusableMxHosts) is left out.
+ */
 export function mxHostsOf(records: readonly { exchange: string; priority: number }[]): string[] {
+  return allMxHosts(records).filter(usableMxHost);
+}
+
+/** The MX hosts DNS lists that cannot be served as mx patterns, shown safely (for a note saying they were skipped). */
+export function unusableMxHosts(records: readonly { exchange: string; priority: number }[]): string[] {
+  return allMxHosts(records)
+    .filter((h) => !usableMxHost(h))
+    .map((h) => JSON.stringify(h.length > 60 ? `${h.slice(0, 60)}…` : h));
+}
+
+/** A host from DNS is served only as an exact host: the rule of user patterns, and no wildcard. */
+export function usableMxHost(host: string): boolean {
+  return !host.includes('*') && mxPatternProblem(host) === null;
+}
+
+function allMxHosts(records: readonly { exchange: string; priority: number }[]): string[] {
   const sorted = [...records].sort((a, b) => a.priority - b.priority);
   const hosts = sorted.map((r) => canonicalHost(r.exchange)).filter((h) => h !== '' && h !== '.');
   return [...new Set(hosts)];
+}
+
+/**
+ * The text to serve for a policy, refused (HostingInputError) unless the policy parser reads it back cleanly as the
+ * same policy: valid, and the same mode, max_age and mx patterns. Nothing reaches the served text otherwise.
+ */
+export function servableText(policy: HostedPolicy): string {
+  const text = hostedPolicyText(policy);
+  const parsed = parsePolicy(text);
+  const mx = policy.mode === 'none' ? [] : policy.mx;
+  const same =
+    parsed.valid &&
+    parsed.policy.mode === policy.mode &&
+    parsed.policy.maxAge === policy.maxAge &&
+    parsed.policy.mx.length === mx.length &&
+    parsed.policy.mx.every((m, i) => m === mx[i]);
+  if (!same) throw new HostingInputError('the policy text would not read back as the policy: not served');
+  return text;
 }
 
 /** What a change asks for, and what the policy becomes: max_age at least a week when moving to enforce. */

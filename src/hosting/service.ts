@@ -40,7 +40,10 @@ import {
   proposeMx,
   sameObserved,
   sameText,
+  servableText,
   uncoveredHosts,
+  unusableMxHosts,
+  usableMxHost,
   WEEK,
 } from './policy-plan.js';
 import type { CertificateEvent, HostedPolicies } from './types.js';
@@ -250,6 +253,8 @@ export class HostingService implements HostedPolicies {
     if (result.kind === 'limit') return refusal('limit', limitMessage(owner, result.limit));
     const notes =
       mode === 'enforce' ? ['enforce from the start, forced: the rollout rule was not asked'] : [];
+    const skipped: string[] = 'skipped' in mx ? (mx.skipped as string[]) : [];
+    if (skipped.length > 0) notes.push(`MX hosts skipped, not valid host names: ${skipped.join(', ')}`);
     if (result.kind === 'claim') {
       const hosted = claimAsHosted(result.claim);
       notes.push(rivalNote(domain, this.pendingDays()));
@@ -416,8 +421,10 @@ export class HostingService implements HostedPolicies {
    * proposal in the safe order (see policy-plan.ts); outside enforce, and while pending, it is applied at once. The
    * same MX set gives `unchanged`, so that the channel is told once per proposal.
    */
-  async observeMx(domain: string, hosts: readonly string[]): Promise<ProposalOutcome> {
+  async observeMx(domain: string, observed: readonly string[]): Promise<ProposalOutcome> {
+    const hosts = observed.filter((h) => usableMxHost(h.toLowerCase()));
     const hosted = await this.store.get(domain);
+    if (hosts.length === 0) return { kind: 'none', hosted: hosted ?? null };
     if (!hosted || hosted.status === 'leaving' || hosted.status === 'removed')
       return { kind: 'none', hosted: hosted ?? null };
     const now = this.now();
@@ -699,7 +706,7 @@ export class HostingService implements HostedPolicies {
   }
 
   /** The MX hosts DNS lists for a domain, as exact patterns. */
-  private async dnsMx(domain: string): Promise<{ ok: true; mx: string[] } | Refusal> {
+  private async dnsMx(domain: string): Promise<{ ok: true; mx: string[]; skipped: string[] } | Refusal> {
     const answer = await this.dns.mx(domain);
     if (!answer.ok && answer.kind === 'error') {
       return refusal(
@@ -708,8 +715,10 @@ export class HostingService implements HostedPolicies {
       );
     }
     const hosts = answer.ok ? mxHostsOf(answer.records) : [];
+    const skipped = answer.ok ? unusableMxHosts(answer.records) : [];
     if (hosts.length === 0) {
-      return refusal('dns', `${domain} has no MX records: name the mail servers as mx patterns`);
+      const why = skipped.length > 0 ? `no usable MX host (skipped ${skipped.join(', ')})` : 'no MX records';
+      return refusal('dns', `${domain} has ${why}: name the mail servers as mx patterns`);
     }
     if (hosts.length > this.settings.maxMxPatterns) {
       return refusal(
@@ -717,7 +726,7 @@ export class HostingService implements HostedPolicies {
         `${domain} has ${hosts.length} MX hosts; a hosted policy lists at most ${this.settings.maxMxPatterns} (MTASTS_HOSTING_MAX_MX): give wildcard patterns`,
       );
     }
-    return { ok: true, mx: hosts };
+    return { ok: true, mx: hosts, skipped };
   }
 
   /** Enforce: the rollout rule (unless forced), and every MX host DNS lists covered by the patterns. */
@@ -951,7 +960,7 @@ function version(policy: HostedPolicy): Omit<NewVersion, 'stsId'> {
     mode: policy.mode,
     maxAge: policy.maxAge,
     mx: [...policy.mx],
-    policyText: hostedPolicyText(policy),
+    policyText: servableText(policy),
   };
 }
 

@@ -18,7 +18,9 @@ import {
   proposeMx,
   sameObserved,
   sameText,
+  servableText as servable,
   uncoveredHosts,
+  usableMxHost as usable,
   WEEK,
 } from '../../src/hosting/policy-plan.js';
 import type { PolicyVersion } from '../../src/store/hosting.js';
@@ -346,5 +348,23 @@ describe('versions senders may cache, and the way out', () => {
     expect(leavingUntil(versions, at(2000))).toBe(at(1000 + 1209600).toISOString());
     expect(leavingUntil(versions, at(1000 + 1209600))).toBeNull();
     expect(leavingUntil([v('p', 'testing', 604800, null, null)], at(0))).toBeNull();
+  });
+});
+
+describe('servable text (defense in depth behind the mx checks)', () => {
+  it('serves only a text the parser reads back as the same policy', () => {
+    expect(servable({ mode: 'testing', maxAge: 86400, mx: ['mx.example.com'] })).toBe(
+      'version: STSv1\nmode: testing\nmx: mx.example.com\nmax_age: 86400\n',
+    );
+    for (const mx of ['a\nmode: enforce', 'mx one.example.com\nmx: b', 'x\r\nmax_age: 1']) {
+      expect(() => servable({ mode: 'testing', maxAge: 86400, mx: [mx] }), JSON.stringify(mx)).toThrow(
+        /not served/,
+      );
+    }
+    expect([usable('mx.example.com'), usable('*.example.com'), usable('mx one.example.com')]).toEqual([
+      true,
+      false,
+      false,
+    ]);
   });
 });

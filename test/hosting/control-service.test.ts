@@ -572,3 +572,31 @@ describe('certificate events', () => {
     });
   });
 });
+
+describe('MX hosts from DNS (the review mxinject.mts)', () => {
+  it('are checked as user patterns: bad ones skipped and named; only a text the parser reads back is served', async () => {
+    const bad = ['mx one.example.com', 'a\nmode: enforce\nx.example.com', 'mx*.example.com', '*.example.com'];
+    lab.set('inject.example', {
+      MX: [...bad, 'mx.inject.example'].map((exchange, i) => ({ preference: i, exchange })),
+    });
+    const added = await service.add('inject.example', 'T1', 'C1');
+    if (!added.ok) throw new Error(added.message);
+    expect(added.hosted.mx).toEqual(['mx.inject.example']);
+    expect(added.notes.join(' ')).toMatch(/MX hosts skipped, not valid host names: "mx one\.example\.com"/);
+    await pointHere('inject.example');
+    await service.reconcileEnrollments();
+    const text = await service.policyFor('mta-sts.inject.example');
+    expect(text).toBe('version: STSv1\nmode: testing\nmx: mx.inject.example\nmax_age: 604800\n');
+    // Only bad hosts: refused, naming them; the monitor's view of them proposes nothing.
+    lab.set('only.example', { MX: [{ preference: 10, exchange: 'mx*.only.example' }] });
+    expect(await service.add('only.example', 'T1', 'C1')).toMatchObject({
+      ok: false,
+      kind: 'dns',
+      message: expect.stringMatching(/no usable MX host \(skipped "mx\*\.only\.example"\)/),
+    });
+    expect(await service.observeMx('inject.example', ['mx one.example.com', '*.x.example'])).toMatchObject({
+      kind: 'none',
+    });
+    expect(await service.policyFor('mta-sts.inject.example')).toBe(text);
+  });
+});
