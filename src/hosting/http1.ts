@@ -17,7 +17,7 @@ export interface Http1Limits {
 export interface Request {
   method: string;
   target: string;
-  /** Lower-case header names; a repeated header keeps its first value. */
+  /** Lower-case header names; a repeated header keeps its first value (Host and Content-Length may not repeat). */
   headers: Map<string, string>;
 }
 
@@ -57,6 +57,9 @@ export function plain(status: number, body: string, extra: Record<string, string
 const REQUEST_LINE = /^([A-Z]{1,16}) ([\x21-\x7e]{1,2048}) HTTP\/1\.([01])$/;
 const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}):[ \t]*([\x20-\x7e\t]*?)[ \t]*$/;
 
+/** Headers that may appear once only. */
+const SINGLE = new Set(['content-length', 'host', 'transfer-encoding']);
+
 type Parsed = { request: Request; keepAlive: boolean } | { error: Response };
 
 /** Parses a request head (without its final blank line). */
@@ -69,8 +72,12 @@ export function parseHead(head: string): Parsed {
     const h = HEADER_LINE.exec(line);
     if (!h?.[1]) return { error: plain(400, 'bad request\n') };
     const name = h[1].toLowerCase();
+    // Two Content-Lengths or two Hosts are how requests are smuggled past a proxy: refused, whatever the values.
+    if (headers.has(name) && SINGLE.has(name)) return { error: plain(400, 'bad request\n') };
     if (!headers.has(name)) headers.set(name, h[2] ?? '');
   }
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400.
+  if (m[3] === '1' && !headers.has('host')) return { error: plain(400, 'bad request\n') };
   const length = headers.get('content-length');
   const hasBody = headers.has('transfer-encoding') || (length !== undefined && length !== '0');
   if (hasBody && (m[1] === 'GET' || m[1] === 'HEAD')) return { error: plain(400, 'bad request\n') };

@@ -208,6 +208,32 @@ describe('the policy listener', () => {
     expect(got.sent).toBeLessThan(600);
   });
 
+  it('answers 400 to a repeated Content-Length or Host, a body on GET, and HTTP/1.1 without Host: nothing is smuggled', async () => {
+    const P = '/.well-known/mta-sts.txt';
+    const statuses = async (head: string) =>
+      ((await tlsDrip(r.port, head, '', 1, 0)).answer.match(/HTTP\/1\.1 \d{3}/g) ?? []).join(',');
+    const smuggled = `GET /smuggled HTTP/1.1\r\nHost: ${NAME}\r\n\r\n`;
+    expect(
+      await statuses(
+        `GET ${P} HTTP/1.1\r\nHost: ${NAME}\r\nContent-Length: 0\r\nContent-Length: 43\r\n\r\n${smuggled}`,
+      ),
+    ).toBe('HTTP/1.1 400');
+    expect(
+      await statuses(`GET ${P} HTTP/1.1\r\nHost: ${NAME}\r\ncontent-length: 0\r\nContent-Length: 0\r\n\r\n`),
+    ).toBe('HTTP/1.1 400');
+    expect(
+      await statuses(`GET ${P} HTTP/1.1\r\nHost: ${NAME}\r\nContent-Length: 43\r\n\r\n${smuggled}`),
+    ).toBe('HTTP/1.1 400');
+    expect(await statuses(`GET ${P} HTTP/1.1\r\nHost: ${NAME}\r\nHost: evil.example\r\n\r\n`)).toBe(
+      'HTTP/1.1 400',
+    );
+    expect(await statuses(`GET ${P} HTTP/1.1\r\nConnection: close\r\n\r\n`)).toBe('HTTP/1.1 400');
+    expect(await statuses(`GET ${P} HTTP/1.0\r\n\r\n`)).toBe('HTTP/1.1 200');
+    expect(
+      await statuses(`GET ${P} HTTP/1.1\r\nHost: ${NAME}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`),
+    ).toBe('HTTP/1.1 200');
+  });
+
   it('answers a request line that is not HTTP 400', async () => {
     const got = await tlsDrip(r.port, 'HELLO\r\n\r\n', '', 1, 0);
     expect(got.answer).toMatch(/^HTTP\/1\.1 400 /);
