@@ -296,6 +296,8 @@ const appSettings = z.object({
       int(1, 168, 24).transform((h) => h * 3_600_000),
     ),
     maxOrdersPerPass: setting('MTASTS_ACME_ORDERS_PER_PASS', int(1, 1000, 10)),
+    /** Of those, orders for names without a certificate yet (renewals go first). */
+    maxNewOrdersPerPass: setting('MTASTS_ACME_NEW_ORDERS_PER_PASS', int(1, 1000, 5)),
     orderTimeoutMs: setting('MTASTS_ACME_ORDER_TIMEOUT_MS', int(10000, 3600000, 300000)),
     requestTimeoutMs: setting('MTASTS_ACME_REQUEST_TIMEOUT_MS', int(1000, 120000, 30000)),
     /** How often the certificate manager looks for names to order or renew. */

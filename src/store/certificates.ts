@@ -209,6 +209,25 @@ export class CertificateStore {
     })();
   }
 
+  /** Until when orders to the CA at `directory` wait after its rate limit (undefined: not blocked, or never was). */
+  async caBlockedUntil(directory: string): Promise<string | undefined> {
+    const row = this.db
+      .prepare('SELECT blocked_until FROM acme_rate_limits WHERE directory = ?')
+      .get(directory) as { blocked_until: string } | undefined;
+    return row?.blocked_until;
+  }
+
+  /** Blocks orders to the CA at `directory` until `until` (a later block already stored is kept). */
+  async blockCa(directory: string, until: Date, error: string, now: Date): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO acme_rate_limits (directory, blocked_until, last_error, limited_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (directory) DO UPDATE SET blocked_until = MAX(blocked_until, excluded.blocked_until),
+           last_error = excluded.last_error, limited_at = excluded.limited_at`,
+      )
+      .run(directory, until.toISOString(), error, now.toISOString());
+  }
+
   async clearFailure(name: string): Promise<void> {
     this.db.prepare('DELETE FROM hosting_certificate_failures WHERE name = ?').run(name);
   }
