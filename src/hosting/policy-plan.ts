@@ -225,16 +225,23 @@ export type ProposalStep =
 
 /**
  * The next step of a proposal. Outside enforce (testing, none) senders do not refuse delivery, so the final patterns
- * go live at once. In enforce: step 1 first; step 2 not before step 1 went live (or the proposal was made, when there
- * is no step 1) plus the max_age of the version served before it.
+ * go live at once. In enforce: step 1 first; step 2 not before DNS was first seen carrying step 1's id (`carriesAt`:
+ * senders fetch again only when the id changes; or the proposal was made, when there is no step 1) plus the max_age
+ * of the version served before it. While DNS does not carry it, the wait is at least that max_age from now.
  */
-export function nextProposalStep(proposal: MxProposal, mode: PolicyMode, now: Date): ProposalStep {
+export function nextProposalStep(
+  proposal: MxProposal,
+  mode: PolicyMode,
+  now: Date,
+  carriesAt: string | null = null,
+): ProposalStep {
   if (mode !== 'enforce') return { kind: 'final', mx: proposal.final };
   if (proposal.interim && proposal.interimServedAt === null) return { kind: 'interim', mx: proposal.interim };
   if (proposal.drop.length === 0) return { kind: 'final', mx: proposal.final };
-  const from = Date.parse(proposal.interimServedAt ?? proposal.proposedAt);
+  const counted = proposal.interimServedAt === null ? proposal.proposedAt : carriesAt;
+  const from = counted === null ? now.getTime() : Date.parse(counted);
   const until = new Date(from + proposal.waitMaxAge * 1000);
-  if (now.getTime() < until.getTime())
+  if (counted === null || now.getTime() < until.getTime())
     return { kind: 'wait', until: until.toISOString(), mx: proposal.final };
   return { kind: 'final', mx: proposal.final };
 }
@@ -268,7 +275,32 @@ export function cachedVersions(versions: readonly PolicyVersion[], now: Date): C
  * latest cachedUntil of the versions other than none. Null when none is held (it may leave at once).
  */
 export function leavingUntil(versions: readonly PolicyVersion[], now: Date): string | null {
-  const held = cachedVersions(versions, now).filter((v) => v.mode !== 'none');
+  return heldUntil(cachedVersions(versions, now));
+}
+
+/**
+ * The way out, counted from when DNS was first seen carrying the id of `mode: none` (`carriesAt`): senders holding an
+ * earlier version fetch again only once the id changes in DNS, so each version they may hold counts as served until
+ * then (at the least). Null when none is held.
+ */
+export function leavingUntilFrom(
+  versions: readonly PolicyVersion[],
+  now: Date,
+  carriesAt: Date,
+): string | null {
+  const starts = versions.map((v) => (v.servedFrom === null ? 0 : Date.parse(v.servedFrom)));
+  const latestStart = Math.max(0, ...starts);
+  const heldThen = (v: PolicyVersion) =>
+    v.servedFrom !== null &&
+    v.servedUntil !== null &&
+    Date.parse(v.servedUntil) + v.maxAge * 1000 > latestStart &&
+    Date.parse(v.servedUntil) < carriesAt.getTime();
+  const shifted = versions.map((v) => (heldThen(v) ? { ...v, servedUntil: carriesAt.toISOString() } : v));
+  return heldUntil(cachedVersions(shifted, now));
+}
+
+function heldUntil(cached: readonly CachedVersion[]): string | null {
+  const held = cached.filter((v) => v.mode !== 'none');
   if (held.length === 0) return null;
   return new Date(Math.max(...held.map((v) => Date.parse(v.cachedUntil)))).toISOString();
 }

@@ -32,6 +32,7 @@ import {
   hostedPolicyText,
   LEAVING_MAX_AGE,
   leavingUntil,
+  leavingUntilFrom,
   maxAgeProblem,
   mxHostsOf,
   nextId,
@@ -301,7 +302,7 @@ export class HostingService implements HostedPolicies {
       dnsError: looked.ok ? null : looked.message,
       cached: cachedVersions(await this.store.versions(hosted.domain), now),
       proposal: hosted.proposal
-        ? { proposal: hosted.proposal, next: nextProposalStep(hosted.proposal, hosted.mode, now) }
+        ? { proposal: hosted.proposal, next: this.nextStep(hosted, hosted.proposal, now) }
         : null,
     };
   }
@@ -429,7 +430,7 @@ export class HostingService implements HostedPolicies {
       return { kind: 'none', hosted: hosted ?? null };
     const now = this.now();
     if (hosted.proposal && sameObserved(hosted.proposal, hosts)) {
-      const next = nextProposalStep(hosted.proposal, hosted.mode, now);
+      const next = this.nextStep(hosted, hosted.proposal, now);
       return { kind: 'unchanged', hosted, proposal: hosted.proposal, next };
     }
     const proposal = proposeMx(hosted, hosts, now);
@@ -468,7 +469,7 @@ export class HostingService implements HostedPolicies {
     if (hosted.status === 'leaving') return leavingRefusal(hosted);
     if (!hosted.proposal) return refusal('state', `${hosted.domain} has no proposed change`);
     const now = this.now();
-    const step = nextProposalStep(hosted.proposal, hosted.mode, now);
+    const step = this.nextStep(hosted, hosted.proposal, now);
     if (step.kind === 'wait') {
       return refusal(
         'state',
@@ -476,8 +477,12 @@ export class HostingService implements HostedPolicies {
       );
     }
     const proposal = step.kind === 'interim' ? afterInterim(hosted.proposal, hosted.maxAge, now) : null;
-    const served = await this.serveNext(hosted, { ...hosted, mx: step.mx }, { proposal });
-    const next = proposal ? nextProposalStep(proposal, served.mode, now) : null;
+    let served = await this.serveNext(hosted, { ...hosted, mx: step.mx }, { proposal });
+    if (proposal) {
+      const withId = { ...proposal, interimId: served.stsId };
+      served = (await this.store.update(hosted.domain, { proposal: withId }, now)) ?? served;
+    }
+    const next = served.proposal ? this.nextStep(served, served.proposal, now) : null;
     return { ok: true, hosted: served, step: step.kind, previousId: hosted.stsId, next };
   }
 
@@ -641,6 +646,12 @@ export class HostingService implements HostedPolicies {
     const cname = this.dns.cname ? await this.dns.cname(policyHost) : null;
     if (cname === null || cname.ok || cname.kind === 'error') return false;
     return (await this.dns.addresses(policyHost)).ok;
+  }
+
+  /** The next step of a proposal, step 2 counted from when DNS first carried step 1's id. */
+  private nextStep(hosted: HostedDomain, proposal: MxProposal, now: Date): ProposalStep {
+    const carriesAt = proposal.interimId === hosted.stsId ? hosted.dnsCarriesAt : null;
+    return nextProposalStep(proposal, hosted.mode, now, carriesAt);
   }
 
   private pendingDays(): number {
@@ -877,7 +888,17 @@ export class HostingService implements HostedPolicies {
   /** A leaving domain whose cached policies have all expired is removed. */
   private async finishLeaving(hosted: HostedDomain): Promise<Transition | null> {
     const now = this.now();
-    if (hosted.leavingUntil !== null && Date.parse(hosted.leavingUntil) > now.getTime()) return null;
+    // Senders let a cached policy go only after DNS carries the new id: until then, the domain stays leaving.
+    if (hosted.dnsCarriesAt === null) return null;
+    const until = leavingUntilFrom(
+      await this.store.versions(hosted.domain),
+      now,
+      new Date(hosted.dnsCarriesAt),
+    );
+    if (until !== null && until !== hosted.leavingUntil && Date.parse(until) > now.getTime()) {
+      await this.store.update(hosted.domain, { leavingUntil: until }, now);
+    }
+    if (until !== null && Date.parse(until) > now.getTime()) return null;
     await this.store.retire(hosted.domain, now);
     return {
       ...{ domain: hosted.domain, owner: hosted.owner, channelId: hosted.channelId, kind: 'removed' },

@@ -33,6 +33,8 @@ export interface MxProposal {
   waitMaxAge: number;
   /** When step 1 went live; null before (or when there is no step 1). */
   interimServedAt: string | null;
+  /** The id step 1 was served with: step 2 waits from when DNS was first seen carrying it (absent before step 1). */
+  interimId?: string | null;
 }
 
 export interface CertificateState {

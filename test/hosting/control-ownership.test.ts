@@ -123,6 +123,7 @@ describe('proof of control', () => {
     await service.reconcileEnrollments();
     const rm = await service.remove('left.example', 'T_A');
     if (!rm.ok) throw new Error(rm.message);
+    await service.observeDnsId('left.example', rm.hosted.stsId);
     clock = new Date(Date.parse(rm.leavingUntil ?? '') + 1000);
     const gone = await service.reconcileEnrollments();
     expect(gone).toMatchObject([{ kind: 'removed', message: expect.stringMatching(/must go now/) }]);

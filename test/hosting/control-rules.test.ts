@@ -223,7 +223,7 @@ describe('MX change: the safe order', () => {
     expect(proposeMx(served, [], T0)).toBeNull();
   });
 
-  it('a migration: step 1 serves old and new, step 2 drops the old after the old max_age since step 1', () => {
+  it('a migration: step 1 serves old and new, step 2 drops the old after the old max_age since DNS carried step 1', () => {
     const p = proposeMx(served, ['new1.example.com', 'old2.example.com'], T0);
     expect(p).toMatchObject({
       add: ['new1.example.com'],
@@ -238,12 +238,19 @@ describe('MX change: the safe order', () => {
     // Step 1 goes live an hour later, replacing a version whose max_age was then one day (changed meanwhile).
     const live = afterInterim(p, 86400, at(3600));
     expect(live.waitMaxAge).toBe(86400);
-    expect(nextProposalStep(live, 'enforce', at(3600 + 86399))).toEqual({
+    // DNS is first seen carrying step 1's id two hours after it went live: the wait counts from then.
+    const carried = at(3 * 3600).toISOString();
+    expect(nextProposalStep(live, 'enforce', at(3 * 3600 + 86399), carried)).toEqual({
       kind: 'wait',
-      until: at(3600 + 86400).toISOString(),
+      until: at(3 * 3600 + 86400).toISOString(),
       mx: p.final,
     });
-    expect(nextProposalStep(live, 'enforce', at(3600 + 86400))).toEqual({ kind: 'final', mx: p.final });
+    expect(nextProposalStep(live, 'enforce', at(3 * 3600 + 86400), carried)).toEqual({
+      kind: 'final',
+      mx: p.final,
+    });
+    // Never carried: still waiting, however long ago step 1 went live.
+    expect(nextProposalStep(live, 'enforce', at(400 * 86400))).toMatchObject({ kind: 'wait' });
   });
 
   it('the wait is counted from step 1, with the max_age of the version served before it', () => {
@@ -251,8 +258,14 @@ describe('MX change: the safe order', () => {
     if (!p) throw new Error('no proposal');
     const live = afterInterim(p, served.maxAge, at(10 * 86400));
     const due = at(10 * 86400 + served.maxAge);
-    expect(nextProposalStep(live, 'enforce', new Date(due.getTime() - 1))).toMatchObject({ kind: 'wait' });
-    expect(nextProposalStep(live, 'enforce', due)).toMatchObject({ kind: 'final', mx: ['new1.example.com'] });
+    const carried = at(10 * 86400).toISOString();
+    expect(nextProposalStep(live, 'enforce', new Date(due.getTime() - 1), carried)).toMatchObject({
+      kind: 'wait',
+    });
+    expect(nextProposalStep(live, 'enforce', due, carried)).toMatchObject({
+      kind: 'final',
+      mx: ['new1.example.com'],
+    });
   });
 
   it('hosts only added: one step, at once', () => {

@@ -393,7 +393,7 @@ describe('MX changes seen by the monitor', () => {
     return r.hosted;
   }
 
-  it('in enforce: proposed once; step 1 serves old and new with a new id; step 2 only after the old max_age', async () => {
+  it('in enforce: proposed once; step 1 serves old and new with a new id; step 2 only after the old max_age since DNS carried the id', async () => {
     const before = await enforced('move.example');
     const seen = ['new1.move.example', 'mx2.move.example'];
     const proposed = await service.observeMx('move.example', seen);
@@ -419,6 +419,11 @@ describe('MX changes seen by the monitor', () => {
       until: new Date(clock.getTime() + 1209600_000).toISOString(),
     });
 
+    // The new id reaches DNS only two days later: senders refetch only then, so the wait counts from then.
+    clock = new Date(clock.getTime() + 1209600_000);
+    expect(await service.applyProposal('move.example', 'T1')).toMatchObject({ ok: false, kind: 'state' });
+    clock = new Date(T0.getTime() + 3 * DAY_MS);
+    await service.observeDnsId('move.example', step1.hosted.stsId);
     clock = new Date(clock.getTime() + 1209600_000 - 1000);
     expect(await service.applyProposal('move.example', 'T1')).toMatchObject({
       ok: false,
@@ -506,9 +511,16 @@ describe('leaving', () => {
       leavingUntil: r.leavingUntil,
     });
 
-    clock = new Date(Date.parse(r.leavingUntil ?? '') - 1);
+    // DNS never carried the id of mode none: senders were not told, so it stays leaving past that time.
+    clock = new Date(Date.parse(r.leavingUntil ?? '') + 1000);
     expect(await service.reconcileEnrollments()).toEqual([]);
-    clock = new Date(Date.parse(r.leavingUntil ?? ''));
+    expect((await service.hosted('bye.example'))?.status).toBe('leaving');
+    await service.observeDnsId('bye.example', r.hosted.stsId);
+    const until = new Date(clock.getTime() + 1209600_000);
+    clock = new Date(until.getTime() - 1);
+    expect(await service.reconcileEnrollments()).toEqual([]);
+    expect((await service.hosted('bye.example'))?.leavingUntil).toBe(until.toISOString());
+    clock = until;
     expect(await service.reconcileEnrollments()).toMatchObject([{ kind: 'removed', domain: 'bye.example' }]);
     expect(await service.policyFor('mta-sts.bye.example')).toBeUndefined();
     expect(await service.namesNeedingCertificates()).toEqual([]);
