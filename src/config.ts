@@ -264,6 +264,8 @@ const appSettings = z.object({
     maxPerWorkspace: setting('MTASTS_HOSTING_MAX_PER_WORKSPACE', int(1, 100000, 50)),
     /** mx patterns in one hosted policy. */
     maxMxPatterns: setting('MTASTS_HOSTING_MAX_MX', int(1, 100, 20)),
+    /** Days a pending enrollment blocks another owner's request from replacing it. */
+    pendingDays: setting('MTASTS_HOSTING_PENDING_DAYS', int(1, 365, 7)),
   }),
   /** Hosted MTA-STS, the serving half: the policy listener, the http-01 listener, ACME (see README, Hosted MTA-STS). */
   serving: z.object({
@@ -278,6 +280,10 @@ const appSettings = z.object({
     maxRequestsPerConnection: setting('MTASTS_HOSTING_MAX_REQUESTS_PER_CONNECTION', int(1, 100000, 100)),
     maxConnections: setting('MTASTS_HOSTING_MAX_CONNECTIONS', int(1, 1000000, 1000)),
     maxConnectionsPerAddress: setting('MTASTS_HOSTING_MAX_CONNECTIONS_PER_ADDRESS', int(1, 1000000, 20)),
+    /** A policy connection is closed this long after it opened, whatever it is doing. */
+    maxConnectionMs: setting('MTASTS_HOSTING_MAX_CONNECTION_MS', int(1000, 3600000, 60000)),
+    /** A policy connection with no traffic either way for this long is closed. */
+    idleTimeoutMs: setting('MTASTS_HOSTING_IDLE_TIMEOUT_MS', int(100, 600000, 15000)),
     acmeDirectory: setting(
       'MTASTS_ACME_DIRECTORY',
       httpsUrl('https://acme-v02.api.letsencrypt.org/directory'),
@@ -298,6 +304,8 @@ const appSettings = z.object({
       int(1, 168, 24).transform((h) => h * 3_600_000),
     ),
     maxOrdersPerPass: setting('MTASTS_ACME_ORDERS_PER_PASS', int(1, 1000, 10)),
+    /** Of those, orders for names without a certificate yet (renewals go first). */
+    maxNewOrdersPerPass: setting('MTASTS_ACME_NEW_ORDERS_PER_PASS', int(1, 1000, 5)),
     orderTimeoutMs: setting('MTASTS_ACME_ORDER_TIMEOUT_MS', int(10000, 3600000, 300000)),
     requestTimeoutMs: setting('MTASTS_ACME_REQUEST_TIMEOUT_MS', int(1000, 120000, 30000)),
     /** How often the certificate manager looks for names to order or renew. */

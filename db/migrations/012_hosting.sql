@@ -10,6 +10,7 @@ CREATE TABLE hosted_domains (
   policy_host      TEXT NOT NULL UNIQUE,   -- mta-sts.<domain>
   owner            TEXT NOT NULL,
   channel_id       TEXT,                   -- where to tell (null for the command line)
+  token            TEXT NOT NULL UNIQUE,   -- this enrollment's secret: the CNAME target is <token>.<hosting name>
   status           TEXT NOT NULL CHECK (status IN ('pending', 'active', 'leaving', 'removed')),
   mode             TEXT NOT NULL CHECK (mode IN ('enforce', 'testing', 'none')),
   max_age          INTEGER NOT NULL CHECK (max_age BETWEEN 1 AND 31557600),
@@ -30,6 +31,7 @@ CREATE TABLE hosted_domains (
   cert_at          TEXT,
   created_at       TEXT NOT NULL,
   activated_at     TEXT,
+  removed_at       TEXT,                   -- status removed: since when (counted toward the owner's cap for a day)
   updated_at       TEXT NOT NULL
 );
 CREATE INDEX hosted_domains_owner ON hosted_domains (owner, status);
@@ -62,3 +64,19 @@ CREATE TABLE hosting_events (
   announced_at TEXT
 );
 CREATE INDEX hosting_events_unannounced ON hosting_events (announced_at, id);
+
+-- Rival requests for a domain another owner holds pending: each with its own token. Whoever's token DNS shows first
+-- gets the domain (its claim becomes the hosted_domains row); the others are dropped.
+CREATE TABLE hosting_claims (
+  domain      TEXT NOT NULL REFERENCES hosted_domains (domain) ON DELETE CASCADE,
+  owner       TEXT NOT NULL,
+  channel_id  TEXT,
+  token       TEXT NOT NULL UNIQUE,
+  mode        TEXT NOT NULL CHECK (mode IN ('enforce', 'testing', 'none')),
+  max_age     INTEGER NOT NULL,
+  mx_json     TEXT NOT NULL,
+  sts_id      TEXT NOT NULL,
+  created_at  TEXT NOT NULL,
+  PRIMARY KEY (domain, owner)
+);
+CREATE INDEX hosting_claims_owner ON hosting_claims (owner);

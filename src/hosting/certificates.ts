@@ -7,10 +7,12 @@ import type { CertificateEvent, CertificateEventSink, HostedPolicies } from './t
 
 /**
  * Keeps a certificate for every hosted policy host name: `reconcile()` orders one for each name that has none, or one
- * expiring within `renewBeforeDays`, except names in backoff after a failure. Safe with several replicas on one
- * database: an order holds a lease row per name (a second replica skips the name), the account key is stored once,
- * challenges are answered from the store. A failure doubles the wait from `retryMinMs` up to `retryMaxMs`; a CA's
- * rate limit (429) waits at least its Retry-After and ends the pass. A name that leaves namesNeedingCertificates
+ * due for renewal (within `renewBeforeDays` of its expiry, or a third of its lifetime for a short-lived one), except
+ * names in backoff after a failure. Renewals go first, the soonest expiry first; new names follow, at most
+ * `maxNewOrdersPerPass` of them. Safe with several replicas on one database: an order holds a lease row per name (a
+ * second replica skips the name), the account key is stored once, challenges are answered from the store. A failure
+ * doubles the wait from `retryMinMs` up to `retryMaxMs`; a CA's rate limit (429) blocks every order to that CA, from
+ * every replica, for at least its Retry-After (one failure told, for the name that met it), and ends the pass. A name that leaves namesNeedingCertificates
  * keeps its certificate until it expires (it is then deleted); the control half decides when a name leaves.
  */
 export interface CertificateManagerOptions extends AcmeSettings {
@@ -21,6 +23,8 @@ export interface CertificateManagerOptions extends AcmeSettings {
   retryMaxMs: number;
   /** Orders started by one reconcile pass at most (they run one after another). */
   maxOrdersPerPass: number;
+  /** Of those, orders for names without a certificate yet (renewals go first and are not held back by new names). */
+  maxNewOrdersPerPass: number;
   /** An order's lease: another replica may take the name over after this, and the order gives up at it. */
   orderTimeoutMs: number;
   onEvent?: CertificateEventSink;
@@ -85,19 +89,29 @@ export class CertificateManager {
   }
 
   private async pass(): Promise<ReconcileResult> {
+    const { store, maxOrdersPerPass, maxNewOrdersPerPass } = this.options;
     const now = this.now();
-    await this.options.store.deleteExpired(now);
+    await store.deleteExpired(now);
     const due = await this.due(now);
     const result: ReconcileResult = { issued: [], failed: [], deferred: [] };
-    for (const [i, name] of due.entries()) {
-      if (i >= this.options.maxOrdersPerPass) {
-        result.deferred.push(...due.slice(i));
+    let started = 0;
+    let startedNew = 0;
+    for (const [i, { name, renewal }] of due.entries()) {
+      if (started >= maxOrdersPerPass || (!renewal && startedNew >= maxNewOrdersPerPass)) {
+        result.deferred.push(name);
+        continue;
+      }
+      // Read before each order: another replica may have met the CA's rate limit meanwhile.
+      if (await this.caBlocked()) {
+        result.deferred.push(...due.slice(i).map((d) => d.name));
         break;
       }
+      started++;
+      if (!renewal) startedNew++;
       const outcome = await this.orderOne(name);
       if (outcome === 'rate-limited') {
         result.failed.push(name);
-        result.deferred.push(...due.slice(i + 1));
+        result.deferred.push(...due.slice(i + 1).map((d) => d.name));
         break;
       }
       result[outcome === 'issued' ? 'issued' : outcome === 'failed' ? 'failed' : 'deferred'].push(name);
@@ -105,16 +119,38 @@ export class CertificateManager {
     return result;
   }
 
-  /** The names needing an order now: no certificate first, then the soonest to expire. */
-  private async due(now: Date): Promise<string[]> {
+  /** Whether the CA's rate limit still blocks every order (from any replica). */
+  private async caBlocked(): Promise<boolean> {
+    const until = await this.options.store.caBlockedUntil(this.options.directoryUrl);
+    return until !== undefined && Date.parse(until) > this.now().getTime();
+  }
+
+  /** The names needing an order now: renewals first, the soonest to expire first; then new names, by name. */
+  private async due(now: Date): Promise<{ name: string; renewal: boolean }[]> {
     const names = [...new Set(await this.options.policies.namesNeedingCertificates())];
-    const due: { name: string; notAfter: string }[] = [];
+    const renewals: { name: string; notAfter: string }[] = [];
+    const fresh: string[] = [];
     for (const name of names) {
       const certificate = await this.options.store.certificate(name);
-      if (await this.needsOrder(name, certificate, now))
-        due.push({ name, notAfter: certificate?.notAfter ?? '' });
+      if (!(await this.needsOrder(name, certificate, now))) continue;
+      if (certificate) renewals.push({ name, notAfter: certificate.notAfter });
+      else fresh.push(name);
     }
-    return due.sort((a, b) => a.notAfter.localeCompare(b.notAfter)).map((d) => d.name);
+    renewals.sort((a, b) => a.notAfter.localeCompare(b.notAfter) || a.name.localeCompare(b.name));
+    return [
+      ...renewals.map((r) => ({ name: r.name, renewal: true })),
+      ...fresh.sort().map((name) => ({ name, renewal: false })),
+    ];
+  }
+
+  /**
+   * When a certificate is due for renewal: `renewBeforeDays` before it expires, or a third of its lifetime before
+   * for one that lives shorter (a 6-day certificate is renewed after 4 days, not at every pass).
+   */
+  private renewAt(certificate: StoredCertificate): number {
+    const notAfter = Date.parse(certificate.notAfter);
+    const lifetime = notAfter - Date.parse(certificate.notBefore);
+    return notAfter - Math.min(this.options.renewBeforeDays * DAY, lifetime / 3);
   }
 
   private async needsOrder(
@@ -122,8 +158,7 @@ export class CertificateManager {
     certificate: StoredCertificate | undefined,
     now: Date,
   ): Promise<boolean> {
-    const renewAt = certificate ? Date.parse(certificate.notAfter) - this.options.renewBeforeDays * DAY : 0;
-    if (renewAt > now.getTime()) return false;
+    if (certificate && this.renewAt(certificate) > now.getTime()) return false;
     const failure = await this.options.store.failure(name);
     return !failure || Date.parse(failure.retryAt) <= now.getTime();
   }
@@ -170,6 +205,10 @@ export class CertificateManager {
       );
       return new Date(now.getTime() + Math.max(backoff, rateLimitedMs ?? 0));
     });
+    if (rateLimitedMs !== null) {
+      const until = new Date(now.getTime() + Math.max(rateLimitedMs, this.options.retryMinMs));
+      await this.options.store.blockCa(this.options.directoryUrl, until, failure.lastError, now);
+    }
     await this.emit({
       name,
       kind: 'failed',

@@ -185,11 +185,11 @@ const policyUrl = (h: HostedDomain) => `https://${h.policyHost}/.well-known/mta-
 function statusLine(h: HostedDomain): string {
   switch (h.status) {
     case 'pending':
-      return `${h.domain}: pending: the policy is served once ${h.policyHost} resolves to the bot${h.nameProblem ? ` (now: ${h.nameProblem})` : ''}`;
+      return `${h.domain}: pending: the policy is served once ${h.policyHost} points at its own CNAME target${h.nameProblem ? ` (now: ${h.nameProblem})` : ''}`;
     case 'active':
       return `${h.domain}: active: served at ${policyUrl(h)}${h.nameLostAt ? `, but since ${h.nameLostAt} ${h.nameProblem ?? `${h.policyHost} no longer resolves to the bot`}` : ''}`;
     case 'leaving':
-      return `${h.domain}: leaving: mode none is served until ${h.leavingUntil ?? 'cached policies expire'}; then hosting ends and the CNAME may go`;
+      return `${h.domain}: leaving: mode none is served until ${h.leavingUntil ?? 'cached policies expire'}; then hosting ends and the CNAME must go`;
     default:
       return `${h.domain}: removed: no longer hosted`;
   }
@@ -302,6 +302,6 @@ function setText(r: {
 function removeText(r: { hosted: HostedDomain; leavingUntil: string | null; removed: boolean }): string {
   const h = r.hosted;
   if (r.removed)
-    return `${h.domain}: hosting ended; the CNAME ${h.policyHost} and the _mta-sts record may go\n`;
-  return `${h.domain}: leaving: mode none is served now with id ${h.stsId} (publish "v=STSv1; id=${h.stsId}" at _mta-sts.${h.domain}), until ${r.leavingUntil}, when every sender's cached policy has expired; then hosting ends and the CNAME may go\n`;
+    return `${h.domain}: hosting ended; the CNAME ${h.policyHost} and the _mta-sts record must go (hosting again needs a new CNAME target)\n`;
+  return `${h.domain}: leaving: mode none is served now with id ${h.stsId} (publish "v=STSv1; id=${h.stsId}" at _mta-sts.${h.domain}), until ${r.leavingUntil}, when every sender's cached policy has expired; then hosting ends and the CNAME must go\n`;
 }

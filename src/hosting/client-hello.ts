@@ -18,41 +18,97 @@ const CLIENT_HELLO = 1;
 const EXT_SERVER_NAME = 0;
 const EXT_ALPN = 16;
 
+/**
+ * A ClientHello may span records, but a real client sends it in one (post-quantum key shares included); more than
+ * this many records, or a record before the last one shorter than MIN_SPLIT_RECORD_BYTES, is refused: dripping a
+ * hello in tiny records would otherwise hold a connection and cost work for every byte.
+ */
+export const MAX_HELLO_RECORDS = 4;
+export const MIN_SPLIT_RECORD_BYTES = 512;
+const RECORD_HEADER = 5;
+const MAX_RECORD = 16384;
+
 /** Reads the ClientHello at the start of `data` (the bytes received so far), across several records if need be. */
 export function readClientHello(data: Buffer): HelloRead {
-  const body = handshakeBytes(data);
-  if (body.kind !== 'bytes') return body;
-  const hello = body.bytes;
-  if (hello.length < 4) return { kind: 'more' };
-  if (hello[0] !== CLIENT_HELLO)
-    return { kind: 'bad', reason: 'the first handshake message is not a ClientHello' };
-  const length = hello.readUIntBE(1, 3);
-  if (length > MAX_CLIENT_HELLO_BYTES) return { kind: 'bad', reason: 'the ClientHello is too large' };
-  if (hello.length < 4 + length) return { kind: 'more' };
-  return parseHello(hello.subarray(4, 4 + length));
+  return new ClientHelloReader().push(data);
 }
 
-/** The handshake bytes carried by the leading TLS records of `data`, or why they are not TLS. */
-function handshakeBytes(
-  data: Buffer,
-): { kind: 'bytes'; bytes: Buffer } | { kind: 'more' } | { kind: 'bad'; reason: string } {
-  const parts: Buffer[] = [];
-  let at = 0;
-  while (at < data.length) {
-    if (data[at] !== HANDSHAKE) return { kind: 'bad', reason: 'not a TLS handshake record' };
-    if (data.length < at + 5) break;
-    if (data[at + 1] !== 3) return { kind: 'bad', reason: 'not a TLS record version' };
-    const length = data.readUInt16BE(at + 3);
-    if (length === 0 || length > 16384) return { kind: 'bad', reason: 'a TLS record of a forbidden length' };
-    if (data.length < at + 5 + length) break;
-    parts.push(data.subarray(at + 5, at + 5 + length));
-    at += 5 + length;
+/**
+ * The ClientHello of one connection, read chunk by chunk as it arrives: each byte is looked at a bounded number of
+ * times (a record is joined once when it is whole, the handshake once when the hello is whole), so the work is linear
+ * in the bytes received however they are cut. The first verdict other than 'more' is final.
+ */
+export class ClientHelloReader {
+  private readonly chunks: Buffer[] = [];
+  /** The record being received (its bytes so far, joined lazily). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private readonly handshake: Buffer[] = [];
+  private handshakeBytes = 0;
+  private records = 0;
+  private verdict: HelloRead = { kind: 'more' };
+
+  push(chunk: Buffer): HelloRead {
+    if (this.verdict.kind !== 'more' || chunk.length === 0) return this.verdict;
+    this.chunks.push(chunk);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.verdict = this.drain();
+    return this.verdict;
   }
-  const bytes = Buffer.concat(parts);
-  if (bytes.length > MAX_CLIENT_HELLO_BYTES + 4)
-    return { kind: 'bad', reason: 'the ClientHello is too large' };
-  if (bytes.length === 0) return data.length > MAX_CLIENT_HELLO_BYTES ? bad('too large') : { kind: 'more' };
-  return { kind: 'bytes', bytes };
+
+  /** Every byte pushed so far, in order (to hand back to the socket for the TLS handshake). */
+  received(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+
+  /** Takes each whole record off `pending`, then judges the handshake bytes they carried. */
+  private drain(): HelloRead {
+    for (;;) {
+      const first = this.pending[0];
+      if (first === undefined) return { kind: 'more' };
+      if (first[0] !== HANDSHAKE) return bad('not a TLS handshake record');
+      if (this.pendingBytes < RECORD_HEADER) return { kind: 'more' };
+      const head = this.joined();
+      if (head[1] !== 3) return bad('not a TLS record version');
+      const length = head.readUInt16BE(3);
+      if (length === 0 || length > MAX_RECORD) return bad('a TLS record of a forbidden length');
+      if (this.pendingBytes < RECORD_HEADER + length) return { kind: 'more' };
+      this.handshake.push(head.subarray(RECORD_HEADER, RECORD_HEADER + length));
+      this.handshakeBytes += length;
+      this.records++;
+      const rest = head.subarray(RECORD_HEADER + length);
+      this.pending = rest.length > 0 ? [rest] : [];
+      this.pendingBytes = rest.length;
+      const judged = this.judge(length);
+      if (judged.kind !== 'more') return judged;
+    }
+  }
+
+  /** The pending bytes as one buffer (joined at most once per record header, once per whole record). */
+  private joined(): Buffer {
+    if (this.pending.length > 1) this.pending = [Buffer.concat(this.pending)];
+    return this.pending[0] as Buffer;
+  }
+
+  /** After a whole record of `recordLength` bytes: the hello, 'more', or why the records are refused. */
+  private judge(recordLength: number): HelloRead {
+    if (this.handshakeBytes > MAX_CLIENT_HELLO_BYTES + 4) return bad('the ClientHello is too large');
+    const start =
+      this.handshake.length === 1 ? (this.handshake[0] as Buffer) : Buffer.concat(this.handshake.slice(0, 2));
+    if (start.length >= 4) {
+      if (start[0] !== CLIENT_HELLO) return bad('the first handshake message is not a ClientHello');
+      const length = start.readUIntBE(1, 3);
+      if (length > MAX_CLIENT_HELLO_BYTES) return bad('the ClientHello is too large');
+      if (this.handshakeBytes >= 4 + length) {
+        const hello = Buffer.concat(this.handshake);
+        return parseHello(hello.subarray(4, 4 + length));
+      }
+    }
+    if (recordLength < MIN_SPLIT_RECORD_BYTES) return bad('a ClientHello split into small records');
+    if (this.records >= MAX_HELLO_RECORDS) return bad('a ClientHello spread over too many records');
+    return { kind: 'more' };
+  }
 }
 
 const bad = (reason: string) => ({ kind: 'bad' as const, reason });

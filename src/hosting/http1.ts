@@ -17,7 +17,7 @@ export interface Http1Limits {
 export interface Request {
   method: string;
   target: string;
-  /** Lower-case header names; a repeated header keeps its first value. */
+  /** Lower-case header names; a repeated header keeps its first value (Host and Content-Length may not repeat). */
   headers: Map<string, string>;
 }
 
@@ -28,6 +28,15 @@ export interface Response {
 }
 
 export type Handler = (request: Request) => Promise<Response>;
+
+/** After the server has ended its side, the time a client gets to end its own before the connection is destroyed. */
+export const CLOSE_GRACE_MS = 1000;
+
+/** Ends the server's side of `socket`, and destroys it after CLOSE_GRACE_MS whatever the client does. */
+export function endThenDestroy(socket: Duplex): void {
+  socket.end();
+  setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+}
 
 const REASONS: Record<number, string> = {
   200: 'OK',
@@ -48,6 +57,9 @@ export function plain(status: number, body: string, extra: Record<string, string
 const REQUEST_LINE = /^([A-Z]{1,16}) ([\x21-\x7e]{1,2048}) HTTP\/1\.([01])$/;
 const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}):[ \t]*([\x20-\x7e\t]*?)[ \t]*$/;
 
+/** Headers that may appear once only. */
+const SINGLE = new Set(['content-length', 'host', 'transfer-encoding']);
+
 type Parsed = { request: Request; keepAlive: boolean } | { error: Response };
 
 /** Parses a request head (without its final blank line). */
@@ -60,8 +72,12 @@ export function parseHead(head: string): Parsed {
     const h = HEADER_LINE.exec(line);
     if (!h?.[1]) return { error: plain(400, 'bad request\n') };
     const name = h[1].toLowerCase();
+    // Two Content-Lengths or two Hosts are how requests are smuggled past a proxy: refused, whatever the values.
+    if (headers.has(name) && SINGLE.has(name)) return { error: plain(400, 'bad request\n') };
     if (!headers.has(name)) headers.set(name, h[2] ?? '');
   }
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400.
+  if (m[3] === '1' && !headers.has('host')) return { error: plain(400, 'bad request\n') };
   const length = headers.get('content-length');
   const hasBody = headers.has('transfer-encoding') || (length !== undefined && length !== '0');
   if (hasBody && (m[1] === 'GET' || m[1] === 'HEAD')) return { error: plain(400, 'bad request\n') };
@@ -168,7 +184,7 @@ class Connection {
     this.busy = false;
     if (this.socket.destroyed || this.closed) return;
     this.socket.write(serialize(response, request.method, close));
-    if (close) return void this.socket.end();
+    if (close) return endThenDestroy(this.socket);
     if (this.buffer.length > 0) {
       this.timer = setTimeout(() => this.fail(plain(408, 'request timeout\n')), this.limits.headersTimeoutMs);
       this.next();
@@ -181,8 +197,7 @@ class Connection {
     if (this.socket.destroyed || this.closed) return;
     this.closed = true;
     this.socket.write(serialize(response, 'GET', true));
-    this.socket.end();
     this.socket.removeAllListeners('data');
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    endThenDestroy(this.socket);
   }
 }

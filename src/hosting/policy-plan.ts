@@ -6,6 +6,7 @@ import {
   mxPatternProblem,
   POLICY_MODES,
   type PolicyMode,
+  parsePolicy,
 } from '../core/policy.js';
 import { durationText, type RolloutVerdict, rolloutVerdict } from '../core/rollout.js';
 import { freshId } from '../generate/steps.js';
@@ -91,11 +92,48 @@ export function checkMode(mode: string): PolicyMode {
   return mode as PolicyMode;
 }
 
-/** The MX hosts DNS lists, in order of preference, lower case without repeats; a null MX (".") is no host. */
+/**
+ * The MX hosts DNS lists, in order of preference, lower case without repeats; a null MX (".") is no host, and a host
+ * that is no valid exact mx pattern (spaces, a `*`, control characters: see unusableMxHosts) is left out.
+ */
 export function mxHostsOf(records: readonly { exchange: string; priority: number }[]): string[] {
+  return allMxHosts(records).filter(usableMxHost);
+}
+
+/** The MX hosts DNS lists that cannot be served as mx patterns, shown safely (for a note saying they were skipped). */
+export function unusableMxHosts(records: readonly { exchange: string; priority: number }[]): string[] {
+  return allMxHosts(records)
+    .filter((h) => !usableMxHost(h))
+    .map((h) => JSON.stringify(h.length > 60 ? `${h.slice(0, 60)}…` : h));
+}
+
+/** A host from DNS is served only as an exact host: the rule of user patterns, and no wildcard. */
+export function usableMxHost(host: string): boolean {
+  return !host.includes('*') && mxPatternProblem(host) === null;
+}
+
+function allMxHosts(records: readonly { exchange: string; priority: number }[]): string[] {
   const sorted = [...records].sort((a, b) => a.priority - b.priority);
   const hosts = sorted.map((r) => canonicalHost(r.exchange)).filter((h) => h !== '' && h !== '.');
   return [...new Set(hosts)];
+}
+
+/**
+ * The text to serve for a policy, refused (HostingInputError) unless the policy parser reads it back cleanly as the
+ * same policy: valid, and the same mode, max_age and mx patterns. Nothing reaches the served text otherwise.
+ */
+export function servableText(policy: HostedPolicy): string {
+  const text = hostedPolicyText(policy);
+  const parsed = parsePolicy(text);
+  const mx = policy.mode === 'none' ? [] : policy.mx;
+  const same =
+    parsed.valid &&
+    parsed.policy.mode === policy.mode &&
+    parsed.policy.maxAge === policy.maxAge &&
+    parsed.policy.mx.length === mx.length &&
+    parsed.policy.mx.every((m, i) => m === mx[i]);
+  if (!same) throw new HostingInputError('the policy text would not read back as the policy: not served');
+  return text;
 }
 
 /** What a change asks for, and what the policy becomes: max_age at least a week when moving to enforce. */
@@ -187,16 +225,23 @@ export type ProposalStep =
 
 /**
  * The next step of a proposal. Outside enforce (testing, none) senders do not refuse delivery, so the final patterns
- * go live at once. In enforce: step 1 first; step 2 not before step 1 went live (or the proposal was made, when there
- * is no step 1) plus the max_age of the version served before it.
+ * go live at once. In enforce: step 1 first; step 2 not before DNS was first seen carrying step 1's id (`carriesAt`:
+ * senders fetch again only when the id changes; or the proposal was made, when there is no step 1) plus the max_age
+ * of the version served before it. While DNS does not carry it, the wait is at least that max_age from now.
  */
-export function nextProposalStep(proposal: MxProposal, mode: PolicyMode, now: Date): ProposalStep {
+export function nextProposalStep(
+  proposal: MxProposal,
+  mode: PolicyMode,
+  now: Date,
+  carriesAt: string | null = null,
+): ProposalStep {
   if (mode !== 'enforce') return { kind: 'final', mx: proposal.final };
   if (proposal.interim && proposal.interimServedAt === null) return { kind: 'interim', mx: proposal.interim };
   if (proposal.drop.length === 0) return { kind: 'final', mx: proposal.final };
-  const from = Date.parse(proposal.interimServedAt ?? proposal.proposedAt);
+  const counted = proposal.interimServedAt === null ? proposal.proposedAt : carriesAt;
+  const from = counted === null ? now.getTime() : Date.parse(counted);
   const until = new Date(from + proposal.waitMaxAge * 1000);
-  if (now.getTime() < until.getTime())
+  if (counted === null || now.getTime() < until.getTime())
     return { kind: 'wait', until: until.toISOString(), mx: proposal.final };
   return { kind: 'final', mx: proposal.final };
 }
@@ -230,7 +275,32 @@ export function cachedVersions(versions: readonly PolicyVersion[], now: Date): C
  * latest cachedUntil of the versions other than none. Null when none is held (it may leave at once).
  */
 export function leavingUntil(versions: readonly PolicyVersion[], now: Date): string | null {
-  const held = cachedVersions(versions, now).filter((v) => v.mode !== 'none');
+  return heldUntil(cachedVersions(versions, now));
+}
+
+/**
+ * The way out, counted from when DNS was first seen carrying the id of `mode: none` (`carriesAt`): senders holding an
+ * earlier version fetch again only once the id changes in DNS, so each version they may hold counts as served until
+ * then (at the least). Null when none is held.
+ */
+export function leavingUntilFrom(
+  versions: readonly PolicyVersion[],
+  now: Date,
+  carriesAt: Date,
+): string | null {
+  const starts = versions.map((v) => (v.servedFrom === null ? 0 : Date.parse(v.servedFrom)));
+  const latestStart = Math.max(0, ...starts);
+  const heldThen = (v: PolicyVersion) =>
+    v.servedFrom !== null &&
+    v.servedUntil !== null &&
+    Date.parse(v.servedUntil) + v.maxAge * 1000 > latestStart &&
+    Date.parse(v.servedUntil) < carriesAt.getTime();
+  const shifted = versions.map((v) => (heldThen(v) ? { ...v, servedUntil: carriesAt.toISOString() } : v));
+  return heldUntil(cachedVersions(shifted, now));
+}
+
+function heldUntil(cached: readonly CachedVersion[]): string | null {
+  const held = cached.filter((v) => v.mode !== 'none');
   if (held.length === 0) return null;
   return new Date(Math.max(...held.map((v) => Date.parse(v.cachedUntil)))).toISOString();
 }

@@ -2,8 +2,17 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import type { CertificateStore, StoredCertificate } from '../store/certificates.js';
-import { readClientHello } from './client-hello.js';
-import { type Http1Limits, plain, type Request, type Response, serveHttp1 } from './http1.js';
+import { clientKey } from '../tlsrpt/guards.js';
+import { ClientHelloReader } from './client-hello.js';
+import {
+  CLOSE_GRACE_MS,
+  endThenDestroy,
+  type Http1Limits,
+  plain,
+  type Request,
+  type Response,
+  serveHttp1,
+} from './http1.js';
 import type { HostedPolicies } from './types.js';
 
 /**
@@ -18,6 +27,10 @@ import type { HostedPolicies } from './types.js';
 export interface PolicyServerLimits extends Http1Limits {
   /** From the connection to the end of the TLS handshake (the ClientHello included). */
   handshakeTimeoutMs: number;
+  /** A connection is destroyed this long after it was accepted, whatever it is doing. */
+  maxConnectionMs: number;
+  /** A connection with no byte read or written for this long is destroyed (a handler that hangs included). */
+  idleTimeoutMs: number;
   maxConnections: number;
   maxConnectionsPerAddress: number;
 }
@@ -98,7 +111,8 @@ export class PolicyServer {
 
   /** Counts the connection against its address's cap, then reads its ClientHello. */
   private accept(socket: Socket): void {
-    const address = socket.remoteAddress ?? '';
+    // An IPv6 client counts by its /64 (one host is given a whole /64), an IPv4 one (mapped or not) by its address.
+    const address = clientKey(socket.remoteAddress);
     const n = (this.perAddress.get(address) ?? 0) + 1;
     if (n > this.options.limits.maxConnectionsPerAddress) {
       socket.destroy();
@@ -114,25 +128,27 @@ export class PolicyServer {
       else this.perAddress.delete(address);
     });
     socket.on('error', () => socket.destroy());
-    const deadline = setTimeout(
-      () => this.refuse(socket, 'handshake-timeout'),
-      this.options.limits.handshakeTimeoutMs,
-    );
-    socket.once('close', () => clearTimeout(deadline));
+    const { handshakeTimeoutMs, maxConnectionMs, idleTimeoutMs } = this.options.limits;
+    const deadline = setTimeout(() => this.refuse(socket, 'handshake-timeout'), handshakeTimeoutMs);
+    const lifetime = setTimeout(() => socket.destroy(), maxConnectionMs);
+    socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      clearTimeout(lifetime);
+    });
     this.readHello(socket, deadline);
   }
 
   private readHello(socket: Socket, deadline: NodeJS.Timeout): void {
-    let received = Buffer.alloc(0);
+    const reader = new ClientHelloReader();
     const onData = (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      const hello = readClientHello(received);
+      const hello = reader.push(chunk);
       if (hello.kind === 'more') return;
       socket.removeListener('data', onData);
       socket.pause();
       if (hello.kind === 'bad') return this.refuse(socket, 'not-tls');
       if (hello.serverName === null) return this.refuse(socket, 'no-name', true);
-      socket.unshift(received);
+      socket.unshift(reader.received());
       this.choose(socket, hello.serverName, hello.alpn.includes(ACME_TLS), deadline).catch(() =>
         this.refuse(socket, 'error'),
       );
@@ -150,7 +166,7 @@ export class PolicyServer {
       const tls = this.handshake(socket, context, [ACME_TLS], deadline);
       tls.once('secure', () => {
         this.events.onChallenge?.(name);
-        tls.end();
+        endThenDestroy(tls);
       });
       return;
     }
@@ -175,6 +191,9 @@ export class PolicyServer {
       this.events.onRefused?.('error');
       socket.destroy();
     });
+    // Once TLS owns the connection, the raw socket no longer sees its traffic: the idle timer moves to the TLS socket.
+    socket.setTimeout(0);
+    tls.setTimeout(this.options.limits.idleTimeoutMs, () => tls.destroy());
     tls.once('secure', () => clearTimeout(deadline));
     socket.resume();
     return tls;
@@ -197,7 +216,7 @@ export class PolicyServer {
     if (socket.destroyed) return;
     if (alert) socket.end(UNRECOGNIZED_NAME);
     else socket.destroy();
-    setTimeout(() => socket.destroy(), 1000).unref();
+    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
   }
 
   /** The answer to one request on a connection whose TLS name is `name`. */

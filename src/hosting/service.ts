@@ -8,13 +8,15 @@ import { relativeName } from '../generate/steps.js';
 import { findZone } from '../generate/zone.js';
 import {
   CLI_OWNER,
+  type DroppedRequest,
   type HostedDomain,
   type HostingEvent,
   type HostingStore,
   type MxProposal,
   type NewVersion,
+  type RivalClaim,
 } from '../store/hosting.js';
-import { pointsHere } from './enroll.js';
+import { cnameTarget, isOperatorName, newToken, type Proof, proveControl, verifyText } from './enroll.js';
 import {
   afterInterim,
   type CachedVersion,
@@ -30,6 +32,7 @@ import {
   hostedPolicyText,
   LEAVING_MAX_AGE,
   leavingUntil,
+  leavingUntilFrom,
   maxAgeProblem,
   mxHostsOf,
   nextId,
@@ -38,7 +41,10 @@ import {
   proposeMx,
   sameObserved,
   sameText,
+  servableText,
   uncoveredHosts,
+  unusableMxHosts,
+  usableMxHost,
   WEEK,
 } from './policy-plan.js';
 import type { CertificateEvent, HostedPolicies } from './types.js';
@@ -60,6 +66,8 @@ export interface HostingSettings {
   /** MTASTS_HOSTING_MAX_MX: mx patterns per policy. */
   maxMxPatterns: number;
   allowPrivateNetworks: boolean;
+  /** MTASTS_HOSTING_PENDING_DAYS: after this many days pending, another owner's request may replace an enrollment. */
+  pendingDays?: number;
   /** The rollout rule's window; ROLLOUT_WINDOW_MS unless a test says otherwise. */
   rolloutWindowMs?: number;
 }
@@ -137,7 +145,8 @@ export interface Transition {
   domain: string;
   owner: string;
   channelId: string | null;
-  kind: 'active' | 'name-lost' | 'name-back' | 'removed';
+  /** dropped: this owner's pending request lost to another owner's, whose token DNS showed first. */
+  kind: 'active' | 'name-lost' | 'name-back' | 'removed' | 'dropped';
   message: string;
 }
 
@@ -208,13 +217,16 @@ export class HostingService implements HostedPolicies {
     const parsed = this.parse(input);
     if (!parsed.ok) return parsed;
     const domain = parsed.domain;
+    if (isOperatorName(`mta-sts.${domain}`, hostingName)) {
+      return refusal('input', `${domain} is this installation's own: its policy host is the hosting name`);
+    }
     const checked = this.checkOptions(options);
     if (!checked.ok) return checked;
     const existing = await this.store.get(domain);
-    if (existing && existing.status !== 'removed' && existing.owner !== owner) return taken(domain);
-    if (existing && existing.status !== 'removed') {
+    if (existing && existing.status !== 'removed' && existing.owner === owner) {
       return { ok: true, created: false, hosted: existing, records: await this.records(existing), notes: [] };
     }
+    if (existing && (existing.status === 'active' || existing.status === 'leaving')) return taken(domain);
     const mode = options.mode ?? 'testing';
     if (mode === 'enforce' && !options.force) {
       return refusal(
@@ -227,24 +239,38 @@ export class HostingService implements HostedPolicies {
     const maxAge =
       options.maxAge ?? (mode === 'none' ? DAY : mode === 'enforce' ? WEEK : DEFAULT_TESTING_MAX_AGE);
     const policy: HostedPolicy = { mode, maxAge, mx: mx.mx };
+    const now = this.now();
     const result = await this.store.enroll(
-      { domain, policyHost: `mta-sts.${domain}`, owner, channelId },
+      {
+        ...{ domain, policyHost: `mta-sts.${domain}`, owner, channelId, token: newToken() },
+        maxPerOwner: this.settings.maxPerWorkspace,
+        staleBefore: new Date(now.getTime() - this.pendingDays() * DAY * 1000),
+      },
       version(policy),
-      (used) => nextId(this.now(), used),
-      this.settings.maxPerWorkspace,
-      this.now(),
+      (used) => nextId(now, used),
+      now,
     );
     if (result.kind === 'taken') return taken(domain);
     if (result.kind === 'limit') return refusal('limit', limitMessage(owner, result.limit));
     const notes =
       mode === 'enforce' ? ['enforce from the start, forced: the rollout rule was not asked'] : [];
+    const skipped: string[] = 'skipped' in mx ? (mx.skipped as string[]) : [];
+    if (skipped.length > 0) notes.push(`MX hosts skipped, not valid host names: ${skipped.join(', ')}`);
+    if (result.kind === 'claim') {
+      const hosted = claimAsHosted(result.claim);
+      notes.push(rivalNote(domain, this.pendingDays()));
+      return { ok: true, created: result.created, hosted, records: await this.records(hosted), notes };
+    }
+    if (result.kind === 'added' && result.replaced) notes.push(replacedNote(domain, this.pendingDays()));
     const hosted = (await this.lookAtName(result.hosted, hostingName)).hosted;
     return { ok: true, created: result.kind === 'added', hosted, records: await this.records(hosted), notes };
   }
 
   /** The owner's hosted domains (removed ones left out), by name. */
   async list(owner: string): Promise<HostedDomain[]> {
-    return (await this.store.listByOwner(owner)).filter((h) => h.status !== 'removed');
+    const own = (await this.store.listByOwner(owner)).filter((h) => h.status !== 'removed');
+    const claims = (await this.store.claimsByOwner(owner)).map(claimAsHosted);
+    return [...own, ...claims].sort((a, b) => (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
   }
 
   /** A hosted domain whoever owns it, for the monitor's hooks (never for a user's request: see show). */
@@ -262,6 +288,7 @@ export class HostingService implements HostedPolicies {
   async show(input: string, owner: string): Promise<Outcome<ShowResult>> {
     const found = await this.owned(input, owner);
     if (!found.ok) return found;
+    if (found.claim) return this.showClaim(found.claim);
     let hosted = found.hosted;
     const looked = await this.lookAtDnsId(hosted);
     hosted = (await this.store.get(hosted.domain)) ?? hosted;
@@ -275,9 +302,15 @@ export class HostingService implements HostedPolicies {
       dnsError: looked.ok ? null : looked.message,
       cached: cachedVersions(await this.store.versions(hosted.domain), now),
       proposal: hosted.proposal
-        ? { proposal: hosted.proposal, next: nextProposalStep(hosted.proposal, hosted.mode, now) }
+        ? { proposal: hosted.proposal, next: this.nextStep(hosted, hosted.proposal, now) }
         : null,
     };
+  }
+
+  private async showClaim(claim: HostedDomain): Promise<Outcome<ShowResult>> {
+    const records = await this.records(claim);
+    const nothingYet = { dns: null, dnsError: null, cached: [], proposal: null };
+    return { ok: true, hosted: claim, policyText: hostedPolicyText(claim), records, ...nothingYet };
   }
 
   /**
@@ -300,7 +333,19 @@ export class HostingService implements HostedPolicies {
     if (hostingName === null) return refusal('off', HOSTING_OFF);
     const found = await this.owned(input, owner);
     if (!found.ok) return found;
-    const { hosted, transition, message } = await this.lookAtName(found.hosted, hostingName);
+    const asker = found.claim?.token ?? found.hosted.token;
+    const looked0 = await this.lookAtName(found.hosted, hostingName, asker);
+    const { transition, message } = looked0;
+    const hosted = looked0.hosted;
+    if (hosted.owner !== owner) {
+      const still = (await this.store.claims(hosted.domain)).find((c) => c.owner === owner);
+      if (!still)
+        return refusal(
+          'not-hosted',
+          `${hosted.domain} went to another request, whose token DNS showed first`,
+        );
+      return { ok: true, hosted: claimAsHosted(still), transition: null, name: message, mx: null, dns: null };
+    }
     const answer = await this.dns.mx(hosted.domain);
     const hosts = answer.ok ? mxHostsOf(answer.records) : [];
     const mx = hosts.length > 0 ? await this.observeMx(hosted.domain, hosts) : null;
@@ -325,7 +370,7 @@ export class HostingService implements HostedPolicies {
     const inFlight = await this.store.withStatus(['pending', 'active']);
     for (let i = 0; i < inFlight.length; i += 8) {
       const looked = await Promise.all(inFlight.slice(i, i + 8).map((h) => this.lookAtName(h, hostingName)));
-      for (const l of looked) if (l.transition) out.push(l.transition);
+      for (const l of looked) out.push(...(l.transition ? [l.transition] : []), ...l.dropped);
     }
     return out;
   }
@@ -345,7 +390,7 @@ export class HostingService implements HostedPolicies {
   ): Promise<
     Outcome<{ changed: boolean; hosted: HostedDomain; previousId: string; forced: string[]; notes: string[] }>
   > {
-    const found = await this.owned(input, owner);
+    const found = await this.ownedServed(input, owner);
     if (!found.ok) return found;
     const hosted = found.hosted;
     if (hosted.status === 'leaving') return leavingRefusal(hosted);
@@ -377,13 +422,15 @@ export class HostingService implements HostedPolicies {
    * proposal in the safe order (see policy-plan.ts); outside enforce, and while pending, it is applied at once. The
    * same MX set gives `unchanged`, so that the channel is told once per proposal.
    */
-  async observeMx(domain: string, hosts: readonly string[]): Promise<ProposalOutcome> {
+  async observeMx(domain: string, observed: readonly string[]): Promise<ProposalOutcome> {
+    const hosts = observed.filter((h) => usableMxHost(h.toLowerCase()));
     const hosted = await this.store.get(domain);
+    if (hosts.length === 0) return { kind: 'none', hosted: hosted ?? null };
     if (!hosted || hosted.status === 'leaving' || hosted.status === 'removed')
       return { kind: 'none', hosted: hosted ?? null };
     const now = this.now();
     if (hosted.proposal && sameObserved(hosted.proposal, hosts)) {
-      const next = nextProposalStep(hosted.proposal, hosted.mode, now);
+      const next = this.nextStep(hosted, hosted.proposal, now);
       return { kind: 'unchanged', hosted, proposal: hosted.proposal, next };
     }
     const proposal = proposeMx(hosted, hosts, now);
@@ -416,13 +463,13 @@ export class HostingService implements HostedPolicies {
       next: ProposalStep | null;
     }>
   > {
-    const found = await this.owned(input, owner);
+    const found = await this.ownedServed(input, owner);
     if (!found.ok) return found;
     const hosted = found.hosted;
     if (hosted.status === 'leaving') return leavingRefusal(hosted);
     if (!hosted.proposal) return refusal('state', `${hosted.domain} has no proposed change`);
     const now = this.now();
-    const step = nextProposalStep(hosted.proposal, hosted.mode, now);
+    const step = this.nextStep(hosted, hosted.proposal, now);
     if (step.kind === 'wait') {
       return refusal(
         'state',
@@ -430,8 +477,12 @@ export class HostingService implements HostedPolicies {
       );
     }
     const proposal = step.kind === 'interim' ? afterInterim(hosted.proposal, hosted.maxAge, now) : null;
-    const served = await this.serveNext(hosted, { ...hosted, mx: step.mx }, { proposal });
-    const next = proposal ? nextProposalStep(proposal, served.mode, now) : null;
+    let served = await this.serveNext(hosted, { ...hosted, mx: step.mx }, { proposal });
+    if (proposal) {
+      const withId = { ...proposal, interimId: served.stsId };
+      served = (await this.store.update(hosted.domain, { proposal: withId }, now)) ?? served;
+    }
+    const next = served.proposal ? this.nextStep(served, served.proposal, now) : null;
     return { ok: true, hosted: served, step: step.kind, previousId: hosted.stsId, next };
   }
 
@@ -446,6 +497,10 @@ export class HostingService implements HostedPolicies {
   ): Promise<Outcome<{ hosted: HostedDomain; leavingUntil: string | null; removed: boolean }>> {
     const found = await this.owned(input, owner);
     if (!found.ok) return found;
+    if (found.claim) {
+      await this.store.dropClaim(found.claim.domain, owner);
+      return { ok: true, hosted: { ...found.claim, status: 'removed' }, leavingUntil: null, removed: true };
+    }
     let hosted = found.hosted;
     const now = this.now();
     if (hosted.status === 'leaving') {
@@ -546,14 +601,13 @@ export class HostingService implements HostedPolicies {
     const record = (name: string, type: HostingRecord['type'], value: string, purpose: string) => ({
       ...{ name, host: relativeName(name, zone), type, value, ttl: TTL, purpose },
     });
-    const target = this.settings.name ?? '(MTASTS_HOSTING_NAME is not set)';
+    const target = cnameTarget(hosted.token, this.settings.name ?? '(MTASTS_HOSTING_NAME is not set)');
+    const cnamePurpose =
+      hosted.status === 'leaving' || hosted.status === 'removed'
+        ? 'remove it once hosting has ended (the bot says when): this target serves no one else, and a new enrollment gets a new one'
+        : "points the policy host at the bot; the target is this enrollment's own (a secret token): it proves the name is yours";
     const out: HostingRecord[] = [
-      record(
-        hosted.policyHost,
-        'CNAME',
-        target,
-        'points the policy host at the bot, which serves the policy there',
-      ),
+      record(hosted.policyHost, 'CNAME', target, cnamePurpose),
       record(
         `_mta-sts.${hosted.domain}`,
         'TXT',
@@ -561,6 +615,16 @@ export class HostingService implements HostedPolicies {
         'announces the policy; the id changes with every change of the policy, and the bot says when',
       ),
     ];
+    if (await this.usesAddresses(hosted.policyHost)) {
+      out.push(
+        record(
+          hosted.policyHost,
+          'TXT',
+          verifyText(hosted.token),
+          `${hosted.policyHost} has A/AAAA records, not the CNAME: this TXT record proves it is yours (or replace them with the CNAME)`,
+        ),
+      );
+    }
     const tlsrpt = await this.dns.txt(`_smtp._tls.${hosted.domain}`);
     if (!tlsrpt.ok || !tlsrpt.records.some((t) => t.startsWith('v=TLSRPTv1'))) {
       out.push(
@@ -577,6 +641,23 @@ export class HostingService implements HostedPolicies {
 
   // ---- Helpers ----
 
+  /** Whether a policy host has addresses of its own (no CNAME): then the verify TXT is the proof. */
+  private async usesAddresses(policyHost: string): Promise<boolean> {
+    const cname = this.dns.cname ? await this.dns.cname(policyHost) : null;
+    if (cname === null || cname.ok || cname.kind === 'error') return false;
+    return (await this.dns.addresses(policyHost)).ok;
+  }
+
+  /** The next step of a proposal, step 2 counted from when DNS first carried step 1's id. */
+  private nextStep(hosted: HostedDomain, proposal: MxProposal, now: Date): ProposalStep {
+    const carriesAt = proposal.interimId === hosted.stsId ? hosted.dnsCarriesAt : null;
+    return nextProposalStep(proposal, hosted.mode, now, carriesAt);
+  }
+
+  private pendingDays(): number {
+    return this.settings.pendingDays ?? 7;
+  }
+
   private windowMs(): number {
     return this.settings.rolloutWindowMs ?? ROLLOUT_WINDOW_MS;
   }
@@ -586,15 +667,36 @@ export class HostingService implements HostedPolicies {
     return parsed.ok ? { ok: true, domain: parsed.domain.ascii } : refusal('input', parsed.error);
   }
 
-  /** The domain, hosted by this owner and not removed; any other case gets the same answer. */
-  private async owned(input: string, owner: string): Promise<{ ok: true; hosted: HostedDomain } | Refusal> {
+  /**
+   * The domain, hosted by this owner and not removed, or this owner's rival request for it (`claim`: shown as a
+   * pending domain); any other case gets the same answer.
+   */
+  private async owned(
+    input: string,
+    owner: string,
+  ): Promise<{ ok: true; hosted: HostedDomain; claim: HostedDomain | null } | Refusal> {
     const parsed = this.parse(input);
     if (!parsed.ok) return parsed;
     const hosted = await this.store.get(parsed.domain);
-    if (!hosted || hosted.status === 'removed' || hosted.owner !== owner) {
-      return refusal('not-hosted', `${parsed.domain} is not hosted ${ownerWords(owner)}`);
-    }
-    return { ok: true, hosted };
+    if (hosted && hosted.status !== 'removed' && hosted.owner === owner)
+      return { ok: true, hosted, claim: null };
+    const claim = hosted?.status === 'pending' ? await this.store.claims(parsed.domain) : [];
+    const own = claim.find((c) => c.owner === owner);
+    if (hosted && own) return { ok: true, hosted, claim: claimAsHosted(own) };
+    return refusal('not-hosted', `${parsed.domain} is not hosted ${ownerWords(owner)}`);
+  }
+
+  /** The owner's own domain, not a rival request (which waits for DNS and cannot be changed). */
+  private async ownedServed(
+    input: string,
+    owner: string,
+  ): Promise<{ ok: true; hosted: HostedDomain } | Refusal> {
+    const found = await this.owned(input, owner);
+    if (!found.ok || found.claim === null) return found;
+    return refusal(
+      'state',
+      `${found.claim.domain} is pending: publish the records shown, then it can be changed`,
+    );
   }
 
   /** Mode, max_age and mx of a request, checked; the mx patterns normalized. */
@@ -615,7 +717,7 @@ export class HostingService implements HostedPolicies {
   }
 
   /** The MX hosts DNS lists for a domain, as exact patterns. */
-  private async dnsMx(domain: string): Promise<{ ok: true; mx: string[] } | Refusal> {
+  private async dnsMx(domain: string): Promise<{ ok: true; mx: string[]; skipped: string[] } | Refusal> {
     const answer = await this.dns.mx(domain);
     if (!answer.ok && answer.kind === 'error') {
       return refusal(
@@ -624,8 +726,10 @@ export class HostingService implements HostedPolicies {
       );
     }
     const hosts = answer.ok ? mxHostsOf(answer.records) : [];
+    const skipped = answer.ok ? unusableMxHosts(answer.records) : [];
     if (hosts.length === 0) {
-      return refusal('dns', `${domain} has no MX records: name the mail servers as mx patterns`);
+      const why = skipped.length > 0 ? `no usable MX host (skipped ${skipped.join(', ')})` : 'no MX records';
+      return refusal('dns', `${domain} has ${why}: name the mail servers as mx patterns`);
     }
     if (hosts.length > this.settings.maxMxPatterns) {
       return refusal(
@@ -633,7 +737,7 @@ export class HostingService implements HostedPolicies {
         `${domain} has ${hosts.length} MX hosts; a hosted policy lists at most ${this.settings.maxMxPatterns} (MTASTS_HOSTING_MAX_MX): give wildcard patterns`,
       );
     }
-    return { ok: true, mx: hosts };
+    return { ok: true, mx: hosts, skipped };
   }
 
   /** Enforce: the rollout rule (unless forced), and every MX host DNS lists covered by the patterns. */
@@ -690,63 +794,115 @@ export class HostingService implements HostedPolicies {
     );
   }
 
-  /** Looks at the policy host's name, and records what changed. */
+  /**
+   * Looks at the policy host's name, and records what changed. A pending domain goes active when DNS proves its
+   * token, or passes to the rival request whose token DNS proves (the others are dropped, each a transition);
+   * `asker` names whose token the message speaks of (a rival's, when it asks).
+   */
   private async lookAtName(
     hosted: HostedDomain,
     hostingName: string,
-  ): Promise<{ hosted: HostedDomain; transition: Transition | null; message: string }> {
-    const settings = {
-      hostingName,
-      hostingAddresses: this.settings.addresses,
+    asker: string = hosted.token,
+  ): Promise<{
+    hosted: HostedDomain;
+    transition: Transition | null;
+    message: string;
+    dropped: Transition[];
+  }> {
+    const rivals = hosted.status === 'pending' ? await this.store.claims(hosted.domain) : [];
+    const tokens = [asker, ...[hosted.token, ...rivals.map((c) => c.token)].filter((t) => t !== asker)];
+    const seen = await proveControl(hosted.policyHost, tokens, this.dns, {
+      ...{ hostingName, hostingAddresses: this.settings.addresses },
       allowPrivateNetworks: this.settings.allowPrivateNetworks,
-    };
-    const seen = await pointsHere(hosted.policyHost, this.dns, settings);
-    const now = this.now();
-    const t = (kind: Transition['kind'], message: string): Transition => ({
-      ...{ domain: hosted.domain, owner: hosted.owner, channelId: hosted.channelId, kind, message },
     });
-    const message = seen.kind === 'here' ? `${hosted.policyHost} resolves to the bot` : seen.message;
-    const latest = async () => (await this.store.get(hosted.domain)) ?? hosted;
-    if (hosted.status === 'pending') {
-      if (seen.kind !== 'here') {
-        if (seen.kind !== 'unknown')
-          await this.store.update(hosted.domain, { nameProblem: seen.message }, now);
-        return { hosted: await latest(), transition: null, message };
-      }
-      if (!(await this.store.activate(hosted.domain, now)))
-        return { hosted: await latest(), transition: null, message };
-      return {
-        hosted: await latest(),
-        transition: t('active', `${hosted.policyHost} resolves to the bot: the policy is served there now`),
-        message,
-      };
-    }
-    if (hosted.status !== 'active' || seen.kind === 'unknown') return { hosted, transition: null, message };
+    const message =
+      seen.kind === 'here' ? `${hosted.policyHost} points at the bot for this enrollment` : seen.message;
+    const none = { transition: null, message, dropped: [] };
+    if (hosted.status === 'pending') return { ...(await this.lookAtPending(hosted, seen)), message };
+    if (hosted.status !== 'active' || seen.kind === 'unknown') return { hosted, ...none };
+    const now = this.now();
     if (seen.kind === 'here' && hosted.nameLostAt !== null) {
       await this.store.update(hosted.domain, { nameLostAt: null, nameProblem: null }, now);
       await this.store.addEvent(hosted.domain, 'name-back', now, {});
-      return { hosted: await latest(), transition: t('name-back', message), message };
+      return {
+        ...none,
+        hosted: await this.latest(hosted),
+        transition: transition(hosted, 'name-back', message),
+      };
     }
     if (seen.kind !== 'here' && hosted.nameLostAt === null) {
-      await this.store.update(
-        hosted.domain,
-        { nameLostAt: now.toISOString(), nameProblem: seen.message },
-        now,
-      );
+      const fields = { nameLostAt: now.toISOString(), nameProblem: seen.message };
+      await this.store.update(hosted.domain, fields, now);
       await this.store.addEvent(hosted.domain, 'name-lost', now, { problem: seen.message });
-      return { hosted: await latest(), transition: t('name-lost', seen.message), message };
+      return {
+        ...none,
+        hosted: await this.latest(hosted),
+        transition: transition(hosted, 'name-lost', message),
+      };
     }
-    return { hosted, transition: null, message };
+    return { hosted, ...none };
+  }
+
+  /** A pending domain after a look at DNS: still pending, active (its own token), or its rival's and active. */
+  private async lookAtPending(
+    hosted: HostedDomain,
+    seen: Proof,
+  ): Promise<{ hosted: HostedDomain; transition: Transition | null; dropped: Transition[] }> {
+    const now = this.now();
+    if (seen.kind !== 'here') {
+      if (seen.kind !== 'unknown') await this.store.update(hosted.domain, { nameProblem: seen.message }, now);
+      return { hosted: await this.latest(hosted), transition: null, dropped: [] };
+    }
+    const dropped: DroppedRequest[] = [];
+    if (seen.token !== hosted.token) {
+      const rival = (await this.store.claims(hosted.domain)).find((c) => c.token === seen.token);
+      const before = rival ? await this.store.promoteClaim(hosted.domain, rival.owner, now) : undefined;
+      if (!before) return { hosted: await this.latest(hosted), transition: null, dropped: [] };
+      dropped.push(...before);
+    }
+    const activated = await this.store.activate(hosted.domain, now);
+    const latest = await this.latest(hosted);
+    if (activated === false) return { hosted: latest, transition: null, dropped: [] };
+    dropped.push(...activated);
+    const words = `${hosted.domain} went to another request, whose token DNS showed first: yours is dropped`;
+    return {
+      hosted: latest,
+      transition: transition(
+        latest,
+        'active',
+        `${latest.policyHost} points at the bot: the policy is served there now`,
+      ),
+      dropped: dropped.map((d) => ({
+        domain: hosted.domain,
+        ...d,
+        kind: 'dropped' as const,
+        message: words,
+      })),
+    };
+  }
+
+  private async latest(hosted: HostedDomain): Promise<HostedDomain> {
+    return (await this.store.get(hosted.domain)) ?? hosted;
   }
 
   /** A leaving domain whose cached policies have all expired is removed. */
   private async finishLeaving(hosted: HostedDomain): Promise<Transition | null> {
     const now = this.now();
-    if (hosted.leavingUntil !== null && Date.parse(hosted.leavingUntil) > now.getTime()) return null;
+    // Senders let a cached policy go only after DNS carries the new id: until then, the domain stays leaving.
+    if (hosted.dnsCarriesAt === null) return null;
+    const until = leavingUntilFrom(
+      await this.store.versions(hosted.domain),
+      now,
+      new Date(hosted.dnsCarriesAt),
+    );
+    if (until !== null && until !== hosted.leavingUntil && Date.parse(until) > now.getTime()) {
+      await this.store.update(hosted.domain, { leavingUntil: until }, now);
+    }
+    if (until !== null && Date.parse(until) > now.getTime()) return null;
     await this.store.retire(hosted.domain, now);
     return {
       ...{ domain: hosted.domain, owner: hosted.owner, channelId: hosted.channelId, kind: 'removed' },
-      message: `${hosted.domain} is ${REMOVED_NAME}: no sender holds a policy other than mode none any more, so the CNAME ${hosted.policyHost} and the _mta-sts record may go`,
+      message: `${hosted.domain} is ${REMOVED_NAME}: no sender holds a policy other than mode none any more, so the CNAME ${hosted.policyHost} and the _mta-sts record must go now (hosting again needs a new enrollment with a fresh CNAME target)`,
     };
   }
 
@@ -761,6 +917,34 @@ export class HostingService implements HostedPolicies {
     const state = await this.observeDnsId(hosted.domain, parsed?.id ?? null);
     return state ? { ok: true, state } : { ok: false, message: `${hosted.domain} is not hosted` };
   }
+}
+
+function transition(hosted: HostedDomain, kind: Transition['kind'], message: string): Transition {
+  return { domain: hosted.domain, owner: hosted.owner, channelId: hosted.channelId, kind, message };
+}
+
+/** A rival request shown as what it will be: a pending domain of its owner's, with its own token. */
+function claimAsHosted(claim: RivalClaim): HostedDomain {
+  return {
+    ...{
+      domain: claim.domain,
+      policyHost: `mta-sts.${claim.domain}`,
+      owner: claim.owner,
+      channelId: claim.channelId,
+    },
+    ...{ token: claim.token, status: 'pending', mode: claim.mode, maxAge: claim.maxAge, mx: claim.mx },
+    ...{ stsId: claim.stsId, proposal: null, leavingUntil: null, nameLostAt: null, nameProblem: null },
+    ...{ dnsId: null, dnsCheckedAt: null, dnsCarriesAt: null, remindedAt: null, certificate: null },
+    ...{ createdAt: claim.createdAt, activatedAt: null, removedAt: null, updatedAt: claim.createdAt },
+  };
+}
+
+function rivalNote(domain: string, days: number): string {
+  return `another request for ${domain} is pending (for at most ${days} days): whichever request's CNAME target (or verify TXT) DNS shows first gets the domain, and the other is dropped`;
+}
+
+function replacedNote(domain: string, days: number): string {
+  return `a request for ${domain} pending for more than ${days} days with no proof in DNS was replaced by this one`;
 }
 
 const HOSTING_OFF =
@@ -797,7 +981,7 @@ function version(policy: HostedPolicy): Omit<NewVersion, 'stsId'> {
     mode: policy.mode,
     maxAge: policy.maxAge,
     mx: [...policy.mx],
-    policyText: hostedPolicyText(policy),
+    policyText: servableText(policy),
   };
 }
 

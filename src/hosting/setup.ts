@@ -12,6 +12,7 @@ export function hostingSettings(config: Pick<AppConfig, 'hosting' | 'engine'>): 
     addresses: config.hosting.addresses,
     maxPerWorkspace: config.hosting.maxPerWorkspace,
     maxMxPatterns: config.hosting.maxMxPatterns,
+    pendingDays: config.hosting.pendingDays,
     allowPrivateNetworks: config.engine.allowPrivateNetworks,
   };
 }

@@ -24,7 +24,7 @@ import { ReplayMemory } from './signature.js';
 import { registerSetup } from './views/setup.js';
 
 /** The bot scopes the code uses (and manifest.yml declares). */
-export const BOT_SCOPES = ['commands', 'chat:write', 'channels:read', 'groups:read'] as const;
+export const BOT_SCOPES = ['commands', 'chat:write', 'channels:read', 'groups:read', 'users:read'] as const;
 
 export interface SlackApp {
   app: App;

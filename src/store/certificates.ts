@@ -196,6 +196,21 @@ export class CertificateStore {
     });
   }
 
+  /** Until when orders to the CA at `directory` wait after its rate limit (undefined: not blocked, or never was). */
+  async caBlockedUntil(directory: string): Promise<string | undefined> {
+    const row = await this.db.get<{ blocked_until: string }>(
+      sql`SELECT blocked_until FROM acme_rate_limits WHERE directory = ${directory}`,
+    );
+    return row?.blocked_until;
+  }
+
+  /** Blocks orders to the CA at `directory` until `until` (a later block already stored is kept). */
+  async blockCa(directory: string, until: Date, error: string, now: Date): Promise<void> {
+    await this.db.run(sql`INSERT INTO acme_rate_limits (directory, blocked_until, last_error, limited_at) VALUES (${directory}, ${until.toISOString()}, ${error}, ${now.toISOString()})
+         ON CONFLICT (directory) DO UPDATE SET blocked_until = MAX(blocked_until, excluded.blocked_until),
+           last_error = excluded.last_error, limited_at = excluded.limited_at`);
+  }
+
   async clearFailure(name: string): Promise<void> {
     await this.db.run(sql`DELETE FROM hosting_certificate_failures WHERE name = ${name}`);
   }

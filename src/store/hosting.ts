@@ -33,6 +33,8 @@ export interface MxProposal {
   waitMaxAge: number;
   /** When step 1 went live; null before (or when there is no step 1). */
   interimServedAt: string | null;
+  /** The id step 1 was served with: step 2 waits from when DNS was first seen carrying it (absent before step 1). */
+  interimId?: string | null;
 }
 
 export interface CertificateState {
@@ -48,6 +50,8 @@ export interface HostedDomain {
   policyHost: string;
   owner: string;
   channelId: string | null;
+  /** This enrollment's secret: the CNAME target is `<token>.<MTASTS_HOSTING_NAME>`; never reused. */
+  token: string;
   status: HostingStatus;
   mode: PolicyMode;
   maxAge: number;
@@ -66,7 +70,28 @@ export interface HostedDomain {
   certificate: CertificateState | null;
   createdAt: string;
   activatedAt: string | null;
+  /** Status removed: since when. */
+  removedAt: string | null;
   updatedAt: string;
+}
+
+/** A rival request for a domain another owner holds pending: shown as a pending HostedDomain of its own. */
+export interface RivalClaim {
+  domain: string;
+  owner: string;
+  channelId: string | null;
+  token: string;
+  mode: PolicyMode;
+  maxAge: number;
+  mx: string[];
+  stsId: string;
+  createdAt: string;
+}
+
+/** Who asked for a domain and was dropped, because another owner's token reached DNS first. */
+export interface DroppedRequest {
+  owner: string;
+  channelId: string | null;
 }
 
 export interface PolicyVersion {
@@ -109,7 +134,25 @@ export interface HostingEvent {
   detail: Record<string, string | number | null>;
 }
 
-export type EnrollResult = { kind: 'added'; hosted: HostedDomain } | { kind: 'exists'; hosted: HostedDomain };
+export type EnrollResult =
+  /** replaced: the owner of a stale pending request this one took the place of. */
+  | { kind: 'added'; hosted: HostedDomain; replaced: DroppedRequest | null }
+  | { kind: 'exists'; hosted: HostedDomain }
+  /** Another owner holds the domain pending (not stale): this owner's own rival request, with its own token. */
+  | { kind: 'claim'; claim: RivalClaim; created: boolean };
+
+/** What an enrollment asks of the store: the domain, who asks, and the rules of the cap and of stale requests. */
+export interface EnrollRequest {
+  domain: string;
+  policyHost: string;
+  owner: string;
+  channelId: string | null;
+  /** A fresh token, used only when a new row or claim is made. */
+  token: string;
+  maxPerOwner: number;
+  /** A pending request by another owner created before this may be replaced. */
+  staleBefore: Date;
+}
 
 /** The fields of a domain other than its policy that a caller may set. */
 export type DomainFields = Partial<
@@ -135,6 +178,7 @@ interface Row {
   policy_host: string;
   owner: string;
   channel_id: string | null;
+  token: string;
   status: HostingStatus;
   mode: PolicyMode;
   max_age: number;
@@ -155,12 +199,38 @@ interface Row {
   cert_at: string | null;
   created_at: string;
   activated_at: string | null;
+  removed_at: string | null;
   updated_at: string;
+}
+
+interface ClaimRow {
+  domain: string;
+  owner: string;
+  channel_id: string | null;
+  token: string;
+  mode: PolicyMode;
+  max_age: number;
+  mx_json: string;
+  sts_id: string;
+  created_at: string;
+}
+
+function fromClaimRow(r: ClaimRow): RivalClaim {
+  return {
+    ...{ domain: r.domain, owner: r.owner, channelId: r.channel_id, token: r.token, mode: r.mode },
+    ...{ maxAge: r.max_age, mx: JSON.parse(r.mx_json) as string[], stsId: r.sts_id, createdAt: r.created_at },
+  };
 }
 
 function fromRow(r: Row): HostedDomain {
   return {
-    ...{ domain: r.domain, policyHost: r.policy_host, owner: r.owner, channelId: r.channel_id },
+    ...{
+      domain: r.domain,
+      policyHost: r.policy_host,
+      owner: r.owner,
+      channelId: r.channel_id,
+      token: r.token,
+    },
     ...{ status: r.status, mode: r.mode, maxAge: r.max_age, mx: JSON.parse(r.mx_json) as string[] },
     stsId: r.sts_id,
     proposal: r.proposal_json ? (JSON.parse(r.proposal_json) as MxProposal) : null,
@@ -176,7 +246,8 @@ function fromRow(r: Row): HostedDomain {
           retryAt: r.cert_retry_at,
         }
       : null,
-    ...{ createdAt: r.created_at, activatedAt: r.activated_at, updatedAt: r.updated_at },
+    ...{ createdAt: r.created_at, activatedAt: r.activated_at, removedAt: r.removed_at },
+    updatedAt: r.updated_at,
   };
 }
 
@@ -259,47 +330,173 @@ export class HostingStore {
 
   /**
    * Enrolls a domain in one transaction: an owner's second request for its own domain is `exists`; a domain another
-   * owner holds (not removed) is `taken`; an owner at its cap is `limit`. A removed domain is enrolled afresh (its
-   * versions stay, so that no id is used twice).
+   * owner serves (active, leaving) is `taken`; one another owner holds pending since `staleBefore` or later gets a
+   * rival `claim` with its own token; an older pending one is replaced. An owner at its cap is `limit`: its domains
+   * not removed, those removed in the last day, and its rival claims count. A removed domain is enrolled afresh with
+   * the new token (its versions stay, so that no id is used twice).
    */
   async enroll(
-    hosted: { domain: string; policyHost: string; owner: string; channelId: string | null },
+    request: EnrollRequest,
     policy: Omit<NewVersion, 'stsId'>,
     makeId: (used: readonly string[]) => string,
-    maxPerOwner: number,
     now: Date,
   ): Promise<EnrollResult | { kind: 'taken' } | { kind: 'limit'; limit: number }> {
     const at = now.toISOString();
+    const { domain, owner } = request;
     return this.db.transaction(async () => {
-      const first = { ...policy, stsId: makeId(await this.usedIds(hosted.domain)) };
-      const existing = (await this.db.get(
-        sql`SELECT * FROM hosted_domains WHERE domain = ${hosted.domain}`,
-      )) as Row | undefined;
-      if (existing && existing.status !== 'removed') {
-        return existing.owner === hosted.owner
-          ? { kind: 'exists' as const, hosted: fromRow(existing) }
-          : { kind: 'taken' as const };
+      const existing = (await this.db.get(sql`SELECT * FROM hosted_domains WHERE domain = ${domain}`)) as
+        | Row
+        | undefined;
+      if (existing && existing.status !== 'removed' && existing.owner === owner) {
+        return { kind: 'exists' as const, hosted: fromRow(existing) };
       }
-      const count = await this.db.get<{ n: number }>(
-        sql`SELECT COUNT(*) AS n FROM hosted_domains WHERE owner = ${hosted.owner} AND status <> 'removed'`,
-      );
-      const n = count?.n ?? 0;
-      if (n >= maxPerOwner) return { kind: 'limit' as const, limit: maxPerOwner };
-      if (existing) await this.db.run(sql`DELETE FROM hosting_events WHERE domain = ${hosted.domain}`);
-      await this.db.run(
-        sql`INSERT INTO hosted_domains (domain, policy_host, owner, channel_id, status, mode, max_age, mx_json, sts_id,
-             created_at, updated_at) VALUES (${hosted.domain}, ${hosted.policyHost}, ${hosted.owner}, ${hosted.channelId},
-             'pending', ${first.mode}, ${first.maxAge}, ${JSON.stringify(first.mx)}, ${first.stsId}, ${at}, ${at})
-           ON CONFLICT (domain) DO UPDATE SET owner = excluded.owner, channel_id = excluded.channel_id,
-             status = 'pending', mode = excluded.mode, max_age = excluded.max_age, mx_json = excluded.mx_json,
-             sts_id = excluded.sts_id, proposal_json = NULL, leaving_until = NULL, name_lost_at = NULL,
-             name_problem = NULL, dns_id = NULL, dns_checked_at = NULL, dns_carries_at = NULL, reminded_at = NULL,
-             cert_state = NULL, cert_not_after = NULL, cert_error = NULL, cert_retry_at = NULL, cert_at = NULL,
-             created_at = excluded.created_at, activated_at = NULL, updated_at = excluded.updated_at`,
-      );
-      await this.insertVersion(hosted.domain, first, at, null);
-      return { kind: 'added' as const, hosted: fromRow(await this.row(hosted.domain)) };
+      const held = existing && existing.status !== 'removed';
+      if (held && existing.status !== 'pending') return { kind: 'taken' as const };
+      const rival = held && Date.parse(existing.created_at) >= request.staleBefore.getTime();
+      if (rival) {
+        const own = await this.claimRow(domain, owner);
+        if (own) return { kind: 'claim' as const, claim: fromClaimRow(own), created: false };
+      }
+      const limit = request.maxPerOwner;
+      if ((await this.countTowardCap(owner, domain, now)) >= limit) return { kind: 'limit' as const, limit };
+      const first = { ...policy, stsId: makeId(await this.usedIds(domain)) };
+      if (rival) {
+        await this.insertClaim(request, first, at);
+        return {
+          kind: 'claim' as const,
+          claim: fromClaimRow((await this.claimRow(domain, owner)) as ClaimRow),
+          created: true,
+        };
+      }
+      const replaced = held ? { owner: existing.owner, channelId: existing.channel_id } : null;
+      // An own rival request left from before keeps its token, which its owner may have published already.
+      const token = (await this.claimRow(domain, owner))?.token ?? request.token;
+      await this.db.run(sql`DELETE FROM hosting_claims WHERE domain = ${domain} AND owner = ${owner}`);
+      await this.writeEnrollment(request, token, first, at);
+      return { kind: 'added' as const, hosted: fromRow(await this.row(domain)), replaced };
     });
+  }
+
+  /** The domains an owner holds toward its cap (leaving out `domain`, which a new request replaces). */
+  private async countTowardCap(owner: string, domain: string, now: Date): Promise<number> {
+    const dayAgo = new Date(now.getTime() - 86_400_000).toISOString();
+    const n =
+      (
+        await this.db.get<{
+          n: number;
+        }>(sql`SELECT COUNT(*) AS n FROM hosted_domains WHERE owner = ${owner} AND domain <> ${domain}
+           AND (status <> 'removed' OR removed_at > ${dayAgo})`)
+      )?.n ?? 0;
+    const c =
+      (
+        await this.db.get<{ c: number }>(
+          sql`SELECT COUNT(*) AS c FROM hosting_claims WHERE owner = ${owner} AND domain <> ${domain}`,
+        )
+      )?.c ?? 0;
+    return n + c;
+  }
+
+  /** The domain's row made a fresh pending enrollment (events of an earlier one deleted), with its first version. */
+  private async writeEnrollment(
+    hosted: { domain: string; policyHost: string; owner: string; channelId: string | null },
+    token: string,
+    first: NewVersion,
+    at: string,
+  ): Promise<void> {
+    await this.db.run(sql`DELETE FROM hosting_events WHERE domain = ${hosted.domain}`);
+    await this.db.run(
+      sql`INSERT INTO hosted_domains (domain, policy_host, owner, channel_id, token, status, mode, max_age, mx_json,
+           sts_id, created_at, updated_at) VALUES (${hosted.domain}, ${hosted.policyHost}, ${hosted.owner},
+           ${hosted.channelId}, ${token}, 'pending', ${first.mode}, ${first.maxAge}, ${JSON.stringify(first.mx)},
+           ${first.stsId}, ${at}, ${at})
+         ON CONFLICT (domain) DO UPDATE SET owner = excluded.owner, channel_id = excluded.channel_id,
+           token = excluded.token, status = 'pending', mode = excluded.mode, max_age = excluded.max_age,
+           mx_json = excluded.mx_json, sts_id = excluded.sts_id, proposal_json = NULL, leaving_until = NULL,
+           name_lost_at = NULL, name_problem = NULL, dns_id = NULL, dns_checked_at = NULL, dns_carries_at = NULL,
+           reminded_at = NULL, cert_state = NULL, cert_not_after = NULL, cert_error = NULL, cert_retry_at = NULL,
+           cert_at = NULL, created_at = excluded.created_at, activated_at = NULL, removed_at = NULL,
+           updated_at = excluded.updated_at`,
+    );
+    await this.insertVersion(hosted.domain, first, at, null);
+  }
+
+  private async claimRow(domain: string, owner: string): Promise<ClaimRow | undefined> {
+    return await this.db.get<ClaimRow>(
+      sql`SELECT * FROM hosting_claims WHERE domain = ${domain} AND owner = ${owner}`,
+    );
+  }
+
+  private async insertClaim(request: EnrollRequest, first: NewVersion, at: string): Promise<void> {
+    await this.db.run(
+      sql`INSERT INTO hosting_claims (domain, owner, channel_id, token, mode, max_age, mx_json, sts_id, created_at)
+          VALUES (${request.domain}, ${request.owner}, ${request.channelId}, ${request.token}, ${first.mode},
+            ${first.maxAge}, ${JSON.stringify(first.mx)}, ${first.stsId}, ${at})`,
+    );
+    // The version row keeps the claim's id from being used again by anyone; it is never served.
+    await this.insertVersion(request.domain, first, at, null);
+  }
+
+  /** The rival requests for a domain, oldest first. */
+  async claims(domain: string): Promise<RivalClaim[]> {
+    return (
+      await this.db.all<ClaimRow>(
+        sql`SELECT * FROM hosting_claims WHERE domain = ${domain} ORDER BY created_at`,
+      )
+    ).map(fromClaimRow);
+  }
+
+  /** An owner's rival requests, by domain. */
+  async claimsByOwner(owner: string): Promise<RivalClaim[]> {
+    return (
+      await this.db.all<ClaimRow>(sql`SELECT * FROM hosting_claims WHERE owner = ${owner} ORDER BY domain`)
+    ).map(fromClaimRow);
+  }
+
+  /** An owner withdraws its rival request; false when it had none. */
+  async dropClaim(domain: string, owner: string): Promise<boolean> {
+    return (
+      (await this.db.run(sql`DELETE FROM hosting_claims WHERE domain = ${domain} AND owner = ${owner}`)) > 0
+    );
+  }
+
+  /**
+   * A rival request whose token DNS shows takes the pending domain, in one transaction: its claim becomes the
+   * domain's row (still pending, for activate), and every other request for the domain is dropped: returned, to be
+   * told. Undefined when the domain is no longer pending or the claim is gone.
+   */
+  async promoteClaim(domain: string, owner: string, now: Date): Promise<DroppedRequest[] | undefined> {
+    const at = now.toISOString();
+    return this.db.transaction(async () => {
+      const current = (await this.db.get(sql`SELECT * FROM hosted_domains WHERE domain = ${domain}`)) as
+        | Row
+        | undefined;
+      const claim = await this.claimRow(domain, owner);
+      if (current?.status !== 'pending' || !claim) return undefined;
+      const dropped = await this.dropOtherClaims(domain, owner);
+      dropped.unshift({ owner: current.owner, channelId: current.channel_id });
+      const c = fromClaimRow(claim);
+      const version = { ...c, policyText: await this.versionText(domain, c.stsId) };
+      await this.db.run(sql`DELETE FROM hosted_versions WHERE domain = ${domain} AND sts_id = ${c.stsId}`);
+      await this.writeEnrollment({ ...c, policyHost: current.policy_host }, c.token, version, at);
+      return dropped;
+    });
+  }
+
+  /** Every rival request for a domain but `keep`'s deleted; who asked, to be told. */
+  private async dropOtherClaims(domain: string, keep: string): Promise<DroppedRequest[]> {
+    const rows = await this.db.all<{ owner: string; channel_id: string | null }>(
+      sql`SELECT owner, channel_id FROM hosting_claims WHERE domain = ${domain} AND owner <> ${keep}`,
+    );
+    await this.db.run(sql`DELETE FROM hosting_claims WHERE domain = ${domain}`);
+    return rows.map((r) => ({ owner: r.owner, channelId: r.channel_id }));
+  }
+
+  private async versionText(domain: string, stsId: string): Promise<string> {
+    const row = await this.db.get<{ policy_text: string }>(
+      sql`SELECT policy_text FROM hosted_versions WHERE domain = ${domain} AND sts_id = ${stsId}`,
+    );
+    if (!row) throw new Error(`${domain}: no version ${stsId}`);
+    return row.policy_text;
   }
 
   /**
@@ -340,9 +537,9 @@ export class HostingStore {
 
   /**
    * A pending domain becomes active in one transaction (false when it was no longer pending): its current version
-   * is served from now, and an `active` event is recorded.
+   * is served from now, an `active` event is recorded, and the rival requests for it are dropped (returned).
    */
-  async activate(domain: string, now: Date): Promise<boolean> {
+  async activate(domain: string, now: Date): Promise<DroppedRequest[] | false> {
     const at = now.toISOString();
     return this.db.transaction(async () => {
       const changed =
@@ -352,7 +549,8 @@ export class HostingStore {
       await this.db.run(sql`UPDATE hosted_versions SET served_from = ${at} WHERE domain = ${domain} AND served_from IS NULL
              AND sts_id = (SELECT sts_id FROM hosted_domains WHERE domain = ${domain})`);
       await this.insertEvent(domain, 'active', at, {});
-      return true;
+      const owner = ((await this.row(domain)) as Row).owner;
+      return await this.dropOtherClaims(domain, owner);
     });
   }
 
@@ -363,17 +561,16 @@ export class HostingStore {
       await this.db.run(
         sql`UPDATE hosted_versions SET served_until = ${at} WHERE domain = ${domain} AND served_from IS NOT NULL AND served_until IS NULL`,
       );
-      await this.db.run(
-        sql`UPDATE hosted_domains SET status = 'removed', proposal_json = NULL, updated_at = ${at} WHERE domain = ${domain}`,
-      );
+      await this.db.run(sql`UPDATE hosted_domains SET status = 'removed', proposal_json = NULL, removed_at = ${at}, updated_at = ${at}
+           WHERE domain = ${domain}`);
       await this.insertEvent(domain, 'removed', at, {});
     });
   }
 
   /** Every version of a domain, oldest first. */
   async versions(domain: string): Promise<PolicyVersion[]> {
-    return await this.db.all<PolicyVersion>(sql`SELECT sts_id AS "stsId", policy_text AS "policyText", mode, max_age AS "maxAge",
-           created_at AS "createdAt", served_from AS "servedFrom", served_until AS "servedUntil" FROM hosted_versions WHERE domain = ${domain} ORDER BY id`);
+    return await this.db.all<PolicyVersion>(sql`SELECT sts_id AS "stsId", policy_text AS "policyText", mode, max_age AS "maxAge", created_at AS "createdAt",
+           served_from AS "servedFrom", served_until AS "servedUntil" FROM hosted_versions WHERE domain = ${domain} ORDER BY id`);
   }
 
   async addEvent(domain: string, kind: HostingEventKind, at: Date, detail: HostingEvent['detail']) {
@@ -411,10 +608,11 @@ export class HostingStore {
   }
 
   private async usedIds(domain: string): Promise<string[]> {
-    const rows = await this.db.all<{ sts_id: string }>(
-      sql`SELECT sts_id FROM hosted_versions WHERE domain = ${domain}`,
-    );
-    return rows.map((r) => r.sts_id);
+    return (
+      await this.db.all<{
+        sts_id: string;
+      }>(sql`SELECT sts_id FROM hosted_versions WHERE domain = ${domain}`)
+    ).map((r) => r.sts_id);
   }
 
   private async setFields(domain: string, fields: DomainFields, at: string): Promise<void> {

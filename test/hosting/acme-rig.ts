@@ -85,6 +85,7 @@ export class AcmeRig {
       retryMinMs: 3_600_000,
       retryMaxMs: 86_400_000,
       maxOrdersPerPass: 10,
+      maxNewOrdersPerPass: 10,
       orderTimeoutMs: 120_000,
       onEvent: (e) => {
         this.events.push(e);

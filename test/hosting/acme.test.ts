@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { createServer as createHttpsServer } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Pebble, pebbleMissing } from '../support/pebble.js';
+import { TestCa } from '../support/test-ca.js';
 import { AcmeRig } from './acme-rig.js';
 import { fetchPolicy, policyText } from './fixtures.js';
 
@@ -66,7 +67,9 @@ describe.skipIf(missing !== null)('renewal, failures and replicas', () => {
       }
     })();
     rig.events.length = 0;
-    const result = await rig.manager({ renewBeforeDays: 100_000 }).reconcile();
+    // Pebble's certificates live for years: the manager's clock is moved to the day before this one expires.
+    const notAfter = Date.parse((await rig.store.certificate(name))?.notAfter ?? '');
+    const result = await rig.manager({ now: () => new Date(notAfter - DAY) }).reconcile();
     renewing = false;
     await loop;
     expect(result.issued).toEqual([name]);
@@ -141,6 +144,53 @@ describe.skipIf(missing !== null)('renewal, failures and replicas', () => {
   });
 });
 
+const DAY = 86_400_000;
+
+/** Stores a certificate record for `name` valid from `fromDays` to `toDays` (from now), as if a CA had issued it. */
+async function storeValidity(rig: AcmeRig, name: string, fromDays: number, toDays: number): Promise<void> {
+  const issued = new TestCa().issue({ names: [name] });
+  const now = Date.now();
+  await rig.store.putCertificate({
+    name,
+    keyPem: issued.key,
+    certPem: issued.cert,
+    fingerprint: `${name}:${fromDays}:${toDays}`,
+    notBefore: new Date(now + fromDays * DAY).toISOString(),
+    notAfter: new Date(now + toDays * DAY).toISOString(),
+    issuedAt: new Date(now + fromDays * DAY).toISOString(),
+  });
+}
+
+describe.skipIf(missing !== null)('which names a pass orders for', () => {
+  let rig: AcmeRig;
+  beforeAll(async () => {
+    rig = await AcmeRig.start();
+  });
+  afterAll(() => rig?.stop());
+
+  it('renews first (the soonest expiry first), caps new names, and leaves a fresh short-lived certificate alone', async () => {
+    for (const n of ['new1', 'new2', 'new3', 'renew', 'short', 'shortold'])
+      rig.host(`mta-sts.${n}.example`, policyText(`mx.${n}.example`));
+    await storeValidity(rig, 'mta-sts.renew.example', -88, 2); // due in 2 days: must be renewed now
+    await storeValidity(rig, 'mta-sts.short.example', 0, 6); // a fresh 6-day certificate: renewed after 4 days
+    await storeValidity(rig, 'mta-sts.shortold.example', -5, 1); // a 6-day certificate on its last day
+    const manager = rig.manager({ maxOrdersPerPass: 4, maxNewOrdersPerPass: 2 });
+    expect(await manager.reconcile()).toEqual({
+      issued: [
+        'mta-sts.shortold.example',
+        'mta-sts.renew.example',
+        'mta-sts.new1.example',
+        'mta-sts.new2.example',
+      ],
+      failed: [],
+      deferred: ['mta-sts.new3.example'],
+    });
+    // The next pass: the new name left over, and nothing for the 6-day certificate (not re-ordered every pass).
+    expect(await manager.reconcile()).toEqual({ issued: ['mta-sts.new3.example'], failed: [], deferred: [] });
+    expect(await manager.reconcile()).toEqual({ issued: [], failed: [], deferred: [] });
+  });
+});
+
 /**
  * A CA that rate-limits new orders: pebble (which has no rate limits) behind a small HTTPS front whose directory sends
  * newOrder to itself, answered 429 with a Retry-After and RFC 8555's rateLimited problem.
@@ -208,11 +258,25 @@ describe.skipIf(missing !== null)("a CA's rate limit", () => {
         retryAt: new Date(clock.getTime() + 7_200_000).toISOString(),
       }),
     ]);
-    // An hour later (the backoff alone would allow it): the rate-limited name waits, the other one is tried.
+    expect(Date.parse((await rig.store.caBlockedUntil(front.url)) ?? '')).toBe(clock.getTime() + 7_200_000);
+    // An hour later (the backoff alone would allow it): the CA is still blocked for every name and every replica,
+    // so no request goes out and no channel is told again.
     clock = new Date(clock.getTime() + 3_600_000);
-    const later = await manager.reconcile();
-    expect(later.failed).toEqual(['mta-sts.limited2.example']);
+    const replica = rig.manager({ directoryUrl: front.url, now: () => clock, ownDatabase: true });
+    for (const m of [manager, replica])
+      expect(await m.reconcile()).toEqual({
+        issued: [],
+        failed: [],
+        deferred: ['mta-sts.limited2.example'], // limited1 waits its own backoff as well
+      });
+    expect(front.orders()).toBe(1);
+    expect(rig.events).toHaveLength(1);
+    // Once the Retry-After has passed, one order is tried again (and limited again: one more alert).
+    clock = new Date(clock.getTime() + 3_600_000);
+    const later = await replica.reconcile();
+    expect(later.failed).toHaveLength(1);
     expect(front.orders()).toBe(2);
+    expect(rig.events).toHaveLength(2);
     await front.stop();
   });
 });

@@ -54,23 +54,30 @@ describe('mtasts host', () => {
     expect(added.out).toContain(
       'hosting cli.example: mode testing, max_age 604800 (7 days), mx mx1.cli.example, mx2.cli.example, id 20261129T120000',
     );
-    expect(added.out).toContain('mta-sts.cli.example  3600  IN CNAME  policy.bot.test.');
+    const target = /mta-sts\.cli\.example {2}3600 {2}IN CNAME {2}([a-z2-7]{20}\.policy\.bot\.test)\./.exec(
+      added.out,
+    )?.[1];
+    expect(target).toBeDefined();
     expect(added.out).toContain('_mta-sts.cli.example  3600  IN TXT  "v=STSv1; id=20261129T120000"');
     expect(added.out).toContain(
       '_smtp._tls.cli.example  3600  IN TXT  "v=TLSRPTv1; rua=mailto:tls-reports@cli.example"',
     );
     expect(added.out).toContain(
-      'cli.example: pending: the policy is served once mta-sts.cli.example resolves to the bot',
+      'cli.example: pending: the policy is served once mta-sts.cli.example points at its own CNAME target',
     );
 
     const pending = await host('verify', 'cli.example');
     expect(pending).toMatchObject({
       code: 0,
       out: expect.stringMatching(
-        /pending.*does not resolve yet: publish the CNAME mta-sts\.cli\.example -> policy\.bot\.test/s,
+        /pending.*does not resolve yet: publish the CNAME mta-sts\.cli\.example -> [a-z2-7]{20}\.policy\.bot\.test/s,
       ),
     });
     lab.set('mta-sts.cli.example', { CNAME: BOT });
+    expect((await host('verify', 'cli.example')).out).toMatch(
+      /pending.*is a CNAME to policy\.bot\.test, not/s,
+    );
+    lab.set('mta-sts.cli.example', { CNAME: target ?? '' });
     lab.set('_mta-sts.cli.example', { TXT: ['v=STSv1; id=20261129T120000'] });
     const active = await host('verify', 'cli.example');
     expect(active.out).toContain(
@@ -128,8 +135,11 @@ describe('mtasts host', () => {
 
   it('enforce is refused before the rollout rule says ready (exit 1); --force says what it overrode', async () => {
     mailDomain('force.example');
-    lab.set('mta-sts.force.example', { CNAME: BOT });
-    expect((await host('add', 'force.example')).code).toBe(0);
+    const added = await host('add', 'force.example');
+    expect(added.code).toBe(0);
+    const target = /IN CNAME {2}(\S+)\./.exec(added.out)?.[1] ?? '';
+    lab.set('mta-sts.force.example', { CNAME: target });
+    expect((await host('verify', 'force.example')).out).toContain('force.example: active');
     const refused = await host('set', 'force.example', '--mode', 'enforce');
     expect(refused).toMatchObject({
       code: 1,
@@ -183,7 +193,13 @@ describe('mtasts host', () => {
       history: rolloutInputsFrom(db),
       now: () => clock,
     });
-    expect((await slack.add('shared.example', 'T0123', 'C0123')).ok).toBe(true);
+    const enrolled = await slack.add('shared.example', 'T0123', 'C0123');
+    if (!enrolled.ok) throw new Error(enrolled.message);
+    lab.set('mta-sts.shared.example', { CNAME: enrolled.records[0]?.value ?? '' });
+    expect(await slack.verify('shared.example', 'T0123')).toMatchObject({
+      ok: true,
+      hosted: { status: 'active' },
+    });
     await db.close();
     const add = await host('add', 'shared.example');
     expect(add).toMatchObject({ code: 1, err: expect.stringMatching(/already hosted for someone else/) });

@@ -18,7 +18,9 @@ import {
   proposeMx,
   sameObserved,
   sameText,
+  servableText as servable,
   uncoveredHosts,
+  usableMxHost as usable,
   WEEK,
 } from '../../src/hosting/policy-plan.js';
 import type { PolicyVersion } from '../../src/store/hosting.js';
@@ -221,7 +223,7 @@ describe('MX change: the safe order', () => {
     expect(proposeMx(served, [], T0)).toBeNull();
   });
 
-  it('a migration: step 1 serves old and new, step 2 drops the old after the old max_age since step 1', () => {
+  it('a migration: step 1 serves old and new, step 2 drops the old after the old max_age since DNS carried step 1', () => {
     const p = proposeMx(served, ['new1.example.com', 'old2.example.com'], T0);
     expect(p).toMatchObject({
       add: ['new1.example.com'],
@@ -236,12 +238,19 @@ describe('MX change: the safe order', () => {
     // Step 1 goes live an hour later, replacing a version whose max_age was then one day (changed meanwhile).
     const live = afterInterim(p, 86400, at(3600));
     expect(live.waitMaxAge).toBe(86400);
-    expect(nextProposalStep(live, 'enforce', at(3600 + 86399))).toEqual({
+    // DNS is first seen carrying step 1's id two hours after it went live: the wait counts from then.
+    const carried = at(3 * 3600).toISOString();
+    expect(nextProposalStep(live, 'enforce', at(3 * 3600 + 86399), carried)).toEqual({
       kind: 'wait',
-      until: at(3600 + 86400).toISOString(),
+      until: at(3 * 3600 + 86400).toISOString(),
       mx: p.final,
     });
-    expect(nextProposalStep(live, 'enforce', at(3600 + 86400))).toEqual({ kind: 'final', mx: p.final });
+    expect(nextProposalStep(live, 'enforce', at(3 * 3600 + 86400), carried)).toEqual({
+      kind: 'final',
+      mx: p.final,
+    });
+    // Never carried: still waiting, however long ago step 1 went live.
+    expect(nextProposalStep(live, 'enforce', at(400 * 86400))).toMatchObject({ kind: 'wait' });
   });
 
   it('the wait is counted from step 1, with the max_age of the version served before it', () => {
@@ -249,8 +258,14 @@ describe('MX change: the safe order', () => {
     if (!p) throw new Error('no proposal');
     const live = afterInterim(p, served.maxAge, at(10 * 86400));
     const due = at(10 * 86400 + served.maxAge);
-    expect(nextProposalStep(live, 'enforce', new Date(due.getTime() - 1))).toMatchObject({ kind: 'wait' });
-    expect(nextProposalStep(live, 'enforce', due)).toMatchObject({ kind: 'final', mx: ['new1.example.com'] });
+    const carried = at(10 * 86400).toISOString();
+    expect(nextProposalStep(live, 'enforce', new Date(due.getTime() - 1), carried)).toMatchObject({
+      kind: 'wait',
+    });
+    expect(nextProposalStep(live, 'enforce', due, carried)).toMatchObject({
+      kind: 'final',
+      mx: ['new1.example.com'],
+    });
   });
 
   it('hosts only added: one step, at once', () => {
@@ -346,5 +361,23 @@ describe('versions senders may cache, and the way out', () => {
     expect(leavingUntil(versions, at(2000))).toBe(at(1000 + 1209600).toISOString());
     expect(leavingUntil(versions, at(1000 + 1209600))).toBeNull();
     expect(leavingUntil([v('p', 'testing', 604800, null, null)], at(0))).toBeNull();
+  });
+});
+
+describe('servable text (defense in depth behind the mx checks)', () => {
+  it('serves only a text the parser reads back as the same policy', () => {
+    expect(servable({ mode: 'testing', maxAge: 86400, mx: ['mx.example.com'] })).toBe(
+      'version: STSv1\nmode: testing\nmx: mx.example.com\nmax_age: 86400\n',
+    );
+    for (const mx of ['a\nmode: enforce', 'mx one.example.com\nmx: b', 'x\r\nmax_age: 1']) {
+      expect(() => servable({ mode: 'testing', maxAge: 86400, mx: [mx] }), JSON.stringify(mx)).toThrow(
+        /not served/,
+      );
+    }
+    expect([usable('mx.example.com'), usable('*.example.com'), usable('mx one.example.com')]).toEqual([
+      true,
+      false,
+      false,
+    ]);
   });
 });

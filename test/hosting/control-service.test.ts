@@ -46,15 +46,20 @@ function mailDomain(domain: string, hosts = [`mx1.${domain}`, `mx2.${domain}`]):
   lab.set(domain, { MX: hosts.map((exchange, i) => ({ preference: 10 * (i + 1), exchange })) });
 }
 
-function pointHere(domain: string): void {
-  lab.set(`mta-sts.${domain}`, { CNAME: BOT });
+/** mta-sts.<domain> made a CNAME to the enrollment's own target (its token under the hosting name). */
+async function pointHere(domain: string, owner?: string): Promise<void> {
+  const hosted = owner
+    ? (await service.list(owner)).find((h) => h.domain === domain)
+    : await service.hosted(domain);
+  if (!hosted) throw new Error(`${domain} is not enrolled`);
+  lab.set(`mta-sts.${domain}`, { CNAME: `${hosted.token}.${BOT}` });
 }
 
 async function enrolled(domain: string, owner = 'T1', options = {}) {
   mailDomain(domain);
   const added = await service.add(domain, owner, 'C1', options);
   if (!added.ok) throw new Error(added.message);
-  pointHere(domain);
+  await pointHere(domain);
   await service.reconcileEnrollments();
   return added;
 }
@@ -97,7 +102,7 @@ describe('enrollment', () => {
     });
     const id = added.hosted.stsId;
     expect(added.records.map((r) => [r.type, r.name, r.value])).toEqual([
-      ['CNAME', 'mta-sts.example.com', BOT],
+      ['CNAME', 'mta-sts.example.com', `${added.hosted.token}.${BOT}`],
       ['TXT', '_mta-sts.example.com', `v=STSv1; id=${id}`],
       ['TXT', '_smtp._tls.example.com', 'v=TLSRPTv1; rua=mailto:tls-reports@example.com'],
     ]);
@@ -109,7 +114,9 @@ describe('enrollment', () => {
       'pending',
     );
 
-    pointHere('example.com');
+    lab.set('mta-sts.example.com', { CNAME: BOT });
+    expect(await service.reconcileEnrollments()).toEqual([]);
+    await pointHere('example.com');
     const transitions = await service.reconcileEnrollments();
     expect(transitions).toMatchObject([
       { domain: 'example.com', owner: 'T1', channelId: 'C1', kind: 'active' },
@@ -129,28 +136,46 @@ describe('enrollment', () => {
     expect(await service.reconcileEnrollments()).toEqual([]);
   });
 
-  it('leaves out the TLS-RPT record when DNS has one, and is active at once when the CNAME already resolves', async () => {
+  it('leaves out the TLS-RPT record when DNS has one, and is active at the first look once the CNAME is there', async () => {
     mailDomain('ready.example');
     lab.set('_smtp._tls.ready.example', { TXT: ['v=TLSRPTv1; rua=mailto:r@ready.example'] });
-    pointHere('ready.example');
     const added = await service.add('ready.example', 'T1', 'C1');
     if (!added.ok) throw new Error(added.message);
-    expect(added.hosted.status).toBe('active');
+    expect(added.hosted.status).toBe('pending');
     expect(added.records.map((r) => r.type)).toEqual(['CNAME', 'TXT']);
+    await pointHere('ready.example');
+    const looked = await service.verify('ready.example', 'T1');
+    expect(looked.ok && looked.hosted.status).toBe('active');
   });
 
   it('accepts A records of the bot in place of the CNAME, and MTASTS_HOSTING_ADDRESSES in place of the name', async () => {
     mailDomain('direct.example');
     lab.set('mta-sts.direct.example', { A: [botAddress] });
     const added = await service.add('direct.example', 'T1', null);
-    expect(added.ok && added.hosted.status).toBe('active');
+    if (!added.ok) throw new Error(added.message);
+    expect(added.hosted.status).toBe('pending');
+    const verify = `mtasts-bot-verify=${added.hosted.token}`;
+    expect(added.records.map((r) => [r.type, r.name, r.value])).toContainEqual([
+      'TXT',
+      'mta-sts.direct.example',
+      verify,
+    ]);
+    expect(added.hosted.nameProblem).toMatch(/has no TXT record "mtasts-bot-verify=/);
+    lab.set('mta-sts.direct.example', { A: [botAddress], TXT: [verify] });
+    expect(await service.reconcileEnrollments()).toMatchObject([
+      { domain: 'direct.example', kind: 'active' },
+    ]);
 
     const other = lab.newAddress();
     service = makeService({ addresses: [other] });
     mailDomain('listed.example');
     lab.set('mta-sts.listed.example', { A: [other] });
     const listed = await service.add('listed.example', 'T1', null);
-    expect(listed.ok && listed.hosted.status).toBe('active');
+    if (!listed.ok) throw new Error(listed.message);
+    lab.set('mta-sts.listed.example', { A: [other], TXT: [`mtasts-bot-verify=${listed.hosted.token}`] });
+    expect(await service.reconcileEnrollments()).toContainEqual(
+      expect.objectContaining({ domain: 'listed.example', kind: 'active' }),
+    );
   });
 
   it('stays pending when the name resolves elsewhere, and says so', async () => {
@@ -160,14 +185,14 @@ describe('enrollment', () => {
     expect(added.ok && added.hosted.status).toBe('pending');
     const shown = await service.show('elsewhere.example', 'T1');
     expect(shown.ok && shown.hosted.nameProblem).toMatch(
-      /resolves to 127\.[\d.]+, not to the bot \(policy\.bot\.test\)/,
+      /resolves to 127\.[\d.]+, not to the bot \(policy\.bot\.test\): make it a CNAME to [a-z2-7]{20}\.policy\.bot\.test/,
     );
   });
 
   it('with private networks refused (the production default), a loopback answer is not the bot', async () => {
     service = makeService({ allowPrivateNetworks: false });
     mailDomain('guarded.example');
-    pointHere('guarded.example');
+    lab.set('mta-sts.guarded.example', { A: [botAddress] });
     const added = await service.add('guarded.example', 'T1', null);
     expect(added.ok && added.hosted.status).toBe('pending');
     expect(added.ok && added.hosted.nameProblem).toMatch(/loopback address, not the bot's/);
@@ -198,17 +223,18 @@ describe('enrollment', () => {
     expect(mine).toMatchObject({ ok: true, created: false });
   });
 
-  it('two workspaces enrolling one domain at once: one gets it, the other is refused', async () => {
+  it('two workspaces enrolling one domain at once: each gets a pending request with its own token', async () => {
     mailDomain('race.example');
     const [a, b] = await Promise.all([
       service.add('race.example', 'T1', 'C1'),
       service.add('race.example', 'T2', 'C2'),
     ]);
-    expect([a.ok, b.ok].sort()).toEqual([false, true]);
-    expect(a.ok ? b : a).toMatchObject({ ok: false, kind: 'taken' });
+    if (!a.ok || !b.ok) throw new Error('refused');
+    expect([a.hosted.status, b.hosted.status]).toEqual(['pending', 'pending']);
+    expect(a.hosted.token).not.toBe(b.hosted.token);
   });
 
-  it('enforces the per-workspace cap, counting only the domains not removed', async () => {
+  it('enforces the per-workspace cap, counting the domains not removed and those removed in the last day', async () => {
     for (const d of ['a.example', 'b.example', 'c.example']) {
       mailDomain(d);
       expect((await service.add(d, 'T1', null)).ok).toBe(true);
@@ -221,8 +247,9 @@ describe('enrollment', () => {
     });
     expect((await service.add('d.example', 'T2', null)).ok).toBe(true);
     expect(await service.remove('a.example', 'T1')).toMatchObject({ ok: true, removed: true });
-    expect((await service.add('d.example', 'T1', null)).ok).toBe(false);
     mailDomain('e.example');
+    expect(await service.add('e.example', 'T1', null)).toMatchObject({ ok: false, kind: 'limit' });
+    clock = new Date(T0.getTime() + DAY_MS + 1000);
     expect((await service.add('e.example', 'T1', null)).ok).toBe(true);
   });
 
@@ -275,7 +302,7 @@ describe('enrollment', () => {
     expect(await service.reconcileEnrollments()).toEqual([]);
     expect(await service.policyFor('mta-sts.lost.example')).toMatch(/mode: testing/);
     expect(await service.namesNeedingCertificates()).toEqual([]);
-    pointHere('lost.example');
+    await pointHere('lost.example');
     expect(await service.reconcileEnrollments()).toMatchObject([{ kind: 'name-back' }]);
     expect(await service.namesNeedingCertificates()).toEqual(['mta-sts.lost.example']);
     const kinds = (await service.unannouncedEvents()).map((e) => e.kind);
@@ -366,7 +393,7 @@ describe('MX changes seen by the monitor', () => {
     return r.hosted;
   }
 
-  it('in enforce: proposed once; step 1 serves old and new with a new id; step 2 only after the old max_age', async () => {
+  it('in enforce: proposed once; step 1 serves old and new with a new id; step 2 only after the old max_age since DNS carried the id', async () => {
     const before = await enforced('move.example');
     const seen = ['new1.move.example', 'mx2.move.example'];
     const proposed = await service.observeMx('move.example', seen);
@@ -392,6 +419,11 @@ describe('MX changes seen by the monitor', () => {
       until: new Date(clock.getTime() + 1209600_000).toISOString(),
     });
 
+    // The new id reaches DNS only two days later: senders refetch only then, so the wait counts from then.
+    clock = new Date(clock.getTime() + 1209600_000);
+    expect(await service.applyProposal('move.example', 'T1')).toMatchObject({ ok: false, kind: 'state' });
+    clock = new Date(T0.getTime() + 3 * DAY_MS);
+    await service.observeDnsId('move.example', step1.hosted.stsId);
     clock = new Date(clock.getTime() + 1209600_000 - 1000);
     expect(await service.applyProposal('move.example', 'T1')).toMatchObject({
       ok: false,
@@ -479,17 +511,27 @@ describe('leaving', () => {
       leavingUntil: r.leavingUntil,
     });
 
-    clock = new Date(Date.parse(r.leavingUntil ?? '') - 1);
+    // DNS never carried the id of mode none: senders were not told, so it stays leaving past that time.
+    clock = new Date(Date.parse(r.leavingUntil ?? '') + 1000);
     expect(await service.reconcileEnrollments()).toEqual([]);
-    clock = new Date(Date.parse(r.leavingUntil ?? ''));
+    expect((await service.hosted('bye.example'))?.status).toBe('leaving');
+    await service.observeDnsId('bye.example', r.hosted.stsId);
+    const until = new Date(clock.getTime() + 1209600_000);
+    clock = new Date(until.getTime() - 1);
+    expect(await service.reconcileEnrollments()).toEqual([]);
+    expect((await service.hosted('bye.example'))?.leavingUntil).toBe(until.toISOString());
+    clock = until;
     expect(await service.reconcileEnrollments()).toMatchObject([{ kind: 'removed', domain: 'bye.example' }]);
     expect(await service.policyFor('mta-sts.bye.example')).toBeUndefined();
     expect(await service.namesNeedingCertificates()).toEqual([]);
     expect(await service.list('T1')).toEqual([]);
     expect(await service.hosted('bye.example')).toBeUndefined();
-    // Another workspace may enroll it now; its first id is new.
+    // Another workspace may enroll it now, with a fresh token: the CNAME left over from T1 proves nothing.
     const again = await service.add('bye.example', 'T2', null);
-    expect(again.ok && again.hosted.status).toBe('active');
+    if (!again.ok) throw new Error(again.message);
+    expect(again.hosted.status).toBe('pending');
+    expect(again.hosted.token).not.toBe(enforce.hosted.token);
+    expect(again.records[0]?.value).toBe(`${again.hosted.token}.${BOT}`);
   });
 
   it('a pending domain, never served, is removed at once', async () => {
@@ -540,5 +582,33 @@ describe('certificate events', () => {
       state: 'issued',
       notAfter: '2027-02-27T12:00:00.000Z',
     });
+  });
+});
+
+describe('MX hosts from DNS (the review mxinject.mts)', () => {
+  it('are checked as user patterns: bad ones skipped and named; only a text the parser reads back is served', async () => {
+    const bad = ['mx one.example.com', 'a\nmode: enforce\nx.example.com', 'mx*.example.com', '*.example.com'];
+    lab.set('inject.example', {
+      MX: [...bad, 'mx.inject.example'].map((exchange, i) => ({ preference: i, exchange })),
+    });
+    const added = await service.add('inject.example', 'T1', 'C1');
+    if (!added.ok) throw new Error(added.message);
+    expect(added.hosted.mx).toEqual(['mx.inject.example']);
+    expect(added.notes.join(' ')).toMatch(/MX hosts skipped, not valid host names: "mx one\.example\.com"/);
+    await pointHere('inject.example');
+    await service.reconcileEnrollments();
+    const text = await service.policyFor('mta-sts.inject.example');
+    expect(text).toBe('version: STSv1\nmode: testing\nmx: mx.inject.example\nmax_age: 604800\n');
+    // Only bad hosts: refused, naming them; the monitor's view of them proposes nothing.
+    lab.set('only.example', { MX: [{ preference: 10, exchange: 'mx*.only.example' }] });
+    expect(await service.add('only.example', 'T1', 'C1')).toMatchObject({
+      ok: false,
+      kind: 'dns',
+      message: expect.stringMatching(/no usable MX host \(skipped "mx\*\.only\.example"\)/),
+    });
+    expect(await service.observeMx('inject.example', ['mx one.example.com', '*.x.example'])).toMatchObject({
+      kind: 'none',
+    });
+    expect(await service.policyFor('mta-sts.inject.example')).toBe(text);
   });
 });

@@ -24,12 +24,15 @@ const counter = (used: readonly string[]) => {
   return `id${n}`;
 };
 
-function enroll(domain: string, owner: string, max = 10, now = T0) {
+let tokens = 0;
+
+/** Pending requests of other owners created before `staleBefore` may be replaced (default: a week before T0). */
+function enroll(domain: string, owner: string, max = 10, now = T0, staleBefore = at(-7 * 86400)) {
+  const token = `token${++tokens}`;
   return store.enroll(
-    { domain, policyHost: `mta-sts.${domain}`, owner, channelId: 'C1' },
+    { domain, policyHost: `mta-sts.${domain}`, owner, channelId: 'C1', token, maxPerOwner: max, staleBefore },
     policy('testing', 604800, [`mx.${domain}`]),
     counter,
-    max,
     now,
   );
 }
@@ -37,6 +40,7 @@ function enroll(domain: string, owner: string, max = 10, now = T0) {
 beforeEach(() => {
   db = openDatabase(':memory:');
   store = new HostingStore(db);
+  tokens = 0;
 });
 
 afterEach(async () => {
@@ -44,24 +48,56 @@ afterEach(async () => {
 });
 
 describe('HostingStore', () => {
-  it('enrolls once per domain: the same owner gets exists, another taken; the cap counts domains not removed', async () => {
+  it('enrolls once per domain: the same owner gets exists, another taken once served; the cap counts domains not removed and those removed in the last day', async () => {
     expect(await enroll('a.example', 'T1')).toMatchObject({
       kind: 'added',
       hosted: { status: 'pending', stsId: 'id1' },
     });
     expect(await enroll('a.example', 'T1')).toMatchObject({ kind: 'exists' });
+    await store.activate('a.example', T0);
     expect(await enroll('a.example', 'T2')).toEqual({ kind: 'taken' });
     expect(await enroll('b.example', 'T1', 2)).toMatchObject({ kind: 'added' });
     expect(await enroll('c.example', 'T1', 2)).toEqual({ kind: 'limit', limit: 2 });
     await store.retire('b.example', T0);
-    expect(await enroll('c.example', 'T1', 2)).toMatchObject({ kind: 'added' });
+    expect((await store.get('b.example'))?.removedAt).toBe(T0.toISOString());
+    expect(await enroll('c.example', 'T1', 2)).toEqual({ kind: 'limit', limit: 2 });
+    expect(await enroll('b.example', 'T1', 2)).toMatchObject({ kind: 'added' });
+    expect(await enroll('c.example', 'T1', 2, at(86401))).toEqual({ kind: 'limit', limit: 2 });
+    await store.retire('b.example', at(10));
+    expect(await enroll('c.example', 'T1', 2, at(86411))).toMatchObject({ kind: 'added' });
+  });
+
+  it('a rival request for a pending domain gets its own token; its proof promotes it and drops the first', async () => {
+    const first = await enroll('p.example', 'T1');
+    const rival = await enroll('p.example', 'T2');
+    expect(rival).toMatchObject({ kind: 'claim', created: true, claim: { owner: 'T2', token: 'token2' } });
+    expect(await enroll('p.example', 'T2')).toMatchObject({ kind: 'claim', created: false });
+    expect(await store.claimsByOwner('T2')).toHaveLength(1);
+    expect(await store.promoteClaim('p.example', 'T2', at(5))).toEqual([{ owner: 'T1', channelId: 'C1' }]);
+    expect(await store.get('p.example')).toMatchObject({ owner: 'T2', token: 'token2', status: 'pending' });
+    expect(await store.claims('p.example')).toEqual([]);
+    expect(await store.activate('p.example', at(6))).toEqual([]);
+    expect(first.kind === 'added' && first.hosted.token).toBe('token1');
+    // No id used twice: the claim's id was reserved, the first request's stays in the history.
+    const ids = (await store.versions('p.example')).map((v) => v.stsId);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('activation drops the rival requests; a pending request older than the stale mark is replaced', async () => {
+    await enroll('q.example', 'T1');
+    await enroll('q.example', 'T2');
+    expect(await store.activate('q.example', at(1))).toEqual([{ owner: 'T2', channelId: 'C1' }]);
+    await enroll('r.example', 'T1');
+    const replaced = await enroll('r.example', 'T3', 10, at(8 * 86400), at(86400));
+    expect(replaced).toMatchObject({ kind: 'added', replaced: { owner: 'T1' }, hosted: { owner: 'T3' } });
+    expect((await store.get('r.example'))?.token).not.toBe('token1');
   });
 
   it('nothing is served while pending; activation serves the current version from then, once', async () => {
     await enroll('a.example', 'T1');
     expect(await store.servedText('mta-sts.a.example')).toBeUndefined();
     expect(await store.certificateNames()).toEqual([]);
-    expect(await store.activate('a.example', at(10))).toBe(true);
+    expect(await store.activate('a.example', at(10))).toEqual([]);
     expect(await store.activate('a.example', at(20))).toBe(false);
     expect(await store.servedText('mta-sts.a.example')).toMatch(/mode: testing/);
     expect(await store.certificateNames()).toEqual(['mta-sts.a.example']);
@@ -153,8 +189,8 @@ describe('HostingStore', () => {
   it('the schema refuses what the rules refuse: a max_age out of range, an unknown status or mode', async () => {
     const insert = (status: string, mode: string, maxAge: number) =>
       db.run(
-        sql`INSERT INTO hosted_domains (domain, policy_host, owner, status, mode, max_age, mx_json, sts_id, created_at, updated_at)
-            VALUES ('x.example', 'mta-sts.x.example', 'T1', ${status}, ${mode}, ${maxAge}, '[]', 'a', 'now', 'now')`,
+        sql`INSERT INTO hosted_domains (domain, policy_host, owner, token, status, mode, max_age, mx_json, sts_id, created_at, updated_at)
+            VALUES ('x.example', 'mta-sts.x.example', 'T1', 'tok', ${status}, ${mode}, ${maxAge}, '[]', 'a', 'now', 'now')`,
       );
     await expect(insert('pending', 'testing', 31557601)).rejects.toThrow(/CHECK/);
     await expect(insert('pending', 'testing', 0)).rejects.toThrow(/CHECK/);

@@ -47,6 +47,8 @@ export const LIMITS: PolicyServerLimits = {
   maxRequestsPerConnection: 100,
   maxConnections: 100,
   maxConnectionsPerAddress: 32,
+  maxConnectionMs: 60_000,
+  idleTimeoutMs: 10_000,
 };
 
 /** Stores a test-CA certificate for `name` as the manager would store an ACME one. */

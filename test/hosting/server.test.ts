@@ -1,10 +1,11 @@
 import { connect as tcpConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { crypto as acmeCrypto } from 'acme-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { challengeServer, PolicyServer, type PolicyServerLimits } from '../../src/hosting/server.js';
 import { CertificateStore } from '../../src/store/certificates.js';
 import type { Db } from '../../src/store/db.js';
+import { Netns, netnsUnavailable } from '../support/netns.js';
 import { TestCa } from '../support/test-ca.js';
 import {
   fetchPolicy,
@@ -54,6 +55,14 @@ async function rig(limits: Partial<PolicyServerLimits> = {}): Promise<Rig> {
     file.remove();
   };
   return { server, port, store, policies, db, refused, dropped, stop };
+}
+
+/** The self-signed tls-alpn-01 certificate (RFC 8737) of a pending challenge for `name`, and its key. */
+async function alpnCertificate(name: string): Promise<{ alpnCertPem: string; alpnKeyPem: string }> {
+  const key = await acmeCrypto.createPrivateEcdsaKey();
+  const authz = { identifier: { type: 'dns', value: name } };
+  const [, cert] = await acmeCrypto.createAlpnCertificate(authz as never, 'token.thumbprint', key);
+  return { alpnCertPem: cert.toString(), alpnKeyPem: key.toString() };
 }
 
 /** Sends raw bytes over TCP; resolves with what came back once the server closed the connection. */
@@ -160,6 +169,16 @@ describe('the policy listener', () => {
     expect((await fetchPolicy(r.port, NAME, roots)).status).toBe(200);
   });
 
+  it('refuses a ClientHello dripped in 1-byte records at its first record, not at the handshake timeout', async () => {
+    const announced = Buffer.alloc(4 + 16380);
+    announced[0] = 1;
+    announced.writeUIntBE(16380, 1, 3);
+    const wire = Buffer.concat([...announced].map((b) => Buffer.from([0x16, 3, 1, 0, 1, b])));
+    const before = r.refused.length;
+    expect((await rawExchange(r.port, wire.subarray(0, 6 * 600))).length).toBe(0);
+    expect(r.refused.slice(before)).toEqual(['not-tls']);
+  });
+
   it('serves concurrent handshakes for one name, each reading the store', async () => {
     const all = await Promise.all(Array.from({ length: 8 }, () => fetchPolicy(r.port, NAME, roots)));
     expect(all.map((g) => g.status)).toEqual(Array(8).fill(200));
@@ -187,6 +206,32 @@ describe('the policy listener', () => {
     );
     expect(got.answer).toMatch(/^HTTP\/1\.1 408 /);
     expect(got.sent).toBeLessThan(600);
+  });
+
+  it('answers 400 to a repeated Content-Length or Host, a body on GET, and HTTP/1.1 without Host: nothing is smuggled', async () => {
+    const P = '/.well-known/mta-sts.txt';
+    const statuses = async (head: string) =>
+      ((await tlsDrip(r.port, head, '', 1, 0)).answer.match(/HTTP\/1\.1 \d{3}/g) ?? []).join(',');
+    const smuggled = `GET /smuggled HTTP/1.1\r\nHost: ${NAME}\r\n\r\n`;
+    expect(
+      await statuses(
+        `GET ${P} HTTP/1.1\r\nHost: ${NAME}\r\nContent-Length: 0\r\nContent-Length: 43\r\n\r\n${smuggled}`,
+      ),
+    ).toBe('HTTP/1.1 400');
+    expect(
+      await statuses(`GET ${P} HTTP/1.1\r\nHost: ${NAME}\r\ncontent-length: 0\r\nContent-Length: 0\r\n\r\n`),
+    ).toBe('HTTP/1.1 400');
+    expect(
+      await statuses(`GET ${P} HTTP/1.1\r\nHost: ${NAME}\r\nContent-Length: 43\r\n\r\n${smuggled}`),
+    ).toBe('HTTP/1.1 400');
+    expect(await statuses(`GET ${P} HTTP/1.1\r\nHost: ${NAME}\r\nHost: evil.example\r\n\r\n`)).toBe(
+      'HTTP/1.1 400',
+    );
+    expect(await statuses(`GET ${P} HTTP/1.1\r\nConnection: close\r\n\r\n`)).toBe('HTTP/1.1 400');
+    expect(await statuses(`GET ${P} HTTP/1.0\r\n\r\n`)).toBe('HTTP/1.1 200');
+    expect(
+      await statuses(`GET ${P} HTTP/1.1\r\nHost: ${NAME}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`),
+    ).toBe('HTTP/1.1 200');
   });
 
   it('answers a request line that is not HTTP 400', async () => {
@@ -221,16 +266,12 @@ describe('tls-alpn-01 on the policy listener', () => {
   });
 
   it('answers a pending challenge with the RFC 8737 certificate, negotiates acme-tls/1, then closes', async () => {
-    const key = await acmeCrypto.createPrivateEcdsaKey();
-    const authz = { identifier: { type: 'dns', value: 'mta-sts.pending.example' } };
-    const [, cert] = await acmeCrypto.createAlpnCertificate(authz as never, 'token.thumbprint', key);
     await r.store.putChallenge({
       name: 'mta-sts.pending.example',
       type: 'tls-alpn-01',
       token: 'token',
       keyAuthorization: 'token.thumbprint',
-      alpnCertPem: cert.toString(),
-      alpnKeyPem: key.toString(),
+      ...(await alpnCertificate('mta-sts.pending.example')),
       expiresAt: new Date(Date.now() + 600_000).toISOString(),
     });
     const got = await handshake(r.port, 'mta-sts.pending.example', [], ['acme-tls/1']);
@@ -259,6 +300,159 @@ describe('connection caps', () => {
     expect(r.dropped).toContain('address');
     expect((await fetchPolicy(r.port, NAME, roots)).status).toBe(200);
     for (const s of held) s.destroy();
+  });
+});
+
+/** tls.connect honours allowHalfOpen (it goes to the TLSSocket's own stream options); its types leave it out. */
+const HALF_OPEN = { allowHalfOpen: true } as unknown as ConnectionOptions;
+
+/**
+ * A TLS connection that never ends its own side: resolves with what it was answered once the server has ended its
+ * side (or closed the connection). `halfOpen: false`: an ordinary client, resolving once the connection is closed.
+ */
+function heldOpen(
+  port: number,
+  from: string,
+  first: string,
+  options: { servername?: string; alpn?: string[]; halfOpen?: boolean } = {},
+): Promise<string> {
+  const halfOpen = options.halfOpen ?? true;
+  return new Promise((resolve) => {
+    const tcp = tcpConnect({ port, host: '127.0.0.1', localAddress: from, allowHalfOpen: halfOpen });
+    const socket = tlsConnect({
+      socket: tcp,
+      servername: options.servername ?? NAME,
+      ca: roots,
+      ...(halfOpen ? HALF_OPEN : {}),
+      ...(options.alpn ? { ALPNProtocols: options.alpn, rejectUnauthorized: false } : {}),
+    });
+    tcp.on('error', () => {});
+    let answer = '';
+    socket.on('secureConnect', () => socket.write(first));
+    socket.on('data', (d: Buffer) => {
+      answer += d.toString('latin1');
+    });
+    socket.on('error', () => {});
+    if (halfOpen) socket.once('end', () => resolve(answer));
+    socket.once('close', () => resolve(answer));
+  });
+}
+
+/** Tries `attempt` every 200 ms until it is true, at most `tries` times; whether it ever was. */
+async function eventually(attempt: () => Promise<boolean>, tries = 30): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    if (await attempt()) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+describe('connections the client never closes', () => {
+  const request = (extra = '') => `GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: ${NAME}\r\n${extra}\r\n`;
+
+  it('are closed by the server after each answer that ends the connection, freeing the per-address slots', async () => {
+    const r = await rig({ maxConnectionsPerAddress: 5, maxRequestsPerConnection: 2 });
+    let calls = 0;
+    const policyFor = r.policies.policyFor.bind(r.policies);
+    r.policies.policyFor = async (name) => {
+      if (name === 'mta-sts.broken.example' && ++calls > 1) throw new Error('store down');
+      return name === 'mta-sts.broken.example' ? 'x' : policyFor(name);
+    };
+    await storeCertificate(
+      r.store,
+      'mta-sts.broken.example',
+      ca.issue({ names: ['mta-sts.broken.example'] }),
+    );
+    await r.store.putChallenge({
+      name: 'mta-sts.pending.example',
+      type: 'tls-alpn-01',
+      token: 'token',
+      keyAuthorization: 'token.thumbprint',
+      ...(await alpnCertificate('mta-sts.pending.example')),
+      expiresAt: new Date(Date.now() + 600_000).toISOString(),
+    });
+    const from = '127.0.0.21';
+    const answers = await Promise.all([
+      heldOpen(r.port, from, request('Connection: close\r\n')),
+      heldOpen(r.port, from, `DELETE /x HTTP/1.1\r\nHost: ${NAME}\r\n\r\n`),
+      heldOpen(r.port, from, request().repeat(2)),
+      heldOpen(r.port, from, request().replaceAll(NAME, 'mta-sts.broken.example'), {
+        servername: 'mta-sts.broken.example',
+      }),
+      heldOpen(r.port, from, '', { servername: 'mta-sts.pending.example', alpn: ['acme-tls/1'] }),
+    ]);
+    expect(answers.map((a) => /^HTTP\/1\.1 (\d{3})/.exec(a)?.[1] ?? '')).toEqual([
+      '200',
+      '405',
+      '200',
+      '503',
+      '',
+    ]);
+    // The server closes the five for good (the clients never will), so five more from the address are served.
+    const freed = await eventually(async () => {
+      const again = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          heldOpen(r.port, from, request('Connection: close\r\n'), { halfOpen: false }),
+        ),
+      );
+      return again.every((a) => a.startsWith('HTTP/1.1 200 '));
+    });
+    expect(freed).toBe(true);
+    await r.stop();
+  });
+
+  it('are closed at the lifetime cap, however busy they keep the server', async () => {
+    const r = await rig({ maxConnectionMs: 800 });
+    const got = await tlsDrip(r.port, request(), request(), 100, 1_000_000);
+    const answered = got.answer.match(/HTTP\/1\.1 200 /g)?.length ?? 0;
+    expect(answered).toBeGreaterThan(1);
+    expect(answered).toBeLessThan(100);
+    await r.stop();
+  });
+
+  it('are closed after the idle timeout while a request hangs', async () => {
+    const r = await rig({ idleTimeoutMs: 300, maxConnectionMs: 60_000 });
+    r.policies.policyFor = (name) =>
+      name === NAME && r.policies.asked++ > 0 ? new Promise(() => {}) : Promise.resolve(policyText('mx'));
+    expect(await heldOpen(r.port, '127.0.0.22', request())).toBe('');
+    await r.stop();
+  });
+});
+
+/** Run inside a namespace whose loopback carries three IPv6 addresses, two of them in one /64: what the cap drops. */
+const IPV6_CAP = `
+import { connect } from 'node:net';
+import { PolicyServer } from './src/hosting/server.ts';
+const dropped = [];
+const server = new PolicyServer({
+  policies: { policyFor: async () => undefined, namesNeedingCertificates: async () => [] },
+  certificates: { certificate: async () => undefined, alpnChallenge: async () => undefined },
+  limits: { ...${JSON.stringify(LIMITS)}, maxConnectionsPerAddress: 2, handshakeTimeoutMs: 60000 },
+  events: { onDropped: (why) => dropped.push(why) },
+});
+const port = await server.listen(0, '::');
+const closed = [];
+for (const from of ['2001:db8:1::1', '2001:db8:1::1', '2001:db8:1::2', '2001:db8:2::1']) {
+  const s = connect({ host: '2001:db8:2::1', port, localAddress: from });
+  s.on('error', () => {});
+  s.on('close', () => closed.push(from));
+  await new Promise((ok) => s.once('connect', ok));
+}
+await new Promise((ok) => setTimeout(ok, 500));
+console.log(JSON.stringify({ dropped, closed }));
+process.exit(0);
+`;
+
+describe.skipIf(netnsUnavailable() !== null)('the per-address cap over IPv6', () => {
+  it('counts the addresses of one /64 together (one host is given a whole /64), other networks apart', async () => {
+    const ns = Netns.create(['2001:db8:1::1', '2001:db8:1::2', '2001:db8:2::1']);
+    try {
+      const run = await ns.run(['node', '--import', 'tsx', '--input-type=module', '-e', IPV6_CAP], {});
+      expect(run.stderr).toBe('');
+      expect(JSON.parse(run.stdout)).toEqual({ dropped: ['address'], closed: ['2001:db8:1::2'] });
+    } finally {
+      ns.delete();
+    }
   });
 });
 

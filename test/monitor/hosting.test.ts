@@ -28,7 +28,9 @@ const logs: string[] = [];
 
 beforeAll(async () => {
   [lab, slack] = await Promise.all([Lab.start(), FakeSlack.start()]);
-  lab.set(HOSTING_NAME, { A: [lab.newAddress()] });
+  const bot = lab.newAddress();
+  lab.set(HOSTING_NAME, { A: [bot] });
+  lab.set(`*.${HOSTING_NAME}`, { A: [bot] });
   lab.set(D, { MX: [{ preference: 10, exchange: `mx1.${D}` }] });
   runtime = await openRuntime(
     testConfig({
@@ -75,7 +77,9 @@ describe('hosted domains in the monitor', () => {
     expect(added.ok).toBe(true);
     await runtime.subscriptions.watch('T1', 'C3', D, 'U1', 10, clock);
     await runtime.subscriptions.watch('T2', 'C2', D, 'U2', 10, clock);
-    lab.set(`mta-sts.${D}`, { CNAME: HOSTING_NAME });
+    lab.set(`mta-sts.${D}`, {
+      CNAME: `${(await new HostingStore(runtime.db).get(D))?.token}.${HOSTING_NAME}`,
+    });
     await pass();
     expect((await hosted())?.status).toBe('active');
     expect(saying('C1', 'hosted MTA-STS is live')).toHaveLength(1);
@@ -175,7 +179,9 @@ describe('hosted domains in the monitor', () => {
     await pass();
     expect(saying('C1', 'no longer points at the bot')).toHaveLength(1);
     expect((await hosted())?.nameLostAt).not.toBeNull();
-    lab.set(`mta-sts.${D}`, { CNAME: HOSTING_NAME });
+    lab.set(`mta-sts.${D}`, {
+      CNAME: `${(await new HostingStore(runtime.db).get(D))?.token}.${HOSTING_NAME}`,
+    });
     await pass();
     await pass();
     expect(saying('C1', 'points at the bot again')).toHaveLength(1);
@@ -222,7 +228,9 @@ describe('hosted domains in the monitor', () => {
     const C = 'cli-hosted.test';
     lab.set(C, { MX: [{ preference: 10, exchange: `mx1.${C}` }] });
     expect((await service.add(C, CLI_OWNER, null)).ok).toBe(true);
-    lab.set(`mta-sts.${C}`, { CNAME: HOSTING_NAME });
+    lab.set(`mta-sts.${C}`, {
+      CNAME: `${(await new HostingStore(runtime.db).get(C))?.token}.${HOSTING_NAME}`,
+    });
     await pass();
     expect((await runtime.subscriptions.forDomain(C)).map((s) => [s.teamId, s.channelId])).toEqual([
       [WATCH_LIST_TEAM, LOG_DESTINATION],

@@ -188,7 +188,14 @@ describe('hosted MTA-STS on the production path, default settings, in a network 
 
       // 2. The owner publishes the CNAME and the TXT: the bot takes the name, pebble validates over tls-alpn-01 on
       // port 443, and the channel is told hosting is live and the certificate issued.
-      await r.setZone(POLICY_HOST, { CNAME: BOT_NAME });
+      // Each enrollment has its own CNAME target, <token>.<hosting name>, under the operator's wildcard (the bot's
+      // address); only that target proves the domain's owner asked for this enrollment.
+      const target = new RegExp(`CNAME ([a-z2-7]{20}\\.${BOT_NAME.replace(/\./g, '\\.')})\\.`).exec(
+        enrolled,
+      )?.[1];
+      expect(target, enrolled).toBeTruthy();
+      await r.setZone(target ?? '', { A: [BOT] });
+      await r.setZone(POLICY_HOST, { CNAME: target ?? '' });
       await r.setZone(`_mta-sts.${DOMAIN}`, { TXT: [`v=STSv1; id=${id}`] });
       const issued = await until(
         async () => (await channelPosts()).find((p) => p.includes(`certificate issued for ${POLICY_HOST}`)),

@@ -23,6 +23,7 @@ function hosted(over: Partial<HostedDomain> = {}): HostedDomain {
     policyHost: 'mta-sts.example.com',
     owner: 'T1',
     channelId: 'C1',
+    token: 'abcdefghijklmnopqrst',
     status: 'active',
     mode: 'testing',
     maxAge: 604800,
@@ -39,6 +40,7 @@ function hosted(over: Partial<HostedDomain> = {}): HostedDomain {
     certificate: null,
     createdAt: '2026-12-01T10:00:00.000Z',
     activatedAt: '2026-12-01T10:00:00.000Z',
+    removedAt: null,
     updatedAt: '2026-12-01T10:00:00.000Z',
     ...over,
   };
@@ -139,6 +141,20 @@ describe('the host message', () => {
     withinLimits(hostMessage(v, scope));
   });
 
+  test('shown in another channel of the workspace: only Check DNS now, and where changes are made', () => {
+    const elsewhere = { ...scope, channel: 'C9' };
+    const v = view({ enforce: { ready: true, missing: [] } });
+    expect(actionIds(hostActions(elsewhere, v))).toEqual([HOST_ACTION.check]);
+    const shown = hostMessage(v, elsewhere);
+    withinLimits(shown);
+    expect(JSON.stringify(shown)).toContain(
+      'are made only from <#C1>, the channel it was enrolled from, and not by guests',
+    );
+    expect(JSON.stringify(hostMessage(v, scope))).not.toContain('made only from');
+    const orphan = view({ hosted: hosted({ channelId: null }) });
+    expect(actionIds(hostActions(scope, orphan))).toEqual([HOST_ACTION.check]);
+  });
+
   test('removed: no buttons, no records', () => {
     const v = view({ hosted: hosted({ status: 'removed' }) });
     expect(hostActions(scope, v)).toBeNull();
@@ -166,6 +182,47 @@ describe('the host message', () => {
     const text = JSON.stringify(hostMessage(v, scope));
     for (const bad of ['<!channel>', '<https://evil.test', '<!here>', '<@U123>'])
       expect(text).not.toContain(bad);
+  });
+
+  test("the CA's error is inert: one code span on one line, so no bold, italic, link or mention", () => {
+    const error =
+      'urn:ietf:params:acme:error:unauthorized: *bold* _italic_ ~strike~ https://evil.test/login <https://evil.test|click> `tick` ```fence```\nsecond line <!here>';
+    const failed = (e: string) =>
+      hostMessage(
+        view({
+          hosted: hosted({
+            certificate: {
+              state: 'failed',
+              at: '2026-12-01T10:00:00.000Z',
+              notAfter: null,
+              error: e,
+              retryAt: null,
+            },
+          }),
+        }),
+        scope,
+      );
+    const text = failed(error)
+      .blocks.map((b) => b.text?.text ?? '')
+      .join('\n');
+    const span = /the CA said (`[^`]*`); next try/.exec(text)?.[1] ?? '';
+    expect(span).toContain(
+      '*bold* _italic_ ~strike~ https://evil.test/login &lt;https://evil.test|click&gt;',
+    );
+    expect(span).toContain("'tick' '''fence'''");
+    expect(span).toContain('second line &lt;!here&gt;');
+    expect(span).not.toContain('\n');
+    // Nothing of it outside the span: the line reads as it should, around it.
+    expect(text.split('*bold*')).toHaveLength(2);
+    expect(text).toMatch(
+      /:warning: Certificate: the last attempt failed at 2026-12-01T10:00:00Z; the CA said `/,
+    );
+    const long = /the CA said (`[^`]*`)/.exec(
+      failed('x'.repeat(2000))
+        .blocks.map((b) => b.text?.text ?? '')
+        .join('\n'),
+    )?.[1];
+    expect(long?.length).toBeLessThanOrEqual(302);
   });
 
   test('many mx patterns and versions still fit', () => {
@@ -261,6 +318,21 @@ describe('hosted domains alerts', () => {
     expect(JSON.stringify(hostingAlertMessage(waiting, { team: 'T1', channel: 'C1' }))).not.toContain(
       HOST_ACTION.apply,
     );
+  });
+
+  test("certificate-failed: the CA's words inert, as in the host message", () => {
+    const p = {
+      ...payload('certificate-failed'),
+      error: '*bold* _italic_ https://evil.test/x <https://evil.test|x> `tick`\n<!channel>',
+    };
+    const text = hostingAlertMessage(p, { team: 'T1', channel: 'C1' })
+      .blocks.map((b) => b.text?.text ?? '')
+      .join('\n');
+    const span = /The CA said: (`[^`]*`)\n/.exec(text)?.[1] ?? '';
+    expect(span).toBe(
+      "`*bold* _italic_ https://evil.test/x &lt;https://evil.test|x&gt; 'tick' &lt;!channel&gt;`",
+    );
+    expect(text.split('*bold*')).toHaveLength(2);
   });
 
   test('the reminder carries the TXT to publish', () => {

@@ -25,10 +25,26 @@ let rig: SlackRig;
 let clock = new Date('2026-12-01T10:00:00.000Z');
 const dir = mkdtempSync(join(tmpdir(), 'mtasts-host-'));
 
+/** Who users.info says each user is: U1 a full member, UG a multi-channel guest, UU a single-channel guest. */
+const PEOPLE: Record<string, Record<string, boolean>> = {
+  U1: { is_restricted: false, is_ultra_restricted: false },
+  UG: { is_restricted: true, is_ultra_restricted: false },
+  UU: { is_restricted: true, is_ultra_restricted: true },
+};
+
 beforeAll(async () => {
   [lab, slack] = await Promise.all([Lab.start(), FakeSlack.start()]);
+  slack.handlers.set('users.info', (call) => {
+    const id = String(call.body.user);
+    const flags = PEOPLE[id];
+    if (!flags) return { json: { ok: false, error: 'user_not_found' } };
+    return {
+      json: { ok: true, user: { id, team_id: 'T1', name: id, deleted: false, is_bot: false, ...flags } },
+    };
+  });
   const botAddress = lab.newAddress();
   lab.set(HOSTING_NAME, { A: [botAddress] });
+  lab.set(`*.${HOSTING_NAME}`, { A: [botAddress] });
   // The bot's policy listener, as senders reach it through the CNAME: the policy the hosting service serves, by name.
   const listener = await TestHttpsServer.start(
     lab.cert([`mta-sts.${D}`]),
@@ -50,7 +66,8 @@ beforeAll(async () => {
   rig = await startSlackRig(lab, slack, {
     secret: SECRET,
     databasePath: join(dir, 'host.sqlite'),
-    env: { MTASTS_HOSTING_NAME: HOSTING_NAME },
+    // The file asks for more than the default 20 looks and changes a minute in one workspace.
+    env: { MTASTS_HOSTING_NAME: HOSTING_NAME, MTASTS_CHECKS_PER_TEAM_PER_MINUTE: '1000' },
     overrides: {
       now: () => clock,
       monitor: { jitterMs: 0, delivery: { ...DEFAULT_DELIVERY, channelPacingMs: 0 } },
@@ -74,7 +91,7 @@ function command(text: string, where: { team?: string; channel?: string; user?: 
 function click(
   actionId: string,
   value: string,
-  where: { team: string; channel: string },
+  where: { team: string; channel: string; user?: string },
   blockId = 'mtasts_host_actions',
 ) {
   const responseUrl = slack.responseUrl(`hostclick${++responses}`);
@@ -84,7 +101,7 @@ function click(
     api_app_id: 'A1',
     token: 'legacy',
     team: { id: where.team, domain: 'test' },
-    user: { id: 'U1', team_id: where.team },
+    user: { id: where.user ?? 'U1', team_id: where.team },
     channel: { id: where.channel, name: 'mail-ops' },
     container: { type: 'message', message_ts: '1700000000.000100', channel_id: where.channel },
     message: { ts: '1700000000.000100', blocks: [] },
@@ -131,7 +148,7 @@ describe('/mtasts host, its buttons and the monitor', () => {
     expect(body.response_type).toBe('ephemeral');
     const h = await hosted();
     expect(h?.status).toBe('pending');
-    expect(text).toContain(`mta-sts.${D}. 3600 IN CNAME ${HOSTING_NAME}.`);
+    expect(text).toContain(`mta-sts.${D}. 3600 IN CNAME ${h?.token}.${HOSTING_NAME}.`);
     expect(mrkdwn(body)).toContain(`_mta-sts.${D}. 3600 IN TXT "v=STSv1; id=${h?.stsId}"`);
     expect(text).toContain('mtasts_host_check');
     expect(text).toContain('mtasts_host_stop');
@@ -146,10 +163,15 @@ describe('/mtasts host, its buttons and the monitor', () => {
     expect(textOf(theirs)).toContain('hosts no MTA-STS policy');
   });
 
-  test('a second workspace is refused, and nothing of the first changes', async () => {
+  test('a second workspace gets its own pending request (its own CNAME target), and nothing of the first changes', async () => {
     const before = await hosted();
     const body = await answerOf(command(`host ${D}`, { team: 'T2', channel: 'C2' }));
-    expect(body.text).toMatch(/^:no_entry: .*already hosted for someone else/);
+    expect(body.text).not.toMatch(/already hosted for someone else/);
+    const target = new RegExp(`mta-sts\\.${D.replace(/\./g, '\\.')}\\. 3600 IN CNAME ([a-z2-7]{20})\\.`).exec(
+      textOf(body),
+    );
+    expect(target?.[1]).toBeDefined();
+    expect(target?.[1]).not.toBe(before?.token);
     expect(await hosted()).toEqual(before);
   });
 
@@ -157,7 +179,9 @@ describe('/mtasts host, its buttons and the monitor', () => {
     await pass();
     expect(postsSaying('C1', 'is live')).toHaveLength(0);
     expect((await hosted())?.status).toBe('pending');
-    lab.set(`mta-sts.${D}`, { CNAME: HOSTING_NAME });
+    lab.set(`mta-sts.${D}`, {
+      CNAME: `${(await new HostingStore(rig.runtime.db).get(D))?.token}.${HOSTING_NAME}`,
+    });
     await pass();
     expect((await hosted())?.status).toBe('active');
     expect(postsSaying('C1', 'hosted MTA-STS is live')).toHaveLength(1);
@@ -318,6 +342,87 @@ describe('/mtasts host, its buttons and the monitor', () => {
     expect(await hosted()).toEqual(before);
   });
 
+  test('changes only from the enrolling channel: refused in another channel of the workspace, without asking Slack; show and Check DNS now work there', async () => {
+    const before = await hosted();
+    const asked = slack.callsTo('users.info').length;
+    const here = `:no_entry: ${D} is changed only from <#C1>, the channel it was enrolled from`;
+    for (const text of ['mode none', 'max-age 86400', `mx mx9.${D}`, 'apply', 'remove']) {
+      const body = await answerOf(command(`host ${D} ${text}`, { team: 'T1', channel: 'C3' }));
+      expect(body).toMatchObject({ response_type: 'ephemeral', text: expect.stringContaining(here) });
+    }
+    for (const id of ['mtasts_host_stop', 'mtasts_host_apply', 'mtasts_host_enforce']) {
+      const body = await answerOf(click(id, value(D, 'T1', 'C3'), { team: 'T1', channel: 'C3' }));
+      expect(String(body.text)).toContain(here);
+      expect(body.replace_original).toBe(false);
+    }
+    expect(await hosted()).toEqual(before);
+    expect(slack.callsTo('users.info')).toHaveLength(asked);
+    const shown = await answerOf(command(`host ${D} show`, { team: 'T1', channel: 'C3' }));
+    expect(textOf(shown)).toContain('mtasts_host_check');
+    expect(textOf(shown)).not.toContain('mtasts_host_stop');
+    expect(textOf(shown)).toContain('made only from <#C1>');
+    const looked = await answerOf(
+      click('mtasts_host_check', value(D, 'T1', 'C3'), { team: 'T1', channel: 'C3' }),
+    );
+    expect(looked.text).toContain('Hosted MTA-STS for');
+    expect(looked.replace_original).toBe(true);
+    expect(await hosted()).toMatchObject({
+      stsId: before?.stsId,
+      mode: before?.mode,
+      status: before?.status,
+    });
+  });
+
+  test('guests are refused changes in the enrolling channel too, as users.info says with the bot token; they may look', async () => {
+    const before = await hosted();
+    const asked = slack.callsTo('users.info').length;
+    const guest = ':no_entry: Guests cannot change a hosted domain; nothing was changed.';
+    const typed = await answerOf(command(`host ${D} mode none`, { team: 'T1', channel: 'C1', user: 'UG' }));
+    expect(typed.text).toContain(guest);
+    const clicked = await answerOf(
+      click('mtasts_host_stop', value(D, 'T1', 'C1'), { team: 'T1', channel: 'C1', user: 'UU' }),
+    );
+    expect(clicked.text).toContain(guest);
+    expect(await hosted()).toEqual(before);
+    const calls = slack.callsTo('users.info').slice(asked);
+    expect(calls.map((c) => [c.body.user, c.token])).toEqual([
+      ['UG', 'xoxb-test'],
+      ['UU', 'xoxb-test'],
+    ]);
+    const shown = await answerOf(command(`host ${D}`, { team: 'T1', channel: 'C1', user: 'UG' }));
+    expect(textOf(shown)).toContain('mtasts_host_stop'); // the buttons are the channel's; the click is checked
+  });
+
+  test.each([
+    [
+      'missing_scope',
+      { json: { ok: false, error: 'missing_scope', needed: 'users:read' } },
+      'users.info: missing_scope), and guests may not change a hosted domain, so nothing was changed. This installation lacks the `users:read` scope',
+    ],
+    ['user_not_found', { json: { ok: false, error: 'user_not_found' } }, '(users.info: user_not_found)'],
+    [
+      'an answer without the guest flags',
+      { json: { ok: true, user: { id: 'U1', name: 'admin' } } },
+      '(users.info: no guest flag)',
+    ],
+    [
+      'an answer about someone else',
+      { json: { ok: true, user: { id: 'U2', is_restricted: false } } },
+      '(users.info: no such active user)',
+    ],
+    ['no answer', 'hold' as const, '(users.info: no answer in time)'],
+  ])('users.info failing (%s) refuses the change with a clear message', async (_, reply, words) => {
+    const before = await hosted();
+    if (reply === 'hold') slack.holdNext('users.info');
+    else slack.answerNext('users.info', 1, reply);
+    const body = await answerOf(command(`host ${D} max-age 86400`, { team: 'T1', channel: 'C1' }));
+    expect(body.text).toMatch(
+      /^:no_entry: Slack did not confirm that you are a full member of this workspace/,
+    );
+    expect(body.text).toContain(words);
+    expect(await hosted()).toEqual(before);
+  });
+
   test('Stop hosting serves mode none first, with a new id, and says until when', async () => {
     const before = await hosted();
     const body = await answerOf(
@@ -408,16 +513,19 @@ describe('the setup form: Let the bot host it', () => {
     expect(h?.mx).toEqual([`mail.${F}`]);
     const answer = slack.callsTo('chat.postEphemeral').at(-1)?.body;
     expect(answer).toMatchObject({ channel: 'C1', user: 'U9' });
-    expect(textOf(answer)).toContain(`mta-sts.${F}. 3600 IN CNAME ${HOSTING_NAME}.`);
+    expect(textOf(answer)).toContain(`mta-sts.${F}. 3600 IN CNAME ${h?.token}.${HOSTING_NAME}.`);
   });
 
-  test('another workspace choosing it for the same domain is told it is taken', async () => {
+  test('another workspace choosing it for the same pending domain gets its own CNAME target, not the first', async () => {
     const before = slack.callsTo('chat.postEphemeral').length;
     await submit('bot', 'testing', 'T2');
     await slack.waitFor(() => slack.callsTo('chat.postEphemeral').length > before);
-    expect(String(slack.callsTo('chat.postEphemeral').at(-1)?.body.text)).toContain(
-      'already hosted for someone else',
+    const answer = slack.callsTo('chat.postEphemeral').at(-1)?.body;
+    const first = (await new HostingStore(rig.runtime.db).get(F))?.token;
+    expect(textOf(answer)).toMatch(
+      new RegExp(`IN CNAME [a-z2-7]{20}\\.${HOSTING_NAME.replace(/\./g, '\\.')}\\.`),
     );
+    expect(textOf(answer)).not.toContain(`${first}.${HOSTING_NAME}`);
     expect((await new HostingStore(rig.runtime.db).get(F))?.owner).toBe('T1');
   });
 });

@@ -25,7 +25,7 @@ beforeAll(async () => {
         ok: true,
         app_id: 'A1',
         authed_user: { id: 'U2' },
-        scope: 'commands,chat:write,channels:read,groups:read',
+        scope: 'commands,chat:write,channels:read,groups:read,users:read',
         token_type: 'bot',
         access_token: TOKEN,
         bot_user_id: 'UBOT2',
@@ -69,6 +69,7 @@ test('the OAuth flow stores the installation, and the workspace can then use the
     'chat:write',
     'commands',
     'groups:read',
+    'users:read',
   ]);
   const state = location.searchParams.get('state') ?? '';
   const cookie = (install.headers.get('set-cookie') ?? '').split(';')[0] ?? '';

@@ -4,8 +4,9 @@ import * as dnsPacket from 'dns-packet';
 
 /**
  * A DNS server on loopback (UDP and TCP) answering from a zone the test edits between queries. It answers like a
- * recursive resolver: CNAME chains are followed into the answer section. Answers too large for 512 bytes over UDP
- * are truncated (TC), so resolvers retry over TCP as they do on the Internet.
+ * recursive resolver: CNAME chains are followed into the answer section; a CNAME question gets the name's own CNAME;
+ * a name with no entry of its own takes a `*.<parent>` entry's records (a wildcard, one label deep). Answers too
+ * large for 512 bytes over UDP are truncated (TC), so resolvers retry over TCP as they do on the Internet.
  */
 export interface ZoneEntry {
   A?: string[];
@@ -109,7 +110,7 @@ export class TestDnsServer {
     let rcode = 0;
     let name = qname;
     for (let hops = 0; hops < 8; hops++) {
-      const entry = this.zone[name];
+      const entry = this.zone[name] ?? this.zone[`*.${name.slice(name.indexOf('.') + 1)}`];
       if (!entry) {
         if (hops === 0) rcode = NXDOMAIN;
         break;
@@ -170,6 +171,8 @@ function records(name: string, type: string, entry: ZoneEntry): dnsPacket.Answer
       }));
     case 'MX':
       return (entry.MX ?? []).map((data) => ({ ...base, type: 'MX', data }));
+    case 'CNAME':
+      return entry.CNAME ? [{ ...base, type: 'CNAME', data: entry.CNAME }] : [];
     case 'SOA':
       return entry.SOA
         ? [

@@ -154,6 +154,24 @@ export class FakeSlack {
           },
         });
       }
+      case 'users.info': {
+        // Every user is a full member of the workspace unless a test's handler says otherwise.
+        const id = String(body.user ?? '');
+        return send({
+          json: {
+            ok: true,
+            user: {
+              id,
+              team_id: 'T1',
+              name: id,
+              deleted: false,
+              is_bot: false,
+              is_restricted: false,
+              is_ultra_restricted: false,
+            },
+          },
+        });
+      }
       case 'chat.postMessage':
         if (this.notMemberOf.has(String(body.channel)) || this.hiddenChannels.has(String(body.channel)))
           return send({ json: { ok: false, error: 'not_in_channel' } });

@@ -25,6 +25,8 @@ export interface DnsLookups {
   addresses(name: string, signal?: AbortSignal): Promise<DnsAnswer<string>>;
   /** The SOA record's primary name server at `name`, present only at a zone apex. */
   soa(name: string, signal?: AbortSignal): Promise<DnsAnswer<string>>;
+  /** The CNAME record at `name` itself (one hop, not followed); optional for lookups that wrap another. */
+  cname?(name: string, signal?: AbortSignal): Promise<DnsAnswer<string>>;
 }
 
 export interface DnsOptions {
@@ -55,6 +57,7 @@ export function createDns(options: DnsOptions): DnsLookups {
       ask(name, 'TXT', async (r) => (await r.resolveTxt(name)).map((chunks) => chunks.join('')), signal),
     mx: (name, signal) => ask(name, 'MX', (r) => r.resolveMx(name), signal),
     soa: (name, signal) => ask(name, 'SOA', async (r) => [(await r.resolveSoa(name)).nsname], signal),
+    cname: (name, signal) => ask(name, 'CNAME', (r) => r.resolveCname(name), signal),
     async addresses(name, signal) {
       if (isIP(name)) return { ok: true, records: [name] };
       const [a, aaaa] = await Promise.all([

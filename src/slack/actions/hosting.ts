@@ -57,7 +57,7 @@ async function accept(args: ButtonArgs): Promise<HostClick | null> {
     return null;
   }
   return {
-    who: { team, channel, user: body.data.user.id },
+    who: { team, channel, user: body.data.user.id, slack: args.client },
     domain: parsed.domain.ascii,
     blockId: action.data.block_id,
   };

@@ -15,6 +15,7 @@ import {
   LIMITS,
   type Message,
   preformatted,
+  quoted,
   section,
 } from './common.js';
 
@@ -87,6 +88,7 @@ export function hostMessage(view: HostView, scope: ButtonScope): Message {
   if (view.domainConnect && h.status !== 'removed') blocks.push(domainConnectBlock(view.domainConnect));
   const actions = hostActions(scope, view);
   if (actions) blocks.push(actions);
+  if (h.status !== 'removed' && scope.channel !== h.channelId) blocks.push(context(changedFromText(h)));
   return {
     text: `Hosted MTA-STS for ${h.domain}: ${h.status}, mode ${h.mode}, id ${h.stsId}`,
     blocks: blocks.slice(0, LIMITS.blocksPerMessage),
@@ -177,8 +179,16 @@ function certificateText(h: HostedDomain): string {
   const c = h.certificate;
   if (!c) return h.status === 'active' ? 'Certificate: not issued yet.' : '';
   if (c.state === 'failed')
-    return `:warning: Certificate: the last attempt failed at ${when(c.at)} (${esc(c.error ?? 'no detail')}); next try ${when(c.retryAt)}.`;
+    return `:warning: Certificate: the last attempt failed at ${when(c.at)}; the CA said ${caWords(c.error)}; next try ${when(c.retryAt)}.`;
   return `Certificate: ${c.state} at ${when(c.at)}, valid until ${when(c.notAfter)}.`;
+}
+
+/**
+ * The CA's error, shown inert: Let's Encrypt's detail can quote what the validated server sent, so it is a code span
+ * (no link, no *bold*, no mention), one line, cut to 300 characters.
+ */
+function caWords(error: string | null | undefined): string {
+  return quoted(error ?? 'no detail', 300);
 }
 
 function cachedText(view: HostView): string {
@@ -235,9 +245,18 @@ function stopButton(scope: ButtonScope): Block {
   };
 }
 
+/** Said under the host message shown in any channel but the enrolling one (its buttons there only look at DNS). */
+function changedFromText(h: HostedDomain): string {
+  const where = h.channelId
+    ? `<#${esc(h.channelId)}>, the channel it was enrolled from`
+    : 'no channel (none enrolled it)';
+  return `Changes to ${esc(h.domain)} (mode, max-age, mx, apply, remove) are made only from ${where}, and not by guests.`;
+}
+
 /**
  * The host message's buttons: Check DNS now always; Move to enforce only when the rollout rule says ready; Apply
- * proposed change only with a proposal; Stop hosting unless it is already leaving or removed.
+ * proposed change only with a proposal; Stop hosting unless it is already leaving or removed. The changing ones only in
+ * the channel the domain was enrolled from: anywhere else they would be refused.
  */
 export function hostActions(
   scope: ButtonScope,
@@ -246,6 +265,7 @@ export function hostActions(
   const h = view.hosted;
   if (h.status === 'removed') return null;
   const elements = [button('Check DNS now', HOST_ACTION.check, scope)];
+  if (scope.channel !== h.channelId) return { type: 'actions', block_id: 'mtasts_host_actions', elements };
   if (h.status === 'active' && view.enforce?.ready)
     elements.push(button('Move to enforce', HOST_ACTION.enforce, scope, 'primary'));
   if (view.proposal && h.status !== 'leaving')
@@ -349,7 +369,7 @@ function hostingAlertText(p: HostingPayload): AlertText {
       return {
         headline: `:warning: *${d}: the certificate for ${esc(p.policyHost)} could not be obtained*`,
         lines: [
-          `The CA said: ${code(clip(p.error ?? 'no detail', 300))}`,
+          `The CA said: ${caWords(p.error)}`,
           `The bot tries again at ${when(p.retryAt)}. Meanwhile check that ${code(p.policyHost)} points at the bot.`,
         ],
         buttons: ['check'],

@@ -1,6 +1,6 @@
-import type { RespondArguments } from '@slack/bolt';
+import type { AllMiddlewareArgs, RespondArguments } from '@slack/bolt';
 import { domainArgument, UsageError } from '../../args.js';
-import type { Domain } from '../../core/domain.js';
+import { type Domain, parseDomain } from '../../core/domain.js';
 import { httpsGet } from '../../core/net/https-get.js';
 import type { PolicyMode } from '../../core/policy.js';
 import { ROLLOUT_WINDOW_MS } from '../../core/rollout.js';
@@ -77,7 +77,15 @@ export interface HostCaller {
   team: string;
   channel: string;
   user: string;
+  /**
+   * The Web API client Bolt gave the listener (the bot token): asked (users.info) whether the user is a guest before
+   * a change. Without it no change is made.
+   */
+  slack?: UsersApi;
 }
+
+/** What a change asks of Slack's Web API. */
+export type UsersApi = Pick<AllMiddlewareArgs['client'], 'users'>;
 
 /** A refusal of the service, told only to the user. */
 const refused = (message: string): RespondArguments => ephemeral(`:no_entry: ${esc(message)}.`);
@@ -134,6 +142,10 @@ export async function hostAction(
   const s = hosting.service;
   const view = (lead: string | undefined, type: 'ephemeral' | 'in_channel' = 'ephemeral') =>
     viewAnswer(ctx, hosting, who, domain, lead, type);
+  if (CHANGES.has(action.kind)) {
+    const refusal = await changeRefusal(hosting, who, domain);
+    if (refusal) return ephemeral(refusal);
+  }
   switch (action.kind) {
     case 'enroll':
       return enroll(ctx, hosting, who, domain, action.options);
@@ -186,6 +198,86 @@ export async function hostAction(
         'in_channel',
       );
     }
+  }
+}
+
+// ---- Who may change a hosted domain ----
+
+/** The actions that change what is served: only from the enrolling channel, and never by a guest. */
+const CHANGES: ReadonlySet<HostAction['kind']> = new Set(['set', 'apply', 'remove']);
+
+/**
+ * Why this caller may not change the domain, or null when the service may be asked. A domain this workspace does not
+ * host is left to the service, which refuses it in its own words (and says nothing of where it is hosted).
+ */
+async function changeRefusal(
+  hosting: HostingContext,
+  who: HostCaller,
+  domain: string,
+): Promise<string | null> {
+  const parsed = parseDomain(domain);
+  if (!parsed.ok) return null;
+  const name = parsed.domain.ascii;
+  const hosted = (await db(() => hosting.service.list(who.team))).find((h) => h.domain === name);
+  if (!hosted) return null;
+  if (hosted.channelId !== who.channel) return notHereText(name, hosted.channelId);
+  const member: UserKind = who.slack
+    ? await userKind(who.slack, who.user)
+    : { kind: 'unknown', reason: 'not asked' };
+  if (member.kind === 'member') return null;
+  if (member.kind === 'guest')
+    return `:no_entry: Guests cannot change a hosted domain; nothing was changed. A full member of this workspace can, from this channel; you can still show ${name} and *Check DNS now*.`;
+  return unknownUserText(member.reason);
+}
+
+function notHereText(domain: string, channel: string | null): string {
+  if (!channel)
+    return `:no_entry: ${domain} was enrolled from no channel, so it cannot be changed from Slack; nothing was changed.`;
+  return `:no_entry: ${domain} is changed only from <#${esc(channel)}>, the channel it was enrolled from (mode, max-age, mx, apply, remove and the buttons that do them); nothing was changed. Here you can still show it and *Check DNS now*.`;
+}
+
+function unknownUserText(reason: string): string {
+  const scope =
+    reason === 'missing_scope'
+      ? ' This installation lacks the `users:read` scope: whoever runs the bot adds it to the app (manifest.yml) and reinstalls it.'
+      : ' Please try again in a moment.';
+  return `:no_entry: Slack did not confirm that you are a full member of this workspace (users.info: ${esc(reason)}), and guests may not change a hosted domain, so nothing was changed.${scope}`;
+}
+
+/** Slack's users.info gets this long; then the user is taken as unknown (the client's own retries run far longer). */
+const USER_INFO_DEADLINE_MS = 5000;
+
+export type UserKind = { kind: 'member' } | { kind: 'guest' } | { kind: 'unknown'; reason: string };
+
+/**
+ * Whether a user is a full member or a guest (is_restricted: multi-channel, is_ultra_restricted: single-channel), as
+ * users.info tells it (users:read). Anything else (an error, no answer in time, an answer that does not say, about
+ * someone else, or a deactivated user) is unknown: the caller refuses.
+ */
+export async function userKind(slack: UsersApi, user: string): Promise<UserKind> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<UserKind>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ kind: 'unknown', reason: 'no answer in time' }),
+      USER_INFO_DEADLINE_MS,
+    );
+  });
+  const asked = slack.users.info({ user }).then(
+    (res): UserKind => {
+      const u = res.user;
+      if (!u || u.id !== user || u.deleted) return { kind: 'unknown', reason: 'no such active user' };
+      if (u.is_restricted === true || u.is_ultra_restricted === true) return { kind: 'guest' };
+      return u.is_restricted === false ? { kind: 'member' } : { kind: 'unknown', reason: 'no guest flag' };
+    },
+    (err: { data?: { error?: unknown }; code?: unknown }): UserKind => ({
+      kind: 'unknown',
+      reason: String(err?.data?.error ?? err?.code ?? 'failed').slice(0, 60),
+    }),
+  );
+  try {
+    return await Promise.race([asked, deadline]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -309,7 +401,8 @@ export const host: Subcommand<HostArgs> = {
       (message) => c.ack(ephemeral(message)),
       async () => {
         await c.ack(ephemeral(`:hourglass_flowing_sand: ${WORKING[action.kind]} ${domain.ascii}…`));
-        const answer = await hostAction(c.ctx, hosting, c.scope, domain.ascii, action);
+        const who = { ...c.scope, slack: c.client };
+        const answer = await hostAction(c.ctx, hosting, who, domain.ascii, action);
         await c.respond({ ...answer, replace_original: false });
       },
     );
