@@ -14,6 +14,8 @@ import type { StoredCertificate, StoredChallenge } from '../store/certificates.j
 interface AcmeContext {
   agent?: Agent;
   timeoutMs: number;
+  /** Aborted when the order is given up: a request under way is cancelled, and any later one fails at once. */
+  signal?: AbortSignal;
   /** Set when the CA answered 429 or a rateLimited problem: the wait it asked for (ms, 0 when it named none). */
   rateLimitedMs?: number;
 }
@@ -30,6 +32,7 @@ acme.axios.interceptors.request.use((config) => {
   if (ctx) {
     config.timeout = ctx.timeoutMs;
     if (ctx.agent) config.httpsAgent = ctx.agent;
+    if (ctx.signal) config.signal = ctx.signal;
   }
   return config;
 });
@@ -88,20 +91,22 @@ export class AcmeAccount {
     private readonly accountKey: () => Promise<string>,
   ) {}
 
-  /** Runs one order for `name` to its certificate, or throws AcmeFailure. */
+  /** Runs one order for `name` to its certificate, or throws AcmeFailure; `signal` cancels it (its CA requests). */
   async issue(
     name: string,
     challenges: ChallengeSink,
     expiresAt: Date,
     now: Date,
+    signal?: AbortSignal,
   ): Promise<StoredCertificate> {
     const ctx: AcmeContext = {
       timeoutMs: this.settings.requestTimeoutMs,
       ...(this.settings.httpsAgent ? { agent: this.settings.httpsAgent } : {}),
+      ...(signal ? { signal } : {}),
     };
     return context.run(ctx, async () => {
       try {
-        return await this.order(name, challenges, expiresAt, now);
+        return await this.order(name, challenges, expiresAt, now, signal);
       } catch (e) {
         throw new AcmeFailure(oneLine(e), ctx.rateLimitedMs ?? null);
       }
@@ -130,13 +135,16 @@ export class AcmeAccount {
     challenges: ChallengeSink,
     expiresAt: Date,
     now: Date,
+    signal?: AbortSignal,
   ): Promise<StoredCertificate> {
     const client = await this.registered();
     const order = await client.createOrder({ identifiers: [{ type: 'dns', value: name }] });
     for (const authz of await client.getAuthorizations(order)) {
+      signal?.throwIfAborted();
       if (authz.status === 'valid') continue;
       await this.prove(client, name, authz, challenges, expiresAt);
     }
+    signal?.throwIfAborted();
     const key = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
     const [, csr] = await acme.crypto.createCsr({ commonName: name, altNames: [name] }, key);
     const finalized = await client.finalizeOrder(order, csr);

@@ -172,12 +172,7 @@ export class CertificateManager {
       // Another replica may have finished this name between our look and our lease.
       const previous = await store.certificate(name);
       if (!(await this.needsOrder(name, previous, started))) return 'busy';
-      const expiresAt = new Date(started.getTime() + orderTimeoutMs);
-      const certificate = await withTimeout(
-        this.account.issue(name, store, expiresAt, started),
-        orderTimeoutMs,
-        `the order took longer than ${Math.round(orderTimeoutMs / 1000)} s`,
-      );
+      const certificate = await this.issueWithin(name, started);
       await store.putCertificate(certificate);
       await store.clearFailure(name);
       await this.emit({
@@ -193,6 +188,32 @@ export class CertificateManager {
       await store.deleteChallenges(name, this.now());
       await store.releaseOrder(name, this.holder);
     }
+  }
+
+  /**
+   * The order, given up after `orderTimeoutMs`: then its CA requests are aborted, and the lease is renewed while the
+   * order winds down (between requests acme-client may sleep a poll interval), so that no replica starts a second
+   * order for the name before this one has really ended.
+   */
+  private async issueWithin(name: string, started: Date): Promise<StoredCertificate> {
+    const { store, orderTimeoutMs } = this.options;
+    const controller = new AbortController();
+    const expiresAt = new Date(started.getTime() + orderTimeoutMs);
+    const order = this.account.issue(name, store, expiresAt, started, controller.signal);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), orderTimeoutMs);
+    });
+    try {
+      const first = await Promise.race([order, timeout]);
+      if (first !== 'timeout') return first;
+    } finally {
+      clearTimeout(timer);
+    }
+    controller.abort();
+    await store.claimOrder(name, this.holder, orderTimeoutMs, this.now());
+    await order.catch(() => {});
+    throw new Error(`the order took longer than ${Math.round(orderTimeoutMs / 1000)} s`);
   }
 
   private async failed(name: string, e: unknown): Promise<'failed' | 'rate-limited'> {
@@ -226,12 +247,4 @@ export class CertificateManager {
       this.options.log?.(`hosting certificates: the event sink failed for ${event.name}: ${oneLine(e)}`);
     }
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

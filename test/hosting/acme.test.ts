@@ -230,6 +230,69 @@ async function rateLimitingFront(
   };
 }
 
+/** A CA whose newOrder never answers: pebble behind a front that holds that request until the client gives up. */
+async function stallingFront(
+  pebble: Pebble,
+  onAbandoned: () => Promise<void>,
+): Promise<{ url: string; abandoned: () => number; stop: () => Promise<void> }> {
+  let abandoned = 0;
+  const issued = pebble.listenerCa.issue({ names: ['localhost'] });
+  const server = createHttpsServer({ key: issued.key, cert: issued.cert }, (req, res) => {
+    if (req.method === 'POST' && req.url === '/order-plz') {
+      res.on('close', () => {
+        if (res.writableFinished) return;
+        abandoned++;
+        void onAbandoned();
+      });
+      return;
+    }
+    pebble.fetch(pebble.directoryUrl).then((text) => {
+      const directory = JSON.parse(text) as Record<string, unknown>;
+      directory.newOrder = `https://127.0.0.1:${port}/order-plz`;
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(directory));
+    });
+  });
+  const port = await new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+  );
+  return {
+    url: `https://127.0.0.1:${port}/dir`,
+    abandoned: () => abandoned,
+    stop: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+describe.skipIf(missing !== null)('an order that outlives its timeout', () => {
+  let rig: AcmeRig;
+  beforeAll(async () => {
+    rig = await AcmeRig.start();
+  });
+  afterAll(() => rig?.stop());
+
+  it('is cancelled at the CA (its request aborted), and the pass ends only once the order has really ended', async () => {
+    const name = 'mta-sts.stalled.example';
+    rig.host(name, policyText('mx.stalled.example'));
+    let seen: () => void = () => {};
+    const abandonedAtCa = new Promise<void>((resolve) => {
+      seen = resolve;
+    });
+    const front = await stallingFront(rig.pebble, async () => seen());
+    // The request timeout (60 s) is far past the order's: only the order's own cancellation ends that request.
+    const manager = rig.manager({ directoryUrl: front.url, orderTimeoutMs: 1500, requestTimeoutMs: 60_000 });
+    const result = await manager.reconcile();
+    expect(result).toEqual({ issued: [], failed: [name], deferred: [] });
+    expect(rig.events[0]?.error).toMatch(/longer than 2 s/);
+    await abandonedAtCa;
+    expect(front.abandoned()).toBe(1);
+    expect(await rig.store.ordersInProgress(new Date())).toBe(0);
+    await front.stop();
+  });
+});
+
 describe.skipIf(missing !== null)("a CA's rate limit", () => {
   let rig: AcmeRig;
   beforeAll(async () => {

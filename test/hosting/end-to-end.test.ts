@@ -39,7 +39,6 @@ describe.skipIf(missing !== null)('hosted MTA-STS end to end', () => {
     lab.set(DOMAIN, { MX: [{ preference: 10, exchange: `mx1.${DOMAIN}` }] });
     await lab.mxHost(`mx1.${DOMAIN}`);
     lab.set(`_smtp._tls.${DOMAIN}`, { TXT: [`v=TLSRPTv1; rua=mailto:tls-reports@${DOMAIN}`] });
-    lab.set(`mta-sts.${DOMAIN}`, { CNAME: HOSTING_NAME });
     lab.set(HOSTING_NAME, { A: ['127.0.0.1'] });
   });
   afterAll(async () => {
@@ -50,6 +49,12 @@ describe.skipIf(missing !== null)('hosted MTA-STS end to end', () => {
   it('enrolls through the CNAME, gets a certificate, and `mtasts check` finds the hosted policy valid', async () => {
     const added = await service.add(DOMAIN, 'T0001', null);
     if (!added.ok) throw new Error(added.message);
+    // The CNAME target is this enrollment's own (<token>.<hosting name>); the operator's wildcard resolves it.
+    const cname = added.records.find((r) => r.type === 'CNAME' && r.name === `mta-sts.${DOMAIN}`);
+    expect(cname?.value).toMatch(new RegExp(`^[a-z2-7]{20}\\.${HOSTING_NAME.replaceAll('.', '\\.')}$`));
+    lab.set(cname?.value ?? '', { A: ['127.0.0.1'] });
+    lab.set(`mta-sts.${DOMAIN}`, { CNAME: cname?.value ?? '' });
+    await service.reconcileEnrollments();
     const txt = added.records.find((r) => r.type === 'TXT' && r.name === `_mta-sts.${DOMAIN}`);
     expect(txt?.value).toMatch(/^v=STSv1; id=/);
     lab.set(`_mta-sts.${DOMAIN}`, { TXT: [txt?.value ?? ''] });
