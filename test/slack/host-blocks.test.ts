@@ -335,6 +335,27 @@ describe('hosted domains alerts', () => {
     expect(text.split('*bold*')).toHaveLength(2);
   });
 
+  test('hosting-dropped: the loser told what happened and what to check, nothing of the winner, no buttons', () => {
+    const p: HostingPayload = {
+      kind: 'hosting-dropped',
+      domain: 'example.com',
+      policyHost: 'mta-sts.example.com',
+      at: '2026-12-01T10:00:00.000Z',
+    };
+    const slack = hostingAlertMessage(p, { team: 'T1', channel: 'C1' });
+    withinLimits(slack);
+    expect(slack.blocks.map((b) => b.type)).toEqual(['section']);
+    const text = slack.blocks.map((b) => b.text?.text ?? '').join('\n');
+    expect(text).toContain(
+      'Another enrollment proved control of `mta-sts.example.com` first (its CNAME target is in DNS); your pending request was dropped. If the domain is yours, check who changed the CNAME.',
+    );
+    expect(slack.text).toBe('example.com: your request to host it was dropped');
+    expect(alertObject(p, null, new Date()).severity).toBe('warning');
+    expect(logBlock(p, null)).toContain(
+      '  Another enrollment proved control of `mta-sts.example.com` first (its CNAME target is in DNS); your pending request was dropped.',
+    );
+  });
+
   test('the reminder carries the TXT to publish', () => {
     const text = JSON.stringify(hostingAlertMessage(payload('hosting-id-reminder')));
     expect(text).toContain('_mta-sts.example.com. 3600 IN TXT');

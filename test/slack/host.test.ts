@@ -167,22 +167,32 @@ describe('/mtasts host, its buttons and the monitor', () => {
     const before = await hosted();
     const body = await answerOf(command(`host ${D}`, { team: 'T2', channel: 'C2' }));
     expect(body.text).not.toMatch(/already hosted for someone else/);
-    const target = new RegExp(`mta-sts\\.${D.replace(/\./g, '\\.')}\\. 3600 IN CNAME ([a-z2-7]{20})\\.`).exec(textOf(body));
+    const target = new RegExp(`mta-sts\\.${D.replace(/\./g, '\\.')}\\. 3600 IN CNAME ([a-z2-7]{20})\\.`).exec(
+      textOf(body),
+    );
     expect(target?.[1]).toBeDefined();
     expect(target?.[1]).not.toBe(before?.token);
     expect(await hosted()).toEqual(before);
   });
 
-  test('enrollment completes when DNS answers the CNAME: the channel is told once, and watches the domain', async () => {
+  test("enrollment completes when DNS answers the CNAME: the channel is told once, and watches the domain; the rival's channel is told its request was dropped", async () => {
     await pass();
     expect(postsSaying('C1', 'is live')).toHaveLength(0);
     expect((await hosted())?.status).toBe('pending');
-    lab.set(`mta-sts.${D}`, { CNAME: `${(await new HostingStore(rig.runtime.db).get(D))?.token}.${HOSTING_NAME}` });
+    lab.set(`mta-sts.${D}`, {
+      CNAME: `${(await new HostingStore(rig.runtime.db).get(D))?.token}.${HOSTING_NAME}`,
+    });
     await pass();
     expect((await hosted())?.status).toBe('active');
     expect(postsSaying('C1', 'hosted MTA-STS is live')).toHaveLength(1);
     expect(rig.runtime.subscriptions.get('T1', 'C1', D)).toBeDefined();
-    expect(posts('C2')).toHaveLength(0);
+    // The second workspace's pending request lost: told once that it was dropped, and nothing else of the domain.
+    expect(posts('C2')).toHaveLength(1);
+    expect(mrkdwn(postsSaying('C2', 'your pending request was dropped')[0]?.body ?? {})).toContain(
+      `Another enrollment proved control of \`mta-sts.${D}\` first (its CNAME target is in DNS); your pending request was dropped. If the domain is yours, check who changed the CNAME.`,
+    );
+    expect(textOf(posts('C2'))).not.toContain((await hosted())?.token ?? '?');
+    expect(textOf(posts('C2'))).not.toContain('mtasts_host');
     // The same pass checked it: the served policy is fetched through the CNAME, and the id is not in DNS yet.
     expect(rig.runtime.checks.last(D)?.evidence.policy.valid).toBe(true);
     expect(postsSaying('C1', 'publish the new id')).toHaveLength(1);
@@ -190,6 +200,7 @@ describe('/mtasts host, its buttons and the monitor', () => {
     await pass();
     expect(postsSaying('C1', 'is live')).toHaveLength(1);
     expect(postsSaying('C1', 'publish the new id')).toHaveLength(1); // not again within the reminder interval
+    expect(posts('C2')).toHaveLength(1);
   });
 
   test('DNS carries the id: said once, and the reminders stop', async () => {
@@ -518,7 +529,9 @@ describe('the setup form: Let the bot host it', () => {
     await slack.waitFor(() => slack.callsTo('chat.postEphemeral').length > before);
     const answer = slack.callsTo('chat.postEphemeral').at(-1)?.body;
     const first = (await new HostingStore(rig.runtime.db).get(F))?.token;
-    expect(textOf(answer)).toMatch(new RegExp(`IN CNAME [a-z2-7]{20}\\.${HOSTING_NAME.replace(/\./g, '\\.')}\\.`));
+    expect(textOf(answer)).toMatch(
+      new RegExp(`IN CNAME [a-z2-7]{20}\\.${HOSTING_NAME.replace(/\./g, '\\.')}\\.`),
+    );
     expect(textOf(answer)).not.toContain(`${first}.${HOSTING_NAME}`);
     expect((await new HostingStore(rig.runtime.db).get(F))?.owner).toBe('T1');
   });

@@ -313,7 +313,11 @@ export function hostingAlertMessage(p: HostingPayload, where?: { team: string; c
       ),
     });
   }
-  blocks.push(context(`\`/mtasts host ${esc(p.domain)}\` shows the hosted policy, its records and buttons.`));
+  // A dropped request is gone: `/mtasts host` has nothing of the domain to show its owner.
+  if (p.kind !== 'hosting-dropped')
+    blocks.push(
+      context(`\`/mtasts host ${esc(p.domain)}\` shows the hosted policy, its records and buttons.`),
+    );
   return { text: esc(clip(headline.replace(/[*]/g, '').replace(/:[a-z_]+: /g, ''), 300)), blocks };
 }
 
@@ -399,6 +403,14 @@ function hostingAlertText(p: HostingPayload): AlertText {
       return {
         headline: `:white_check_mark: *${d}: DNS now carries id ${code(p.stsId ?? '?')}*`,
         lines: [],
+        buttons: [],
+      };
+    case 'hosting-dropped':
+      return {
+        headline: `:warning: *${d}: your request to host it was dropped*`,
+        lines: [
+          `Another enrollment proved control of ${code(p.policyHost)} first (its CNAME target is in DNS); your pending request was dropped. If the domain is yours, check who changed the CNAME.`,
+        ],
         buttons: [],
       };
   }
