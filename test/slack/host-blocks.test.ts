@@ -5,6 +5,7 @@ import { type Block, LIMITS } from '../../src/slack/blocks/common.js';
 import {
   bindLine,
   HOST_ACTION,
+  HOSTING_OFF_TEXT,
   type HostView,
   hostActions,
   hostingAlertMessage,
@@ -223,6 +224,51 @@ describe('the host message', () => {
         .join('\n'),
     )?.[1];
     expect(long?.length).toBeLessThanOrEqual(302);
+  });
+
+  test('the way out: the CNAME must go, and only after mode none has been in DNS long enough', () => {
+    const sections = (v: HostView) =>
+      hostMessage(v, scope)
+        .blocks.map((b) => b.text?.text ?? '')
+        .join('\n');
+    const leaving = (leavingUntil: string | null) =>
+      sections(
+        view({ hosted: hosted({ status: 'leaving', mode: 'none', stsId: '20261202T100000', leavingUntil }) }),
+      );
+    const dated = leaving('2026-12-03T10:00:00.000Z');
+    expect(dated).toContain(
+      'Mode none is served (id `20261202T100000`) until 2026-12-03T10:00:00Z (its max_age after DNS was first seen carrying that id)',
+    );
+    expect(dated).toContain(
+      'Then hosting ends, and the CNAME `mta-sts.example.com` and the `_mta-sts.example.com` record must go; not before',
+    );
+    expect(leaving(null)).toContain('until DNS carries that id and then for the max_age');
+    const removed = sections(view({ hosted: hosted({ status: 'removed' }) }));
+    expect(removed).toContain(
+      'the CNAME `mta-sts.example.com` and the `_mta-sts.example.com` record must go',
+    );
+    const stop = hostActions(scope, view())?.elements.find((e: Block) => e.action_id === HOST_ACTION.stop);
+    expect(stop.confirm.text.text).toContain('Then hosting ends and the CNAME must go');
+    const ended = JSON.stringify(
+      hostingAlertMessage({
+        kind: 'hosting-removed',
+        domain: 'example.com',
+        policyHost: 'mta-sts.example.com',
+        at: '2026-12-01T10:00:00.000Z',
+      }),
+    );
+    expect(ended).toContain('record must go now');
+    for (const text of [dated, removed, stop.confirm.text.text, ended]) expect(text).not.toContain('may go');
+  });
+
+  test("the CNAME target is the enrollment's own, under the hosting name (hosting off, pending)", () => {
+    expect(HOSTING_OFF_TEXT).toContain('its own target `<token>.<MTASTS_HOSTING_NAME>`');
+    expect(HOSTING_OFF_TEXT).toContain("the operator's wildcard `*.<MTASTS_HOSTING_NAME>`");
+    expect(HOSTING_OFF_TEXT).not.toContain('CNAME records point to');
+    const pending = JSON.stringify(hostMessage(view({ hosted: hosted({ status: 'pending' }) }), scope));
+    expect(pending).toContain(
+      "pointing at this enrollment's own target below (under `bot.example.net`, never that name itself)",
+    );
   });
 
   test('many mx patterns and versions still fit', () => {

@@ -33,7 +33,7 @@ export const HOST_ACTION = {
 
 /** The answer when hosting is off on this installation. */
 export const HOSTING_OFF_TEXT =
-  ':no_entry: Hosted MTA-STS is off on this installation: whoever runs the bot sets `MTASTS_HOSTING_NAME` (the name that `mta-sts.<domain>` CNAME records point to) and restarts it. Until then `/mtasts records example.com` gives the policy file and records to host yourself.';
+  ":no_entry: Hosted MTA-STS is off on this installation: whoever runs the bot sets `MTASTS_HOSTING_NAME` (each enrollment's `mta-sts.<domain>` CNAME then points at its own target `<token>.<MTASTS_HOSTING_NAME>`, which the operator's wildcard `*.<MTASTS_HOSTING_NAME>` sends to the bot) and restarts it. Until then `/mtasts records example.com` gives the policy file and records to host yourself.";
 
 /** A host message as the command and the buttons show it: the service's view of the domain, and what Slack adds. */
 export interface HostView extends Omit<ShowResult, 'ok'> {
@@ -101,18 +101,23 @@ function statusText(view: HostView): string {
   const lines: string[] = [];
   if (h.status === 'pending') {
     lines.push(
-      `Publish the records below. As soon as ${code(h.policyHost)} resolves to the bot (${code(view.hostingName)}), the bot gets a certificate for it, serves the policy, and tells this channel; the monitor looks at every pass, *Check DNS now* looks at once.`,
+      `Publish the records below. As soon as DNS shows ${code(h.policyHost)} pointing at this enrollment's own target below (under ${code(view.hostingName)}, never that name itself), the bot gets a certificate for it, serves the policy, and tells this channel; the monitor looks at every pass, *Check DNS now* looks at once.`,
     );
     if (h.nameProblem) lines.push(`Last look: ${esc(h.nameProblem)}.`);
   } else if (h.status === 'leaving') {
+    const until = h.leavingUntil
+      ? `until ${when(h.leavingUntil)} (its max_age after DNS was first seen carrying that id)`
+      : 'until DNS carries that id and then for the max_age of what senders may have cached';
     lines.push(
-      `Mode none is served (id ${code(h.stsId)}) until ${when(h.leavingUntil)}, so that senders that cached an earlier policy let it go; then hosting ends and the CNAME ${code(h.policyHost)} and the ${code(`_mta-sts.${h.domain}`)} record may go.`,
+      `Mode none is served (id ${code(h.stsId)}) ${until}, so that senders that cached an earlier policy let it go. Then hosting ends, and the CNAME ${code(h.policyHost)} and the ${code(`_mta-sts.${h.domain}`)} record must go; not before, or senders that cached an enforce policy fail.`,
     );
   } else if (h.status === 'removed') {
-    lines.push(`No longer hosted since ${when(h.updatedAt)}: the CNAME ${code(h.policyHost)} may go.`);
+    lines.push(
+      `No longer hosted since ${when(h.updatedAt)}: the CNAME ${code(h.policyHost)} and the ${code(`_mta-sts.${h.domain}`)} record must go (hosting again needs a new enrollment, with a new CNAME target).`,
+    );
   } else if (h.nameLostAt) {
     lines.push(
-      `:warning: ${code(h.policyHost)} no longer resolves to the bot (since ${when(h.nameLostAt)}): ${esc(h.nameProblem ?? 'it points elsewhere')}.`,
+      `:warning: ${code(h.policyHost)} no longer points at the bot for this enrollment (since ${when(h.nameLostAt)}): ${esc(h.nameProblem ?? 'it points elsewhere')}.`,
     );
   }
   if (h.status !== 'removed') lines.push(dnsIdText(view));
@@ -236,7 +241,7 @@ function stopButton(scope: ButtonScope): Block {
       title: { type: 'plain_text', text: 'Stop hosting?' },
       text: {
         type: 'mrkdwn',
-        text: 'The bot first serves `mode: none` with a new id (publish it), and keeps serving it until every sender that cached the current policy has let it go (its max_age). Then hosting ends and the CNAME may go. Removing the CNAME now would break senders that cached an enforce policy.',
+        text: 'The bot first serves `mode: none` with a new id (publish it), and keeps serving it until every sender that cached the current policy has let it go (max_age after DNS carries the new id). Then hosting ends and the CNAME must go; removing it sooner breaks senders that cached an enforce policy.',
       },
       confirm: { type: 'plain_text', text: 'Stop hosting' },
       deny: { type: 'plain_text', text: 'Keep hosting' },
@@ -335,7 +340,7 @@ function hostingAlertText(p: HostingPayload): AlertText {
       return {
         headline: `:white_check_mark: *${d}: hosted MTA-STS is live*`,
         lines: [
-          `${code(p.policyHost)} resolves to the bot: it gets a certificate and serves the policy (mode ${p.mode ?? '?'}, id ${code(p.stsId ?? '?')}).`,
+          `${code(p.policyHost)} points at the bot for this enrollment: it gets a certificate and serves the policy (mode ${p.mode ?? '?'}, id ${code(p.stsId ?? '?')}).`,
           watchWords(p),
         ],
         buttons: [],
@@ -359,7 +364,7 @@ function hostingAlertText(p: HostingPayload): AlertText {
       return {
         headline: `:heavy_minus_sign: *${d}: hosting ended*`,
         lines: [
-          `No sender holds a policy other than mode none any more: the CNAME ${code(p.policyHost)} and the ${code(`_mta-sts.${p.domain}`)} record may go.`,
+          `No sender holds a policy other than mode none any more: the CNAME ${code(p.policyHost)} and the ${code(`_mta-sts.${p.domain}`)} record must go now (hosting again needs a new enrollment, with a new CNAME target).`,
         ],
         buttons: [],
       };
