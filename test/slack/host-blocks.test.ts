@@ -226,6 +226,56 @@ describe('the host message', () => {
     expect(long?.length).toBeLessThanOrEqual(302);
   });
 
+  test('text from DNS (the name problem, a DNS error) is inert: a code span on one line, so a host name is no link', () => {
+    const problem =
+      'mta-sts.example.com is a CNAME to www.evil.test, not <https://evil.test|the target>: *see* https://evil.test/fix _now_ `x`\n<!here>';
+    const sectionsOf = (v: HostView) =>
+      hostMessage(v, scope)
+        .blocks.map((b) => b.text?.text ?? '')
+        .join('\n');
+    const inert =
+      "`mta-sts.example.com is a CNAME to www.evil.test, not &lt;https://evil.test|the target&gt;: *see* https://evil.test/fix _now_ 'x' &lt;!here&gt;`";
+    const pending = sectionsOf(view({ hosted: hosted({ status: 'pending', nameProblem: problem }) }));
+    expect(pending).toContain(`Last look: ${inert}`);
+    const lost = sectionsOf(
+      view({ hosted: hosted({ nameLostAt: '2026-12-01T10:00:00.000Z', nameProblem: problem }) }),
+    );
+    expect(lost).toContain(
+      `:warning: \`mta-sts.example.com\` no longer points at the bot for this enrollment (since 2026-12-01T10:00:00Z): ${inert}`,
+    );
+    const failed = sectionsOf(view({ dns: null, dnsError: problem }));
+    expect(failed).toContain(`\`_mta-sts.example.com\` could not be read now: ${inert}`);
+    for (const text of [pending, lost, failed]) {
+      // Nothing of it outside the span: the URL-like names and the mrkdwn appear once, inside it.
+      expect(text.split('www.evil.test')).toHaveLength(2);
+      expect(text.split('*see*')).toHaveLength(2);
+    }
+    const alert = hostingAlertMessage({
+      kind: 'hosting-name-lost',
+      domain: 'example.com',
+      policyHost: 'mta-sts.example.com',
+      at: '2026-12-01T10:00:00.000Z',
+      problem: `${'x'.repeat(400)} https://evil.test`,
+    })
+      .blocks.map((b) => b.text?.text ?? '')
+      .join('\n');
+    const span = /Last look: (`[^`]*`)\n/.exec(alert)?.[1] ?? '';
+    expect(span.length).toBeGreaterThan(250);
+    expect(span.length).toBeLessThanOrEqual(302);
+    expect(alert).not.toContain('https://evil.test');
+    const named = hostingAlertMessage({
+      kind: 'hosting-name-lost',
+      domain: 'example.com',
+      policyHost: 'mta-sts.example.com',
+      at: '2026-12-01T10:00:00.000Z',
+      problem,
+    })
+      .blocks.map((b) => b.text?.text ?? '')
+      .join('\n');
+    expect(named).toContain(`Last look: ${inert}\n`);
+    expect(named.split('www.evil.test')).toHaveLength(2);
+  });
+
   test('the way out: the CNAME must go, and only after mode none has been in DNS long enough', () => {
     const sections = (v: HostView) =>
       hostMessage(v, scope)

@@ -103,7 +103,7 @@ function statusText(view: HostView): string {
     lines.push(
       `Publish the records below. As soon as DNS shows ${code(h.policyHost)} pointing at this enrollment's own target below (under ${code(view.hostingName)}, never that name itself), the bot gets a certificate for it, serves the policy, and tells this channel; the monitor looks at every pass, *Check DNS now* looks at once.`,
     );
-    if (h.nameProblem) lines.push(`Last look: ${esc(h.nameProblem)}.`);
+    if (h.nameProblem) lines.push(`Last look: ${quoted(h.nameProblem, 300)}`);
   } else if (h.status === 'leaving') {
     const until = h.leavingUntil
       ? `until ${when(h.leavingUntil)} (its max_age after DNS was first seen carrying that id)`
@@ -116,8 +116,9 @@ function statusText(view: HostView): string {
       `No longer hosted since ${when(h.updatedAt)}: the CNAME ${code(h.policyHost)} and the ${code(`_mta-sts.${h.domain}`)} record must go (hosting again needs a new enrollment, with a new CNAME target).`,
     );
   } else if (h.nameLostAt) {
+    const problem = h.nameProblem ? quoted(h.nameProblem, 300) : 'it points elsewhere.';
     lines.push(
-      `:warning: ${code(h.policyHost)} no longer points at the bot for this enrollment (since ${when(h.nameLostAt)}): ${esc(h.nameProblem ?? 'it points elsewhere')}.`,
+      `:warning: ${code(h.policyHost)} no longer points at the bot for this enrollment (since ${when(h.nameLostAt)}): ${problem}`,
     );
   }
   if (h.status !== 'removed') lines.push(dnsIdText(view));
@@ -128,7 +129,7 @@ function dnsIdText(view: HostView): string {
   const d = view.dns;
   const txt = code(`_mta-sts.${view.hosted.domain}`);
   if (!d)
-    return `:grey_question: ${txt} could not be read now${view.dnsError ? ` (${esc(view.dnsError)})` : ''}.`;
+    return `:grey_question: ${txt} could not be read now${view.dnsError ? `: ${quoted(view.dnsError, 300)}` : '.'}`;
   if (d.carries) return `:white_check_mark: DNS carries id ${code(d.expected)} in ${txt}.`;
   const seen = d.seen === null ? 'no MTA-STS record' : `id ${code(d.seen)}`;
   return `:warning: ${txt} carries ${seen}; publish id ${code(d.expected)}: senders that cached a policy fetch the new one only when the id changes.`;
@@ -349,7 +350,7 @@ function hostingAlertText(p: HostingPayload): AlertText {
       return {
         headline: `:warning: *${d}: ${esc(p.policyHost)} no longer points at the bot*`,
         lines: [
-          esc(p.problem ?? 'it resolves elsewhere'),
+          p.problem ? `Last look: ${quoted(p.problem, 300)}` : 'It resolves elsewhere.',
           'Senders that fetch the policy now fail; those with a cached one keep it. Put the CNAME back, or `Stop hosting` to leave the safe way.',
         ],
         buttons: ['check'],
