@@ -2,7 +2,7 @@ import type { Report } from '../core/check.js';
 import type { DnsLookups } from '../core/net/dns.js';
 import { parseStsRecord } from '../core/sts-record.js';
 import { mxHostsOf } from '../hosting/policy-plan.js';
-import type { HostingService, Transition } from '../hosting/service.js';
+import type { HostingService } from '../hosting/service.js';
 import { CLI_OWNER, type HostedDomain, type HostingEvent } from '../store/hosting.js';
 import type { HostingAlertKind, HostingPayload } from '../store/monitor-state.js';
 import type { NewAlert } from '../store/outbox.js';
@@ -230,9 +230,10 @@ async function idAlerts(
 }
 
 /**
- * Once per pass: enrollments looked at again (pending -> active, name lost or back, leaving -> removed; a rival
- * pending request dropped is told to its owner), then what the hosting side recorded for the channels turned into
- * alerts, the owning channel subscribed when hosting goes live.
+ * Once per pass: enrollments looked at again (pending -> active, name lost or back, leaving -> removed), then what the
+ * hosting side recorded for the channels turned into alerts, the owning channel subscribed when hosting goes live.
+ * A rival pending request dropped is one of those records (written when the winner went live, whoever looked: this
+ * pass, a Check DNS now or `mtasts host verify`), told to the request's own owner.
  * Returns the alerts by domain; the caller queues them, then marks the events announced (queued twice after a crash
  * in between, an alert is still sent once: the outbox keeps one per key and channel).
  */
@@ -242,17 +243,18 @@ export async function hostingRound(
   now: () => Date,
   reconcile: boolean,
 ): Promise<{ alerts: Map<string, NewAlert[]>; announced: number[] }> {
-  const transitions = reconcile ? await hooks.service.reconcileEnrollments() : [];
+  if (reconcile) await hooks.service.reconcileEnrollments();
   const alerts = new Map<string, NewAlert[]>();
   const add = (domain: string, made: NewAlert[]) => {
     if (made.length > 0) alerts.set(domain, [...(alerts.get(domain) ?? []), ...made]);
   };
-  for (const t of transitions) {
-    if (t.kind === 'dropped') add(t.domain, await droppedAlerts(hooks, subscriptions, t, now()));
-  }
   const announced: number[] = [];
   for (const event of await hooks.service.unannouncedEvents()) {
     announced.push(event.id);
+    if (event.kind === 'dropped') {
+      add(event.domain, droppedAlerts(subscriptions, event, now()));
+      continue;
+    }
     const hosted = await hooks.hosted(event.domain);
     if (!hosted) continue;
     add(event.domain, await eventAlerts(hooks, subscriptions, hosted, event, now()));
@@ -261,30 +263,32 @@ export async function hostingRound(
 }
 
 /**
- * A pending request that lost to another enrollment's proof in DNS: its owner is told once, to the channels that hear
- * of the domain in that workspace (the one it was asked from and those watching it) or, for the command line's, to
- * the watch list's destinations for the domain (the log when it has none). The alert names nothing of the winner; its
- * key is the winner's activation, so a re-queue after a crash sends it once.
+ * A pending request that lost to another enrollment's proof in DNS (its `dropped` event: the event's owner and
+ * channel are the loser's): its owner is told once, to the channels that hear of the domain in that workspace (the
+ * one it was asked from and those watching it) or, for the command line's, to the watch list's destinations for the
+ * domain (the log when it has none). Never the winner's channels; the alert names nothing of the winner. Its key is
+ * the event, so a re-queue after a crash sends it once.
  */
-async function droppedAlerts(
-  hooks: HostingHooks,
+function droppedAlerts(
   subscriptions: Pick<SubscriptionStore, 'forDomain'>,
-  t: Transition,
+  event: HostingEvent,
   now: Date,
-): Promise<NewAlert[]> {
-  const winner = await hooks.hosted(t.domain);
+): NewAlert[] {
+  if (event.owner === '') return [];
   const payload: HostingPayload = {
     kind: 'hosting-dropped',
-    domain: t.domain,
-    policyHost: winner?.policyHost ?? `mta-sts.${t.domain}`,
-    at: now.toISOString(),
+    domain: event.domain,
+    policyHost: `mta-sts.${event.domain}`,
+    at: new Date(Date.parse(event.at) || now.getTime()).toISOString(),
   };
+  const loser = { domain: event.domain, owner: event.owner, channelId: event.channelId };
   const cliUnwatched =
-    t.owner === CLI_OWNER && !subscriptions.forDomain(t.domain).some((s) => s.teamId === WATCH_LIST_TEAM);
+    loser.owner === CLI_OWNER &&
+    !subscriptions.forDomain(loser.domain).some((s) => s.teamId === WATCH_LIST_TEAM);
   const audience = cliUnwatched
     ? [{ teamId: WATCH_LIST_TEAM, channelId: LOG_DESTINATION }]
-    : hostingAudience(subscriptions, t, now);
-  return alertsFor(audience, payload, `hosting-dropped ${t.owner} ${winner?.activatedAt ?? payload.at}`);
+    : hostingAudience(subscriptions, loser, now);
+  return alertsFor(audience, payload, `hosting-event ${event.id}`);
 }
 
 async function eventAlerts(

@@ -275,4 +275,37 @@ describe('hosted domains in the monitor', () => {
     expect(about('C5', 'is live')).toHaveLength(1);
     expect(logs.filter((l) => l.startsWith('error monitor: '))).toEqual([]);
   });
+
+  test("the winner's own Check DNS now before any pass: the next pass still tells the loser, once, in the loser's channels only", async () => {
+    const service = runtime.hosting;
+    if (!service) throw new Error('hosting is on in this test');
+    const E = 'early.test';
+    lab.set(E, { MX: [{ preference: 10, exchange: `mx1.${E}` }] });
+    const first = await service.add(E, 'T6', 'C6');
+    runtime.subscriptions.watch('T6', 'C8', E, 'U6', 10, clock); // the loser's workspace also watches it in C8
+    const rival = await service.add(E, 'T7', 'C7');
+    if (!first.ok || !rival.ok) throw new Error('two pending requests');
+    lab.set(`mta-sts.${E}`, { CNAME: `${rival.hosted.token}.${HOSTING_NAME}` });
+    const verified = await service.verify(E, 'T7');
+    expect(verified).toMatchObject({ ok: true, hosted: { owner: 'T7', status: 'active' } });
+    const about = (channel: string, words: string) =>
+      saying(channel, words).filter((c) => JSON.stringify(c.body).includes(E));
+    expect(about('C6', 'dropped')).toHaveLength(0); // told by the pass, not by the look
+    await pass();
+    for (const loser of ['C6', 'C8']) {
+      const told = about(loser, 'your pending request was dropped');
+      expect(told).toHaveLength(1);
+      for (const theirs of [rival.hosted.token, 'T7', 'C7'])
+        expect(JSON.stringify(told[0]?.body)).not.toContain(theirs);
+      expect(about(loser, 'is live')).toHaveLength(0);
+    }
+    expect(about('C7', 'dropped')).toHaveLength(0);
+    expect(about('C7', 'hosted MTA-STS is live')).toHaveLength(1);
+    clock = new Date(clock.getTime() + 7 * HOUR);
+    await pass();
+    expect(about('C6', 'dropped')).toHaveLength(1);
+    expect(about('C8', 'dropped')).toHaveLength(1);
+    expect(await service.unannouncedEvents()).toEqual([]);
+    expect(logs.filter((l) => l.startsWith('error monitor: '))).toEqual([]);
+  });
 });
