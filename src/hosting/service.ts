@@ -56,7 +56,7 @@ import type { CertificateEvent, HostedPolicies } from './types.js';
  */
 
 export interface HostingSettings {
-  /** MTASTS_HOSTING_NAME: the CNAME target; null when hosting is off. */
+  /** MTASTS_HOSTING_NAME: each enrollment's CNAME target is `<token>.<name>`; null when hosting is off. */
   name: string | null;
   /** MTASTS_HOSTING_ADDRESSES: the bot's public addresses (empty: the hosting name's own A/AAAA). */
   addresses: readonly string[];
@@ -486,8 +486,9 @@ export class HostingService implements HostedPolicies {
 
   /**
    * The way out (RFC 8461 §8.3): serve `mode: none` with a new id, and keep serving it until every sender that
-   * cached another version has let it go; then the domain is removed (its name leaves the certificate list and the
-   * CNAME may go). A pending domain, never served, is removed at once.
+   * cached another version has let it go (max_age after DNS first carries the new id); then the domain is removed
+   * (its name leaves the certificate list and the CNAME must go, not before). A pending domain, never served, is
+   * removed at once.
    */
   async remove(
     input: string,
@@ -928,7 +929,7 @@ function replacedNote(domain: string, days: number): string {
 }
 
 const HOSTING_OFF =
-  'hosting is off: MTASTS_HOSTING_NAME is not set (the name that mta-sts.<domain> CNAME records point to)';
+  'hosting is off: MTASTS_HOSTING_NAME is not set (the name under which each enrollment has its own CNAME target <token>.<MTASTS_HOSTING_NAME> for mta-sts.<domain>, sent to the bot by the wildcard *.<MTASTS_HOSTING_NAME>)';
 
 function refusal(kind: RefusalKind, message: string): Refusal {
   return { ok: false, kind, message };

@@ -154,6 +154,11 @@ describe('/mtasts host, its buttons and the monitor', () => {
     expect(text).toContain('mtasts_host_stop');
     expect(text).not.toContain('mtasts_host_enforce'); // not ready: no such button
     expect(text).toContain('Not available'); // Domain Connect asked, and the lab's DNS has no provider for it
+    // What the channel waits for: this enrollment's own target in DNS, not just any name pointing at the bot.
+    expect(mrkdwn(body)).toContain(
+      `this channel is told when DNS shows \`mta-sts.${D}\` pointing at this enrollment's own CNAME target (below)`,
+    );
+    expect(mrkdwn(body)).not.toContain('the CNAME points at the bot');
   });
 
   test('the list of the workspace, and nothing for another one', async () => {
@@ -443,6 +448,12 @@ describe('/mtasts host, its buttons and the monitor', () => {
     expect(textOf(body)).toContain('mode: none');
     expect(textOf(body)).toContain(`id=${after?.stsId}`);
     expect(textOf(body)).not.toContain('mtasts_host_stop'); // already on the way out
+    // The CNAME must go, and only once DNS has carried the mode none id for the old max_age.
+    expect(after?.leavingUntil).toBeTruthy();
+    expect(mrkdwn(body)).toContain(
+      `is served with id \`${after?.stsId}\` (publish it) until DNS has carried that id for the old max_age (${after?.leavingUntil} at the earliest); then hosting ends and the CNAME \`mta-sts.${D}\` must go. Not before: removing it sooner would break senders that cached the policy.`,
+    );
+    expect(textOf(body)).not.toContain('may go');
   });
 
   test('command arguments: a bad action or mode is answered with the usage', async () => {
