@@ -256,7 +256,10 @@ const appSettings = z.object({
   webhooks: setting('MTASTS_WEBHOOKS', webhookList()),
   /** Hosted MTA-STS (issue 15): the bot serves mta-sts.<domain> for enrolled domains; off while the name is unset. */
   hosting: z.object({
-    /** The name mta-sts.<domain> CNAME records point to; null: hosting is off. */
+    /**
+     * The name under which each enrollment's own CNAME target `<token>.<name>` lies (the operator's wildcard
+     * `*.<name>` sends them to the bot); null: hosting is off.
+     */
     name: setting('MTASTS_HOSTING_NAME', hostingName()),
     /** The bot's public addresses, when the name's own A/AAAA records are not what to compare with. */
     addresses: setting('MTASTS_HOSTING_ADDRESSES', addressList()),
@@ -711,7 +714,7 @@ function hostingName() {
         ? name
         : problem(
             ctx,
-            `must be the host name mta-sts CNAMEs point to, e.g. mta-sts.bot.example.net (${why})`,
+            `must be the host name under which each enrollment's CNAME target <token>.<name> lies, e.g. mta-sts.bot.example.net (${why})`,
           );
     });
 }

@@ -303,5 +303,5 @@ function removeText(r: { hosted: HostedDomain; leavingUntil: string | null; remo
   const h = r.hosted;
   if (r.removed)
     return `${h.domain}: hosting ended; the CNAME ${h.policyHost} and the _mta-sts record must go (hosting again needs a new CNAME target)\n`;
-  return `${h.domain}: leaving: mode none is served now with id ${h.stsId} (publish "v=STSv1; id=${h.stsId}" at _mta-sts.${h.domain}), until ${r.leavingUntil}, when every sender's cached policy has expired; then hosting ends and the CNAME must go\n`;
+  return `${h.domain}: leaving: mode none is served now with id ${h.stsId} (publish "v=STSv1; id=${h.stsId}" at _mta-sts.${h.domain}), until ${r.leavingUntil} at the earliest (the old max_age after DNS carries that id), when every sender's cached policy has expired; then hosting ends and the CNAME ${h.policyHost} must go, not before\n`;
 }

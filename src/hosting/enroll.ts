@@ -71,8 +71,7 @@ export async function proveControl(
     };
   }
   if (seen.kind === 'elsewhere') {
-    const message = seen.message.replace(`CNAME to ${settings.hostingName}`, `CNAME to ${target}`);
-    return { kind: 'elsewhere', message };
+    return { kind: 'elsewhere', message: `${seen.message}: make it a CNAME to ${target}` };
   }
   const txt = await dns.txt(name);
   if (!txt.ok && txt.kind === 'error') return { kind: 'unknown', message: txt.message };
@@ -106,7 +105,7 @@ async function cnameChain(
 }
 
 export interface PointsHereSettings {
-  /** MTASTS_HOSTING_NAME: the CNAME target. */
+  /** MTASTS_HOSTING_NAME: each enrollment's CNAME target is `<token>.<hostingName>`. */
   hostingName: string;
   /** MTASTS_HOSTING_ADDRESSES: the bot's public addresses, when the hosting name's own are not what to compare. */
   hostingAddresses: readonly string[];
@@ -134,7 +133,7 @@ export async function pointsHere(
     return {
       kind: 'missing',
       addresses: [],
-      message: `${name} does not resolve yet: publish the CNAME ${name} -> ${settings.hostingName}`,
+      message: `${name} does not resolve yet`,
     };
   }
   const addresses = answer.records.map(canonicalAddress);
@@ -149,7 +148,7 @@ export async function pointsHere(
   return {
     kind: 'elsewhere',
     addresses,
-    message: `${name} resolves to ${foreign.join(', ')}, not to the bot (${settings.hostingName}): make it a CNAME to ${settings.hostingName}`,
+    message: `${name} resolves to ${foreign.join(', ')}, not to the bot (${settings.hostingName})`,
   };
 }
 

@@ -8,7 +8,6 @@ import { relativeName } from '../generate/steps.js';
 import { findZone } from '../generate/zone.js';
 import {
   CLI_OWNER,
-  type DroppedRequest,
   type HostedDomain,
   type HostingEvent,
   type HostingStore,
@@ -57,7 +56,7 @@ import type { CertificateEvent, HostedPolicies } from './types.js';
  */
 
 export interface HostingSettings {
-  /** MTASTS_HOSTING_NAME: the CNAME target; null when hosting is off. */
+  /** MTASTS_HOSTING_NAME: each enrollment's CNAME target is `<token>.<name>`; null when hosting is off. */
   name: string | null;
   /** MTASTS_HOSTING_ADDRESSES: the bot's public addresses (empty: the hosting name's own A/AAAA). */
   addresses: readonly string[];
@@ -145,8 +144,7 @@ export interface Transition {
   domain: string;
   owner: string;
   channelId: string | null;
-  /** dropped: this owner's pending request lost to another owner's, whose token DNS showed first. */
-  kind: 'active' | 'name-lost' | 'name-back' | 'removed' | 'dropped';
+  kind: 'active' | 'name-lost' | 'name-back' | 'removed';
   message: string;
 }
 
@@ -370,7 +368,7 @@ export class HostingService implements HostedPolicies {
     const inFlight = await this.store.withStatus(['pending', 'active']);
     for (let i = 0; i < inFlight.length; i += 8) {
       const looked = await Promise.all(inFlight.slice(i, i + 8).map((h) => this.lookAtName(h, hostingName)));
-      for (const l of looked) out.push(...(l.transition ? [l.transition] : []), ...l.dropped);
+      for (const l of looked) if (l.transition) out.push(l.transition);
     }
     return out;
   }
@@ -488,8 +486,9 @@ export class HostingService implements HostedPolicies {
 
   /**
    * The way out (RFC 8461 §8.3): serve `mode: none` with a new id, and keep serving it until every sender that
-   * cached another version has let it go; then the domain is removed (its name leaves the certificate list and the
-   * CNAME may go). A pending domain, never served, is removed at once.
+   * cached another version has let it go (max_age after DNS first carries the new id); then the domain is removed
+   * (its name leaves the certificate list and the CNAME must go, not before). A pending domain, never served, is
+   * removed at once.
    */
   async remove(
     input: string,
@@ -796,19 +795,15 @@ export class HostingService implements HostedPolicies {
 
   /**
    * Looks at the policy host's name, and records what changed. A pending domain goes active when DNS proves its
-   * token, or passes to the rival request whose token DNS proves (the others are dropped, each a transition);
+   * token, or passes to the rival request whose token DNS proves (the others are dropped: the store records a
+   * `dropped` event for each, in the transaction that activates the winner, whoever looked: a pass, verify or add);
    * `asker` names whose token the message speaks of (a rival's, when it asks).
    */
   private async lookAtName(
     hosted: HostedDomain,
     hostingName: string,
     asker: string = hosted.token,
-  ): Promise<{
-    hosted: HostedDomain;
-    transition: Transition | null;
-    message: string;
-    dropped: Transition[];
-  }> {
+  ): Promise<{ hosted: HostedDomain; transition: Transition | null; message: string }> {
     const rivals = hosted.status === 'pending' ? await this.store.claims(hosted.domain) : [];
     const tokens = [asker, ...[hosted.token, ...rivals.map((c) => c.token)].filter((t) => t !== asker)];
     const seen = await proveControl(hosted.policyHost, tokens, this.dns, {
@@ -817,7 +812,7 @@ export class HostingService implements HostedPolicies {
     });
     const message =
       seen.kind === 'here' ? `${hosted.policyHost} points at the bot for this enrollment` : seen.message;
-    const none = { transition: null, message, dropped: [] };
+    const none = { transition: null, message };
     if (hosted.status === 'pending') return { ...(await this.lookAtPending(hosted, seen)), message };
     if (hosted.status !== 'active' || seen.kind === 'unknown') return { hosted, ...none };
     const now = this.now();
@@ -843,42 +838,28 @@ export class HostingService implements HostedPolicies {
     return { hosted, ...none };
   }
 
-  /** A pending domain after a look at DNS: still pending, active (its own token), or its rival's and active. */
+  /**
+   * A pending domain after a look at DNS: still pending, active (its own token), or its rival's and active. The
+   * requests that lost are recorded by the store as `dropped` events, for the monitor to tell their owners.
+   */
   private async lookAtPending(
     hosted: HostedDomain,
     seen: Proof,
-  ): Promise<{ hosted: HostedDomain; transition: Transition | null; dropped: Transition[] }> {
+  ): Promise<{ hosted: HostedDomain; transition: Transition | null }> {
     const now = this.now();
     if (seen.kind !== 'here') {
       if (seen.kind !== 'unknown') await this.store.update(hosted.domain, { nameProblem: seen.message }, now);
-      return { hosted: await this.latest(hosted), transition: null, dropped: [] };
+      return { hosted: await this.latest(hosted), transition: null };
     }
-    const dropped: DroppedRequest[] = [];
+    let activated = false;
     if (seen.token !== hosted.token) {
       const rival = (await this.store.claims(hosted.domain)).find((c) => c.token === seen.token);
-      const before = rival ? await this.store.promoteClaim(hosted.domain, rival.owner, now) : undefined;
-      if (!before) return { hosted: await this.latest(hosted), transition: null, dropped: [] };
-      dropped.push(...before);
-    }
-    const activated = await this.store.activate(hosted.domain, now);
+      activated = rival ? await this.store.promoteClaim(hosted.domain, rival.owner, now) : false;
+    } else activated = await this.store.activate(hosted.domain, now);
     const latest = await this.latest(hosted);
-    if (activated === false) return { hosted: latest, transition: null, dropped: [] };
-    dropped.push(...activated);
-    const words = `${hosted.domain} went to another request, whose token DNS showed first: yours is dropped`;
-    return {
-      hosted: latest,
-      transition: transition(
-        latest,
-        'active',
-        `${latest.policyHost} points at the bot: the policy is served there now`,
-      ),
-      dropped: dropped.map((d) => ({
-        domain: hosted.domain,
-        ...d,
-        kind: 'dropped' as const,
-        message: words,
-      })),
-    };
+    if (!activated) return { hosted: latest, transition: null };
+    const words = `${latest.policyHost} points at the bot: the policy is served there now`;
+    return { hosted: latest, transition: transition(latest, 'active', words) };
   }
 
   private async latest(hosted: HostedDomain): Promise<HostedDomain> {
@@ -948,7 +929,7 @@ function replacedNote(domain: string, days: number): string {
 }
 
 const HOSTING_OFF =
-  'hosting is off: MTASTS_HOSTING_NAME is not set (the name that mta-sts.<domain> CNAME records point to)';
+  'hosting is off: MTASTS_HOSTING_NAME is not set (the name under which each enrollment has its own CNAME target <token>.<MTASTS_HOSTING_NAME> for mta-sts.<domain>, sent to the bot by the wildcard *.<MTASTS_HOSTING_NAME>)';
 
 function refusal(kind: RefusalKind, message: string): Refusal {
   return { ok: false, kind, message };

@@ -20,7 +20,7 @@ import {
  * one line saying it does). Once per pass, enrollments are looked at again, and what the hosting side recorded for
  * the channels (enrolled, name lost or back, removed, certificates) becomes alerts. Every alert goes through the
  * outbox, to the owning workspace's channels only: the channel it was enrolled from and the owner's channels that
- * watch the domain.
+ * watch the domain. The one exception is a rival pending request that lost: its own owner is told it was dropped.
  */
 
 /** What the monitor asks of the hosting side. */
@@ -232,6 +232,8 @@ async function idAlerts(
 /**
  * Once per pass: enrollments looked at again (pending -> active, name lost or back, leaving -> removed), then what the
  * hosting side recorded for the channels turned into alerts, the owning channel subscribed when hosting goes live.
+ * A rival pending request dropped is one of those records (written when the winner went live, whoever looked: this
+ * pass, a Check DNS now or `mtasts host verify`), told to the request's own owner.
  * Returns the alerts by domain; the caller queues them, then marks the events announced (queued twice after a crash
  * in between, an alert is still sent once: the outbox keeps one per key and channel).
  */
@@ -243,15 +245,50 @@ export async function hostingRound(
 ): Promise<{ alerts: Map<string, NewAlert[]>; announced: number[] }> {
   if (reconcile) await hooks.service.reconcileEnrollments();
   const alerts = new Map<string, NewAlert[]>();
+  const add = (domain: string, made: NewAlert[]) => {
+    if (made.length > 0) alerts.set(domain, [...(alerts.get(domain) ?? []), ...made]);
+  };
   const announced: number[] = [];
   for (const event of await hooks.service.unannouncedEvents()) {
     announced.push(event.id);
+    if (event.kind === 'dropped') {
+      add(event.domain, await droppedAlerts(subscriptions, event, now()));
+      continue;
+    }
     const hosted = await hooks.hosted(event.domain);
     if (!hosted) continue;
-    const made = await eventAlerts(hooks, subscriptions, hosted, event, now());
-    if (made.length > 0) alerts.set(event.domain, [...(alerts.get(event.domain) ?? []), ...made]);
+    add(event.domain, await eventAlerts(hooks, subscriptions, hosted, event, now()));
   }
   return { alerts, announced };
+}
+
+/**
+ * A pending request that lost to another enrollment's proof in DNS (its `dropped` event: the event's owner and
+ * channel are the loser's): its owner is told once, to the channels that hear of the domain in that workspace (the
+ * one it was asked from and those watching it) or, for the command line's, to the watch list's destinations for the
+ * domain (the log when it has none). Never the winner's channels; the alert names nothing of the winner. Its key is
+ * the event, so a re-queue after a crash sends it once.
+ */
+async function droppedAlerts(
+  subscriptions: Pick<SubscriptionStore, 'forDomain'>,
+  event: HostingEvent,
+  now: Date,
+): Promise<NewAlert[]> {
+  if (event.owner === '') return [];
+  const payload: HostingPayload = {
+    kind: 'hosting-dropped',
+    domain: event.domain,
+    policyHost: `mta-sts.${event.domain}`,
+    at: new Date(Date.parse(event.at) || now.getTime()).toISOString(),
+  };
+  const loser = { domain: event.domain, owner: event.owner, channelId: event.channelId };
+  const cliUnwatched =
+    loser.owner === CLI_OWNER &&
+    !(await subscriptions.forDomain(loser.domain)).some((s) => s.teamId === WATCH_LIST_TEAM);
+  const audience = cliUnwatched
+    ? [{ teamId: WATCH_LIST_TEAM, channelId: LOG_DESTINATION }]
+    : await hostingAudience(subscriptions, loser, now);
+  return alertsFor(audience, payload, `hosting-event ${event.id}`);
 }
 
 async function eventAlerts(

@@ -38,7 +38,7 @@ export interface SlackContext {
 /** What `/mtasts host`, its buttons and the setup form work with. */
 export interface HostingContext {
   service: HostingService;
-  /** MTASTS_HOSTING_NAME: the CNAME target. */
+  /** MTASTS_HOSTING_NAME: each enrollment's CNAME target is `<token>.<name>`, under the operator's wildcard. */
   name: string;
   /** MTASTS_HOSTING_MAX_PER_WORKSPACE. */
   maxPerWorkspace: number;

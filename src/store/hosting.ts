@@ -122,11 +122,14 @@ export type HostingEventKind =
   | 'removed'
   | 'certificate-issued'
   | 'certificate-renewed'
-  | 'certificate-failed';
+  | 'certificate-failed'
+  /** A rival pending request lost to the winner's proof in DNS: written when the winner is activated. */
+  | 'dropped';
 
 export interface HostingEvent {
   id: number;
   domain: string;
+  /** Who is told: the domain's owner and channel; for 'dropped', the losing request's (from its detail). */
   owner: string;
   channelId: string | null;
   kind: HostingEventKind;
@@ -460,32 +463,32 @@ export class HostingStore {
   }
 
   /**
-   * A rival request whose token DNS shows takes the pending domain, in one transaction: its claim becomes the
-   * domain's row (still pending, for activate), and every other request for the domain is dropped: returned, to be
-   * told. Undefined when the domain is no longer pending or the claim is gone.
+   * A rival request whose token DNS shows takes the pending domain and is activated, in one transaction: its claim
+   * becomes the domain's row, served from now (see activate), and every other request for the domain (the one that
+   * held the row, the other claims) is dropped, each with a `dropped` event for its owner. False when the domain is
+   * no longer pending or the claim is gone.
    */
-  async promoteClaim(domain: string, owner: string, now: Date): Promise<DroppedRequest[] | undefined> {
+  async promoteClaim(domain: string, owner: string, now: Date): Promise<boolean> {
     const at = now.toISOString();
     return this.db.transaction(async () => {
       const current = (await this.db.get(sql`SELECT * FROM hosted_domains WHERE domain = ${domain}`)) as
         | Row
         | undefined;
       const claim = await this.claimRow(domain, owner);
-      if (current?.status !== 'pending' || !claim) return undefined;
-      const dropped = await this.dropOtherClaims(domain, owner);
-      dropped.unshift({ owner: current.owner, channelId: current.channel_id });
+      if (current?.status !== 'pending' || !claim) return false;
+      const held = { owner: current.owner, channelId: current.channel_id };
       const c = fromClaimRow(claim);
       const version = { ...c, policyText: await this.versionText(domain, c.stsId) };
       await this.db.run(sql`DELETE FROM hosted_versions WHERE domain = ${domain} AND sts_id = ${c.stsId}`);
       await this.writeEnrollment({ ...c, policyHost: current.policy_host }, c.token, version, at);
-      return dropped;
+      return this.activateRow(domain, at, [held]);
     });
   }
 
   /** Every rival request for a domain but `keep`'s deleted; who asked, to be told. */
   private async dropOtherClaims(domain: string, keep: string): Promise<DroppedRequest[]> {
     const rows = await this.db.all<{ owner: string; channel_id: string | null }>(
-      sql`SELECT owner, channel_id FROM hosting_claims WHERE domain = ${domain} AND owner <> ${keep}`,
+      sql`SELECT owner, channel_id FROM hosting_claims WHERE domain = ${domain} AND owner <> ${keep} ORDER BY created_at`,
     );
     await this.db.run(sql`DELETE FROM hosting_claims WHERE domain = ${domain}`);
     return rows.map((r) => ({ owner: r.owner, channelId: r.channel_id }));
@@ -537,21 +540,30 @@ export class HostingStore {
 
   /**
    * A pending domain becomes active in one transaction (false when it was no longer pending): its current version
-   * is served from now, an `active` event is recorded, and the rival requests for it are dropped (returned).
+   * is served from now, an `active` event is recorded, and the rival requests for it are dropped, each with a
+   * `dropped` event for its owner (so that a crash after this loses no loser's news).
    */
-  async activate(domain: string, now: Date): Promise<DroppedRequest[] | false> {
+  async activate(domain: string, now: Date): Promise<boolean> {
     const at = now.toISOString();
-    return this.db.transaction(async () => {
-      const changed =
-        await this.db.run(sql`UPDATE hosted_domains SET status = 'active', activated_at = ${at}, name_lost_at = NULL, name_problem = NULL,
-             updated_at = ${at} WHERE domain = ${domain} AND status = 'pending'`);
-      if (changed === 0) return false;
-      await this.db.run(sql`UPDATE hosted_versions SET served_from = ${at} WHERE domain = ${domain} AND served_from IS NULL
-             AND sts_id = (SELECT sts_id FROM hosted_domains WHERE domain = ${domain})`);
-      await this.insertEvent(domain, 'active', at, {});
-      const owner = ((await this.row(domain)) as Row).owner;
-      return await this.dropOtherClaims(domain, owner);
-    });
+    return this.db.transaction(() => this.activateRow(domain, at, []));
+  }
+
+  /** Inside a transaction: activate's work; `dropped` are requests dropped already (told first, with the claims). */
+  private async activateRow(domain: string, at: string, dropped: DroppedRequest[]): Promise<boolean> {
+    const changed = await this.db.run(
+      sql`UPDATE hosted_domains SET status = 'active', activated_at = ${at}, name_lost_at = NULL, name_problem = NULL,
+            updated_at = ${at} WHERE domain = ${domain} AND status = 'pending'`,
+    );
+    if (changed === 0) return false;
+    await this.db.run(
+      sql`UPDATE hosted_versions SET served_from = ${at} WHERE domain = ${domain} AND served_from IS NULL
+            AND sts_id = (SELECT sts_id FROM hosted_domains WHERE domain = ${domain})`,
+    );
+    await this.insertEvent(domain, 'active', at, {});
+    const losers = [...dropped, ...(await this.dropOtherClaims(domain, (await this.row(domain)).owner))];
+    for (const l of losers)
+      await this.insertEvent(domain, 'dropped', at, { owner: l.owner, channelId: l.channelId });
+    return true;
   }
 
   /** Ends serving: the version served so far ends now, and the domain is removed (with a `removed` event). */
@@ -585,7 +597,14 @@ export class HostingStore {
          WHERE e.announced_at IS NULL ORDER BY e.id LIMIT ${limit}`)) as (Omit<HostingEvent, 'detail'> & {
         detail_json: string;
       })[];
-    return rows.map(({ detail_json, ...e }) => ({ ...e, detail: JSON.parse(detail_json) }));
+    return rows.map(({ detail_json, ...e }) => {
+      const detail = JSON.parse(detail_json) as HostingEvent['detail'];
+      if (e.kind !== 'dropped') return { ...e, detail };
+      // Told to the request that lost, never to the domain's owner (the winner).
+      const owner = typeof detail.owner === 'string' ? detail.owner : '';
+      const channelId = typeof detail.channelId === 'string' ? detail.channelId : null;
+      return { ...e, owner, channelId, detail };
+    });
   }
 
   async markAnnounced(ids: readonly number[], now: Date): Promise<number> {

@@ -169,13 +169,16 @@ export const HOSTING_ALERT_KINDS = [
   'hosting-applied',
   'hosting-id-reminder',
   'hosting-id-carried',
+  'hosting-dropped',
 ] as const;
 
 export type HostingAlertKind = (typeof HOSTING_ALERT_KINDS)[number];
 
 /**
  * A hosted domain's news: enrolled (the policy host points at the bot), the name lost or back, removed, a certificate
- * issued or failed, an MX change proposed or applied, the new id not yet in DNS (a reminder) or now in DNS.
+ * issued or failed, an MX change proposed or applied, the new id not yet in DNS (a reminder) or now in DNS; and, to
+ * the owner of a pending request that another enrollment's proof in DNS beat, that it was dropped (hosting-dropped:
+ * only the domain, its policy host and when, nothing of the other enrollment).
  */
 export interface HostingPayload {
   kind: HostingAlertKind;

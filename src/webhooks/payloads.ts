@@ -156,8 +156,13 @@ function otherKinds(
     case 'imap-recovered':
       return { kind: p.kind, domain: p.account, severity: 'info', codes: [], message: rest, fix: null };
     default: {
-      // Hosted MTA-STS: a failure or a lost name is a warning, a pending id a warning, the rest news.
-      const warn = ['certificate-failed', 'hosting-name-lost', 'hosting-id-reminder'].includes(p.kind);
+      // Hosted MTA-STS: a failure, a lost name, a pending id or a dropped request is a warning, the rest news.
+      const warn = [
+        'certificate-failed',
+        'hosting-name-lost',
+        'hosting-id-reminder',
+        'hosting-dropped',
+      ].includes(p.kind);
       const severity = warn ? 'warning' : 'info';
       return { kind: p.kind, domain: p.domain, severity, codes: [], message: rest, fix: null };
     }

@@ -129,7 +129,7 @@ describe('mtasts host', () => {
     const removed = await host('remove', 'cli.example');
     expect(removed.code).toBe(0);
     expect(removed.out).toMatch(
-      /leaving: mode none is served now with id 20261129T1300001 .* until 2026-12-06T13:00:00.000Z/,
+      /leaving: mode none is served now with id 20261129T1300001 .* until 2026-12-06T13:00:00.000Z at the earliest \(the old max_age after DNS carries that id\).* the CNAME mta-sts\.cli\.example must go, not before\n$/,
     );
   });
 
@@ -249,10 +249,16 @@ describe('mtasts host', () => {
       code: 1,
       err: expect.stringMatching(/hosting is off: MTASTS_HOSTING_NAME is not set/),
     });
+    // Each enrollment has its own target under the hosting name, not the hosting name itself.
+    expect(off.err).toContain('its own CNAME target <token>.<MTASTS_HOSTING_NAME> for mta-sts.<domain>');
+    expect(off.err).toContain('the wildcard *.<MTASTS_HOSTING_NAME>');
+    expect(off.err).not.toContain('CNAME records point to');
     const badName = await run({ MTASTS_HOSTING_NAME: 'not a name' })('host', 'list');
     expect(badName).toMatchObject({
       code: 2,
-      err: expect.stringMatching(/MTASTS_HOSTING_NAME must be the host name/),
+      err: expect.stringMatching(
+        /MTASTS_HOSTING_NAME must be the host name under which each enrollment's CNAME target <token>\.<name> lies/,
+      ),
     });
     const help = await run()('host', 'help');
     expect(help).toMatchObject({ code: 0, out: expect.stringContaining('mtasts host add <domain>') });

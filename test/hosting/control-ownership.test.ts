@@ -80,6 +80,10 @@ describe('proof of control', () => {
     const transitions = await service.reconcileEnrollments();
     expect(transitions).toMatchObject([
       { domain: 'victim.example', owner: 'T_A', channelId: 'C1', kind: 'active' },
+    ]);
+    // The squatter's request is dropped: an event for its own workspace and channel, not the owner's.
+    expect(await service.unannouncedEvents()).toMatchObject([
+      { domain: 'victim.example', owner: 'T_A', channelId: 'C1', kind: 'active' },
       { domain: 'victim.example', owner: 'T_EVIL', channelId: 'C9', kind: 'dropped' },
     ]);
     expect(await service.hosted('victim.example')).toMatchObject({ owner: 'T_A', status: 'active' });
@@ -105,6 +109,11 @@ describe('proof of control', () => {
       ok: true,
       hosted: { owner: 'T2', status: 'active' },
     });
+    // The winner's own look records the loser's drop: nothing waits for the monitor's pass to find it.
+    expect((await service.unannouncedEvents()).map((e) => [e.kind, e.owner, e.channelId])).toEqual([
+      ['active', 'T2', 'C2'],
+      ['dropped', 'T1', 'C1'],
+    ]);
     expect(await service.show('r.example', 'T1')).toMatchObject({ ok: false, kind: 'not-hosted' });
 
     mx('s.example');

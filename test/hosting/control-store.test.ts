@@ -27,10 +27,17 @@ const counter = (used: readonly string[]) => {
 let tokens = 0;
 
 /** Pending requests of other owners created before `staleBefore` may be replaced (default: a week before T0). */
-function enroll(domain: string, owner: string, max = 10, now = T0, staleBefore = at(-7 * 86400)) {
+function enroll(
+  domain: string,
+  owner: string,
+  max = 10,
+  now = T0,
+  staleBefore = at(-7 * 86400),
+  channelId: string | null = 'C1',
+) {
   const token = `token${++tokens}`;
   return store.enroll(
-    { domain, policyHost: `mta-sts.${domain}`, owner, channelId: 'C1', token, maxPerOwner: max, staleBefore },
+    { domain, policyHost: `mta-sts.${domain}`, owner, channelId, token, maxPerOwner: max, staleBefore },
     policy('testing', 604800, [`mx.${domain}`]),
     counter,
     now,
@@ -67,16 +74,21 @@ describe('HostingStore', () => {
     expect(await enroll('c.example', 'T1', 2, at(86411))).toMatchObject({ kind: 'added' });
   });
 
-  it('a rival request for a pending domain gets its own token; its proof promotes it and drops the first', async () => {
+  it('a rival request for a pending domain gets its own token; its proof promotes and activates it and drops the first', async () => {
     const first = await enroll('p.example', 'T1');
     const rival = await enroll('p.example', 'T2');
     expect(rival).toMatchObject({ kind: 'claim', created: true, claim: { owner: 'T2', token: 'token2' } });
     expect(await enroll('p.example', 'T2')).toMatchObject({ kind: 'claim', created: false });
     expect(await store.claimsByOwner('T2')).toHaveLength(1);
-    expect(await store.promoteClaim('p.example', 'T2', at(5))).toEqual([{ owner: 'T1', channelId: 'C1' }]);
-    expect(await store.get('p.example')).toMatchObject({ owner: 'T2', token: 'token2', status: 'pending' });
+    expect(await store.promoteClaim('p.example', 'T2', at(5))).toBe(true);
+    expect(await store.get('p.example')).toMatchObject({ owner: 'T2', token: 'token2', status: 'active' });
     expect(await store.claims('p.example')).toEqual([]);
-    expect(await store.activate('p.example', at(6))).toEqual([]);
+    expect(await store.promoteClaim('p.example', 'T2', at(6))).toBe(false);
+    expect(await store.activate('p.example', at(6))).toBe(false);
+    expect(await store.unannouncedEvents(10)).toMatchObject([
+      { domain: 'p.example', owner: 'T2', kind: 'active', at: at(5).toISOString() },
+      { domain: 'p.example', owner: 'T1', channelId: 'C1', kind: 'dropped', at: at(5).toISOString() },
+    ]);
     expect(first.kind === 'added' && first.hosted.token).toBe('token1');
     // No id used twice: the claim's id was reserved, the first request's stays in the history.
     const ids = (await store.versions('p.example')).map((v) => v.stsId);
@@ -85,8 +97,13 @@ describe('HostingStore', () => {
 
   it('activation drops the rival requests; a pending request older than the stale mark is replaced', async () => {
     await enroll('q.example', 'T1');
-    await enroll('q.example', 'T2');
-    expect(await store.activate('q.example', at(1))).toEqual([{ owner: 'T2', channelId: 'C1' }]);
+    await enroll('q.example', 'T2', 10, T0, at(-7 * 86400), 'C2');
+    expect(await store.activate('q.example', at(1))).toBe(true);
+    expect(await store.claims('q.example')).toEqual([]);
+    expect((await store.unannouncedEvents(10)).map((e) => [e.kind, e.owner, e.channelId])).toEqual([
+      ['active', 'T1', 'C1'],
+      ['dropped', 'T2', 'C2'],
+    ]);
     await enroll('r.example', 'T1');
     const replaced = await enroll('r.example', 'T3', 10, at(8 * 86400), at(86400));
     expect(replaced).toMatchObject({ kind: 'added', replaced: { owner: 'T1' }, hosted: { owner: 'T3' } });
@@ -97,7 +114,7 @@ describe('HostingStore', () => {
     await enroll('a.example', 'T1');
     expect(await store.servedText('mta-sts.a.example')).toBeUndefined();
     expect(await store.certificateNames()).toEqual([]);
-    expect(await store.activate('a.example', at(10))).toEqual([]);
+    expect(await store.activate('a.example', at(10))).toBe(true);
     expect(await store.activate('a.example', at(20))).toBe(false);
     expect(await store.servedText('mta-sts.a.example')).toMatch(/mode: testing/);
     expect(await store.certificateNames()).toEqual(['mta-sts.a.example']);
@@ -166,6 +183,32 @@ describe('HostingStore', () => {
     await store.retire('a.example', at(86400));
     expect(await store.servedText('mta-sts.a.example')).toBeUndefined();
     expect((await store.versions('a.example'))[0]?.servedUntil).toBe(at(86400).toISOString());
+  });
+
+  it("each loser's dropped event is written in the transaction that activates the winner: no activation without it", async () => {
+    await enroll('w.example', 'T1', 10, T0, at(-7 * 86400), 'C1');
+    await enroll('w.example', 'T2', 10, T0, at(-7 * 86400), 'C2');
+    await enroll('w.example', 'cli', 10, T0, at(-7 * 86400), null);
+    // A write of a dropped event that fails: the activation it belongs to must not stay behind without it.
+    db.sqlite?.exec(`CREATE TRIGGER no_drops BEFORE INSERT ON hosting_events WHEN NEW.kind = 'dropped'
+             BEGIN SELECT RAISE(ABORT, 'no dropped events'); END`);
+    await expect(store.promoteClaim('w.example', 'T2', at(1))).rejects.toThrow(/no dropped events/);
+    await expect(store.activate('w.example', at(1))).rejects.toThrow(/no dropped events/);
+    expect(await store.get('w.example')).toMatchObject({ owner: 'T1', status: 'pending', activatedAt: null });
+    expect((await store.claims('w.example')).map((c) => c.owner).sort()).toEqual(['T2', 'cli']);
+    expect(await store.unannouncedEvents(10)).toEqual([]);
+    expect((await store.versions('w.example')).filter((v) => v.servedFrom !== null)).toEqual([]);
+    db.sqlite?.exec('DROP TRIGGER no_drops');
+    // Written, they are there with the activation, one per loser, each naming the loser (not the winner).
+    expect(await store.promoteClaim('w.example', 'T2', at(2))).toBe(true);
+    const events = await store.unannouncedEvents(10);
+    expect(events.map((e) => [e.kind, e.owner, e.channelId, e.at])).toEqual([
+      ['active', 'T2', 'C2', at(2).toISOString()],
+      ['dropped', 'T1', 'C1', at(2).toISOString()],
+      ['dropped', 'cli', null, at(2).toISOString()],
+    ]);
+    expect(events[1]?.detail).toEqual({ owner: 'T1', channelId: 'C1' });
+    expect(await store.get('w.example')).toMatchObject({ owner: 'T2', status: 'active' });
   });
 
   it('events wait until announced, each once', async () => {

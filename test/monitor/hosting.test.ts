@@ -14,7 +14,7 @@ import { Lab } from '../support/lab.js';
 /**
  * The monitor's side of hosted MTA-STS on the lab's DNS, with the alerts posted to the fake Slack: certificate events
  * (issued once, failures spaced, renewals silent), an MX change in testing applied at once, the name lost, and only the
- * owning workspace's channels told.
+ * owning workspace's channels told; rival pending requests, the losers told once that theirs was dropped.
  */
 
 const HOSTING_NAME = 'bot.hosting.test';
@@ -236,5 +236,76 @@ describe('hosted domains in the monitor', () => {
       [WATCH_LIST_TEAM, LOG_DESTINATION],
     ]);
     expect(saying(LOG_DESTINATION, 'hosted MTA-STS is live')).toHaveLength(1);
+  });
+
+  test('rival pending requests: the one whose target DNS shows goes live; the others are told once they were dropped, naming nothing of it', async () => {
+    const service = runtime.hosting;
+    if (!service) throw new Error('hosting is on in this test');
+    const R = 'rival.test';
+    lab.set(R, { MX: [{ preference: 10, exchange: `mx1.${R}` }] });
+    const first = await service.add(R, 'T4', 'C4');
+    const second = await service.add(R, 'T5', 'C5');
+    const third = await service.add(R, CLI_OWNER, null);
+    if (!first.ok || !second.ok || !third.ok) throw new Error('three pending requests');
+    expect(new Set([first, second, third].map((r) => r.hosted.token)).size).toBe(3);
+    await pass();
+    const about = (channel: string, words: string) =>
+      saying(channel, words).filter((c) => JSON.stringify(c.body).includes(R));
+    expect(about('C4', R)).toHaveLength(0); // nothing in DNS yet: nothing to tell
+    lab.set(`mta-sts.${R}`, { CNAME: `${second.hosted.token}.${HOSTING_NAME}` });
+    await pass();
+    const won = await new HostingStore(runtime.db).get(R);
+    expect(won).toMatchObject({ owner: 'T5', channelId: 'C5', status: 'active' });
+    expect(about('C5', 'hosted MTA-STS is live')).toHaveLength(1);
+    expect(about('C5', 'dropped')).toHaveLength(0);
+    const words = `Another enrollment proved control of \`mta-sts.${R}\` first (its CNAME target is in DNS); your pending request was dropped. If the domain is yours, check who changed the CNAME.`;
+    for (const loser of ['C4', LOG_DESTINATION]) {
+      const told = about(loser, 'your pending request was dropped');
+      expect(told).toHaveLength(1);
+      expect(JSON.stringify(told[0]?.body)).toContain(JSON.stringify(words).slice(1, -1));
+      for (const theirs of [second.hosted.token, won?.stsId ?? '?', 'T5', 'C5', `mx1.${R}`])
+        expect(JSON.stringify(told[0]?.body)).not.toContain(theirs);
+      expect(about(loser, 'is live')).toHaveLength(0);
+    }
+    expect(await service.list('T4')).toEqual([]);
+    clock = new Date(clock.getTime() + 7 * HOUR);
+    await pass();
+    expect(about('C4', 'dropped')).toHaveLength(1);
+    expect(about(LOG_DESTINATION, 'dropped')).toHaveLength(1);
+    expect(about('C5', 'is live')).toHaveLength(1);
+    expect(logs.filter((l) => l.startsWith('error monitor: '))).toEqual([]);
+  });
+
+  test("the winner's own Check DNS now before any pass: the next pass still tells the loser, once, in the loser's channels only", async () => {
+    const service = runtime.hosting;
+    if (!service) throw new Error('hosting is on in this test');
+    const E = 'early.test';
+    lab.set(E, { MX: [{ preference: 10, exchange: `mx1.${E}` }] });
+    const first = await service.add(E, 'T6', 'C6');
+    await runtime.subscriptions.watch('T6', 'C8', E, 'U6', 10, clock); // the loser's workspace also watches it in C8
+    const rival = await service.add(E, 'T7', 'C7');
+    if (!first.ok || !rival.ok) throw new Error('two pending requests');
+    lab.set(`mta-sts.${E}`, { CNAME: `${rival.hosted.token}.${HOSTING_NAME}` });
+    const verified = await service.verify(E, 'T7');
+    expect(verified).toMatchObject({ ok: true, hosted: { owner: 'T7', status: 'active' } });
+    const about = (channel: string, words: string) =>
+      saying(channel, words).filter((c) => JSON.stringify(c.body).includes(E));
+    expect(about('C6', 'dropped')).toHaveLength(0); // told by the pass, not by the look
+    await pass();
+    for (const loser of ['C6', 'C8']) {
+      const told = about(loser, 'your pending request was dropped');
+      expect(told).toHaveLength(1);
+      for (const theirs of [rival.hosted.token, 'T7', 'C7'])
+        expect(JSON.stringify(told[0]?.body)).not.toContain(theirs);
+      expect(about(loser, 'is live')).toHaveLength(0);
+    }
+    expect(about('C7', 'dropped')).toHaveLength(0);
+    expect(about('C7', 'hosted MTA-STS is live')).toHaveLength(1);
+    clock = new Date(clock.getTime() + 7 * HOUR);
+    await pass();
+    expect(about('C6', 'dropped')).toHaveLength(1);
+    expect(about('C8', 'dropped')).toHaveLength(1);
+    expect(await service.unannouncedEvents()).toEqual([]);
+    expect(logs.filter((l) => l.startsWith('error monitor: '))).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@ import { type Block, LIMITS } from '../../src/slack/blocks/common.js';
 import {
   bindLine,
   HOST_ACTION,
+  HOSTING_OFF_TEXT,
   type HostView,
   hostActions,
   hostingAlertMessage,
@@ -225,6 +226,101 @@ describe('the host message', () => {
     expect(long?.length).toBeLessThanOrEqual(302);
   });
 
+  test('text from DNS (the name problem, a DNS error) is inert: a code span on one line, so a host name is no link', () => {
+    const problem =
+      'mta-sts.example.com is a CNAME to www.evil.test, not <https://evil.test|the target>: *see* https://evil.test/fix _now_ `x`\n<!here>';
+    const sectionsOf = (v: HostView) =>
+      hostMessage(v, scope)
+        .blocks.map((b) => b.text?.text ?? '')
+        .join('\n');
+    const inert =
+      "`mta-sts.example.com is a CNAME to www.evil.test, not &lt;https://evil.test|the target&gt;: *see* https://evil.test/fix _now_ 'x' &lt;!here&gt;`";
+    const pending = sectionsOf(view({ hosted: hosted({ status: 'pending', nameProblem: problem }) }));
+    expect(pending).toContain(`Last look: ${inert}`);
+    const lost = sectionsOf(
+      view({ hosted: hosted({ nameLostAt: '2026-12-01T10:00:00.000Z', nameProblem: problem }) }),
+    );
+    expect(lost).toContain(
+      `:warning: \`mta-sts.example.com\` no longer points at the bot for this enrollment (since 2026-12-01T10:00:00Z): ${inert}`,
+    );
+    const failed = sectionsOf(view({ dns: null, dnsError: problem }));
+    expect(failed).toContain(`\`_mta-sts.example.com\` could not be read now: ${inert}`);
+    for (const text of [pending, lost, failed]) {
+      // Nothing of it outside the span: the URL-like names and the mrkdwn appear once, inside it.
+      expect(text.split('www.evil.test')).toHaveLength(2);
+      expect(text.split('*see*')).toHaveLength(2);
+    }
+    const alert = hostingAlertMessage({
+      kind: 'hosting-name-lost',
+      domain: 'example.com',
+      policyHost: 'mta-sts.example.com',
+      at: '2026-12-01T10:00:00.000Z',
+      problem: `${'x'.repeat(400)} https://evil.test`,
+    })
+      .blocks.map((b) => b.text?.text ?? '')
+      .join('\n');
+    const span = /Last look: (`[^`]*`)\n/.exec(alert)?.[1] ?? '';
+    expect(span.length).toBeGreaterThan(250);
+    expect(span.length).toBeLessThanOrEqual(302);
+    expect(alert).not.toContain('https://evil.test');
+    const named = hostingAlertMessage({
+      kind: 'hosting-name-lost',
+      domain: 'example.com',
+      policyHost: 'mta-sts.example.com',
+      at: '2026-12-01T10:00:00.000Z',
+      problem,
+    })
+      .blocks.map((b) => b.text?.text ?? '')
+      .join('\n');
+    expect(named).toContain(`Last look: ${inert}\n`);
+    expect(named.split('www.evil.test')).toHaveLength(2);
+  });
+
+  test('the way out: the CNAME must go, and only after mode none has been in DNS long enough', () => {
+    const sections = (v: HostView) =>
+      hostMessage(v, scope)
+        .blocks.map((b) => b.text?.text ?? '')
+        .join('\n');
+    const leaving = (leavingUntil: string | null) =>
+      sections(
+        view({ hosted: hosted({ status: 'leaving', mode: 'none', stsId: '20261202T100000', leavingUntil }) }),
+      );
+    const dated = leaving('2026-12-03T10:00:00.000Z');
+    expect(dated).toContain(
+      'Mode none is served (id `20261202T100000`) until 2026-12-03T10:00:00Z (its max_age after DNS was first seen carrying that id)',
+    );
+    expect(dated).toContain(
+      'Then hosting ends, and the CNAME `mta-sts.example.com` and the `_mta-sts.example.com` record must go; not before',
+    );
+    expect(leaving(null)).toContain('until DNS carries that id and then for the max_age');
+    const removed = sections(view({ hosted: hosted({ status: 'removed' }) }));
+    expect(removed).toContain(
+      'the CNAME `mta-sts.example.com` and the `_mta-sts.example.com` record must go',
+    );
+    const stop = hostActions(scope, view())?.elements.find((e: Block) => e.action_id === HOST_ACTION.stop);
+    expect(stop.confirm.text.text).toContain('Then hosting ends and the CNAME must go');
+    const ended = JSON.stringify(
+      hostingAlertMessage({
+        kind: 'hosting-removed',
+        domain: 'example.com',
+        policyHost: 'mta-sts.example.com',
+        at: '2026-12-01T10:00:00.000Z',
+      }),
+    );
+    expect(ended).toContain('record must go now');
+    for (const text of [dated, removed, stop.confirm.text.text, ended]) expect(text).not.toContain('may go');
+  });
+
+  test("the CNAME target is the enrollment's own, under the hosting name (hosting off, pending)", () => {
+    expect(HOSTING_OFF_TEXT).toContain('its own target `<token>.<MTASTS_HOSTING_NAME>`');
+    expect(HOSTING_OFF_TEXT).toContain("the operator's wildcard `*.<MTASTS_HOSTING_NAME>`");
+    expect(HOSTING_OFF_TEXT).not.toContain('CNAME records point to');
+    const pending = JSON.stringify(hostMessage(view({ hosted: hosted({ status: 'pending' }) }), scope));
+    expect(pending).toContain(
+      "pointing at this enrollment's own target below (under `bot.example.net`, never that name itself)",
+    );
+  });
+
   test('many mx patterns and versions still fit', () => {
     const mx = Array.from({ length: 20 }, (_, i) => `mx${i}.a-rather-long-mail-host-name.example.com`);
     const policyText = `version: STSv1\nmode: testing\n${mx.map((m) => `mx: ${m}\n`).join('')}max_age: 604800\n`;
@@ -333,6 +429,27 @@ describe('hosted domains alerts', () => {
       "`*bold* _italic_ https://evil.test/x &lt;https://evil.test|x&gt; 'tick' &lt;!channel&gt;`",
     );
     expect(text.split('*bold*')).toHaveLength(2);
+  });
+
+  test('hosting-dropped: the loser told what happened and what to check, nothing of the winner, no buttons', () => {
+    const p: HostingPayload = {
+      kind: 'hosting-dropped',
+      domain: 'example.com',
+      policyHost: 'mta-sts.example.com',
+      at: '2026-12-01T10:00:00.000Z',
+    };
+    const slack = hostingAlertMessage(p, { team: 'T1', channel: 'C1' });
+    withinLimits(slack);
+    expect(slack.blocks.map((b) => b.type)).toEqual(['section']);
+    const text = slack.blocks.map((b) => b.text?.text ?? '').join('\n');
+    expect(text).toContain(
+      'Another enrollment proved control of `mta-sts.example.com` first (its CNAME target is in DNS); your pending request was dropped. If the domain is yours, check who changed the CNAME.',
+    );
+    expect(slack.text).toBe('example.com: your request to host it was dropped');
+    expect(alertObject(p, null, new Date()).severity).toBe('warning');
+    expect(logBlock(p, null)).toContain(
+      '  Another enrollment proved control of `mta-sts.example.com` first (its CNAME target is in DNS); your pending request was dropped.',
+    );
   });
 
   test('the reminder carries the TXT to publish', () => {

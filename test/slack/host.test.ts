@@ -154,6 +154,11 @@ describe('/mtasts host, its buttons and the monitor', () => {
     expect(text).toContain('mtasts_host_stop');
     expect(text).not.toContain('mtasts_host_enforce'); // not ready: no such button
     expect(text).toContain('Not available'); // Domain Connect asked, and the lab's DNS has no provider for it
+    // What the channel waits for: this enrollment's own target in DNS, not just any name pointing at the bot.
+    expect(mrkdwn(body)).toContain(
+      `this channel is told when DNS shows \`mta-sts.${D}\` pointing at this enrollment's own CNAME target (below)`,
+    );
+    expect(mrkdwn(body)).not.toContain('the CNAME points at the bot');
   });
 
   test('the list of the workspace, and nothing for another one', async () => {
@@ -175,7 +180,7 @@ describe('/mtasts host, its buttons and the monitor', () => {
     expect(await hosted()).toEqual(before);
   });
 
-  test('enrollment completes when DNS answers the CNAME: the channel is told once, and watches the domain', async () => {
+  test("enrollment completes when DNS answers the CNAME: the channel is told once, and watches the domain; the rival's channel is told its request was dropped", async () => {
     await pass();
     expect(postsSaying('C1', 'is live')).toHaveLength(0);
     expect((await hosted())?.status).toBe('pending');
@@ -186,7 +191,13 @@ describe('/mtasts host, its buttons and the monitor', () => {
     expect((await hosted())?.status).toBe('active');
     expect(postsSaying('C1', 'hosted MTA-STS is live')).toHaveLength(1);
     expect(await rig.runtime.subscriptions.get('T1', 'C1', D)).toBeDefined();
-    expect(posts('C2')).toHaveLength(0);
+    // The second workspace's pending request lost: told once that it was dropped, and nothing else of the domain.
+    expect(posts('C2')).toHaveLength(1);
+    expect(mrkdwn(postsSaying('C2', 'your pending request was dropped')[0]?.body ?? {})).toContain(
+      `Another enrollment proved control of \`mta-sts.${D}\` first (its CNAME target is in DNS); your pending request was dropped. If the domain is yours, check who changed the CNAME.`,
+    );
+    expect(textOf(posts('C2'))).not.toContain((await hosted())?.token ?? '?');
+    expect(textOf(posts('C2'))).not.toContain('mtasts_host');
     // The same pass checked it: the served policy is fetched through the CNAME, and the id is not in DNS yet.
     expect((await rig.runtime.checks.last(D))?.evidence.policy.valid).toBe(true);
     expect(postsSaying('C1', 'publish the new id')).toHaveLength(1);
@@ -194,6 +205,7 @@ describe('/mtasts host, its buttons and the monitor', () => {
     await pass();
     expect(postsSaying('C1', 'is live')).toHaveLength(1);
     expect(postsSaying('C1', 'publish the new id')).toHaveLength(1); // not again within the reminder interval
+    expect(posts('C2')).toHaveLength(1);
   });
 
   test('DNS carries the id: said once, and the reminders stop', async () => {
@@ -436,6 +448,12 @@ describe('/mtasts host, its buttons and the monitor', () => {
     expect(textOf(body)).toContain('mode: none');
     expect(textOf(body)).toContain(`id=${after?.stsId}`);
     expect(textOf(body)).not.toContain('mtasts_host_stop'); // already on the way out
+    // The CNAME must go, and only once DNS has carried the mode none id for the old max_age.
+    expect(after?.leavingUntil).toBeTruthy();
+    expect(mrkdwn(body)).toContain(
+      `is served with id \`${after?.stsId}\` (publish it) until DNS has carried that id for the old max_age (${after?.leavingUntil} at the earliest); then hosting ends and the CNAME \`mta-sts.${D}\` must go. Not before: removing it sooner would break senders that cached the policy.`,
+    );
+    expect(textOf(body)).not.toContain('may go');
   });
 
   test('command arguments: a bad action or mode is answered with the usage', async () => {

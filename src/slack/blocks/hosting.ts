@@ -33,7 +33,7 @@ export const HOST_ACTION = {
 
 /** The answer when hosting is off on this installation. */
 export const HOSTING_OFF_TEXT =
-  ':no_entry: Hosted MTA-STS is off on this installation: whoever runs the bot sets `MTASTS_HOSTING_NAME` (the name that `mta-sts.<domain>` CNAME records point to) and restarts it. Until then `/mtasts records example.com` gives the policy file and records to host yourself.';
+  ":no_entry: Hosted MTA-STS is off on this installation: whoever runs the bot sets `MTASTS_HOSTING_NAME` (each enrollment's `mta-sts.<domain>` CNAME then points at its own target `<token>.<MTASTS_HOSTING_NAME>`, which the operator's wildcard `*.<MTASTS_HOSTING_NAME>` sends to the bot) and restarts it. Until then `/mtasts records example.com` gives the policy file and records to host yourself.";
 
 /** A host message as the command and the buttons show it: the service's view of the domain, and what Slack adds. */
 export interface HostView extends Omit<ShowResult, 'ok'> {
@@ -101,18 +101,24 @@ function statusText(view: HostView): string {
   const lines: string[] = [];
   if (h.status === 'pending') {
     lines.push(
-      `Publish the records below. As soon as ${code(h.policyHost)} resolves to the bot (${code(view.hostingName)}), the bot gets a certificate for it, serves the policy, and tells this channel; the monitor looks at every pass, *Check DNS now* looks at once.`,
+      `Publish the records below. As soon as DNS shows ${code(h.policyHost)} pointing at this enrollment's own target below (under ${code(view.hostingName)}, never that name itself), the bot gets a certificate for it, serves the policy, and tells this channel; the monitor looks at every pass, *Check DNS now* looks at once.`,
     );
-    if (h.nameProblem) lines.push(`Last look: ${esc(h.nameProblem)}.`);
+    if (h.nameProblem) lines.push(`Last look: ${quoted(h.nameProblem, 300)}`);
   } else if (h.status === 'leaving') {
+    const until = h.leavingUntil
+      ? `until ${when(h.leavingUntil)} (its max_age after DNS was first seen carrying that id)`
+      : 'until DNS carries that id and then for the max_age of what senders may have cached';
     lines.push(
-      `Mode none is served (id ${code(h.stsId)}) until ${when(h.leavingUntil)}, so that senders that cached an earlier policy let it go; then hosting ends and the CNAME ${code(h.policyHost)} and the ${code(`_mta-sts.${h.domain}`)} record may go.`,
+      `Mode none is served (id ${code(h.stsId)}) ${until}, so that senders that cached an earlier policy let it go. Then hosting ends, and the CNAME ${code(h.policyHost)} and the ${code(`_mta-sts.${h.domain}`)} record must go; not before, or senders that cached an enforce policy fail.`,
     );
   } else if (h.status === 'removed') {
-    lines.push(`No longer hosted since ${when(h.updatedAt)}: the CNAME ${code(h.policyHost)} may go.`);
-  } else if (h.nameLostAt) {
     lines.push(
-      `:warning: ${code(h.policyHost)} no longer resolves to the bot (since ${when(h.nameLostAt)}): ${esc(h.nameProblem ?? 'it points elsewhere')}.`,
+      `No longer hosted since ${when(h.updatedAt)}: the CNAME ${code(h.policyHost)} and the ${code(`_mta-sts.${h.domain}`)} record must go (hosting again needs a new enrollment, with a new CNAME target).`,
+    );
+  } else if (h.nameLostAt) {
+    const problem = h.nameProblem ? quoted(h.nameProblem, 300) : 'it points elsewhere.';
+    lines.push(
+      `:warning: ${code(h.policyHost)} no longer points at the bot for this enrollment (since ${when(h.nameLostAt)}): ${problem}`,
     );
   }
   if (h.status !== 'removed') lines.push(dnsIdText(view));
@@ -123,7 +129,7 @@ function dnsIdText(view: HostView): string {
   const d = view.dns;
   const txt = code(`_mta-sts.${view.hosted.domain}`);
   if (!d)
-    return `:grey_question: ${txt} could not be read now${view.dnsError ? ` (${esc(view.dnsError)})` : ''}.`;
+    return `:grey_question: ${txt} could not be read now${view.dnsError ? `: ${quoted(view.dnsError, 300)}` : '.'}`;
   if (d.carries) return `:white_check_mark: DNS carries id ${code(d.expected)} in ${txt}.`;
   const seen = d.seen === null ? 'no MTA-STS record' : `id ${code(d.seen)}`;
   return `:warning: ${txt} carries ${seen}; publish id ${code(d.expected)}: senders that cached a policy fetch the new one only when the id changes.`;
@@ -236,7 +242,7 @@ function stopButton(scope: ButtonScope): Block {
       title: { type: 'plain_text', text: 'Stop hosting?' },
       text: {
         type: 'mrkdwn',
-        text: 'The bot first serves `mode: none` with a new id (publish it), and keeps serving it until every sender that cached the current policy has let it go (its max_age). Then hosting ends and the CNAME may go. Removing the CNAME now would break senders that cached an enforce policy.',
+        text: 'The bot first serves `mode: none` with a new id (publish it), and keeps serving it until every sender that cached the current policy has let it go (max_age after DNS carries the new id). Then hosting ends and the CNAME must go; removing it sooner breaks senders that cached an enforce policy.',
       },
       confirm: { type: 'plain_text', text: 'Stop hosting' },
       deny: { type: 'plain_text', text: 'Keep hosting' },
@@ -313,7 +319,11 @@ export function hostingAlertMessage(p: HostingPayload, where?: { team: string; c
       ),
     });
   }
-  blocks.push(context(`\`/mtasts host ${esc(p.domain)}\` shows the hosted policy, its records and buttons.`));
+  // A dropped request is gone: `/mtasts host` has nothing of the domain to show its owner.
+  if (p.kind !== 'hosting-dropped')
+    blocks.push(
+      context(`\`/mtasts host ${esc(p.domain)}\` shows the hosted policy, its records and buttons.`),
+    );
   return { text: esc(clip(headline.replace(/[*]/g, '').replace(/:[a-z_]+: /g, ''), 300)), blocks };
 }
 
@@ -331,7 +341,7 @@ function hostingAlertText(p: HostingPayload): AlertText {
       return {
         headline: `:white_check_mark: *${d}: hosted MTA-STS is live*`,
         lines: [
-          `${code(p.policyHost)} resolves to the bot: it gets a certificate and serves the policy (mode ${p.mode ?? '?'}, id ${code(p.stsId ?? '?')}).`,
+          `${code(p.policyHost)} points at the bot for this enrollment: it gets a certificate and serves the policy (mode ${p.mode ?? '?'}, id ${code(p.stsId ?? '?')}).`,
           watchWords(p),
         ],
         buttons: [],
@@ -340,7 +350,7 @@ function hostingAlertText(p: HostingPayload): AlertText {
       return {
         headline: `:warning: *${d}: ${esc(p.policyHost)} no longer points at the bot*`,
         lines: [
-          esc(p.problem ?? 'it resolves elsewhere'),
+          p.problem ? `Last look: ${quoted(p.problem, 300)}` : 'It resolves elsewhere.',
           'Senders that fetch the policy now fail; those with a cached one keep it. Put the CNAME back, or `Stop hosting` to leave the safe way.',
         ],
         buttons: ['check'],
@@ -355,7 +365,7 @@ function hostingAlertText(p: HostingPayload): AlertText {
       return {
         headline: `:heavy_minus_sign: *${d}: hosting ended*`,
         lines: [
-          `No sender holds a policy other than mode none any more: the CNAME ${code(p.policyHost)} and the ${code(`_mta-sts.${p.domain}`)} record may go.`,
+          `No sender holds a policy other than mode none any more: the CNAME ${code(p.policyHost)} and the ${code(`_mta-sts.${p.domain}`)} record must go now (hosting again needs a new enrollment, with a new CNAME target).`,
         ],
         buttons: [],
       };
@@ -399,6 +409,14 @@ function hostingAlertText(p: HostingPayload): AlertText {
       return {
         headline: `:white_check_mark: *${d}: DNS now carries id ${code(p.stsId ?? '?')}*`,
         lines: [],
+        buttons: [],
+      };
+    case 'hosting-dropped':
+      return {
+        headline: `:warning: *${d}: your request to host it was dropped*`,
+        lines: [
+          `Another enrollment proved control of ${code(p.policyHost)} first (its CNAME target is in DNS); your pending request was dropped. If the domain is yours, check who changed the CNAME.`,
+        ],
         buttons: [],
       };
   }

@@ -194,7 +194,7 @@ export async function hostAction(
         );
       await db(() => s.markReminded(r.hosted.domain));
       return view(
-        `<@${who.user}> started the way out for ${esc(r.hosted.domain)}: \`mode: none\` is served with id \`${esc(r.hosted.stsId)}\` (publish it) until ${r.leavingUntil ?? 'cached policies expire'}; then hosting ends and the CNAME may go. Removing the CNAME before then would break senders that cached the policy.`,
+        `<@${who.user}> started the way out for ${esc(r.hosted.domain)}: \`mode: none\` is served with id \`${esc(r.hosted.stsId)}\` (publish it) until DNS has carried that id for the old max_age${r.leavingUntil ? ` (${r.leavingUntil} at the earliest)` : ''}; then hosting ends and the CNAME \`${esc(r.hosted.policyHost)}\` must go. Not before: removing it sooner would break senders that cached the policy.`,
         'in_channel',
       );
     }
@@ -309,7 +309,7 @@ async function enroll(
   else if (r.hosted.status === 'active')
     lead = `:tada: <@${who.user}> enrolled ${d}: \`${esc(r.hosted.policyHost)}\` already points at the bot, so the policy is served now. Publish the \`_mta-sts\` TXT below.`;
   else
-    lead = `:sparkles: <@${who.user}> enrolled ${d} for hosting. Publish the records below; this channel is told when the CNAME points at the bot, and then watches ${d}.`;
+    lead = `:sparkles: <@${who.user}> enrolled ${d} for hosting. Publish the records below; this channel is told when DNS shows \`${esc(r.hosted.policyHost)}\` pointing at this enrollment's own CNAME target (below), and then watches ${d}.`;
   if (r.notes.length > 0) lead += `\n${r.notes.map((n) => `• ${esc(n)}`).join('\n')}`;
   return viewAnswer(ctx, hosting, who, r.hosted.domain, lead, 'ephemeral');
 }
