@@ -28,7 +28,9 @@ beforeAll(async () => {
 });
 afterAll(() => lab.stop());
 
-const io = (env: Record<string, string> = {}) => lab.cliIo(env);
+// No database unless a test gives one: a stray db/mtasts.sqlite in the project must not change what records says.
+const NO_DATABASE = join(mkdtempSync(join(tmpdir(), 'mtasts-records-')), 'none.sqlite');
+const io = (env: Record<string, string> = {}) => lab.cliIo({ DATABASE_PATH: NO_DATABASE, ...env });
 
 interface RecordsJson {
   plan: ReturnType<typeof planRecords>;
