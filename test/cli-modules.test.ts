@@ -86,6 +86,7 @@ describe('what a one-off command loads', () => {
       DATABASE_PATH: join(dir, 'sweep.db'),
     });
     expect(pkgs).toEqual(expect.arrayContaining(['better-sqlite3', 'zod']));
+    expect(pkgs, 'the PostgreSQL driver loads only with DATABASE_URL').not.toContain('pg');
   });
 
   test('help loads no package at all', async () => {

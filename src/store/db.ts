@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, type RawBuilder, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { projectFile } from '../paths.js';
 import { migratePostgres, migrateSqlite } from './migrate.js';
 
@@ -159,13 +159,15 @@ export function migrate(db: Db, dir: string = MIGRATIONS_DIR): string[] {
 }
 
 /** int8 (COUNT, BIGINT columns) and numeric (SUM) as JavaScript numbers, as SQLite gives them; the rest as pg does. */
-const NUMBER_TYPES = new Set<number>([pg.types.builtins.INT8, pg.types.builtins.NUMERIC]);
-const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    NUMBER_TYPES.has(oid) && format !== 'binary'
-      ? (v: string) => Number(v)
-      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-};
+function numberTypes(types: typeof pg.types) {
+  const numbers = new Set<number>([types.builtins.INT8, types.builtins.NUMERIC]);
+  return {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+      numbers.has(oid) && format !== 'binary'
+        ? (v: string) => Number(v)
+        : types.getTypeParser(oid, format)) as typeof types.getTypeParser,
+  };
+}
 
 /**
  * Opens the PostgreSQL database at `url` through a bounded pool (statement timeout, connect timeout) and migrates it
@@ -179,6 +181,8 @@ export async function openPostgres(
   onError: (err: Error) => void = () => {},
   migrationsDir: string = MIGRATIONS_DIR,
 ): Promise<Db> {
+  // Loaded only here: a SQLite installation (the default) never pays for the PostgreSQL driver at start.
+  const { default: pg } = await import('pg');
   const pool = new pg.Pool({
     connectionString: url,
     max: settings.poolSize,
@@ -186,7 +190,7 @@ export async function openPostgres(
     connectionTimeoutMillis: settings.connectTimeoutMs,
     idleTimeoutMillis: 30_000,
     application_name: 'mtasts-bot',
-    types,
+    types: numberTypes(pg.types),
   });
   pool.on('error', onError);
   try {
