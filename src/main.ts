@@ -1,7 +1,7 @@
 import { schedule as cronSchedule } from 'node-cron';
 import { type AppConfig, ConfigError, loadAppConfig, loadDomainConnectKey, loadLogFormat } from './config.js';
 import { describeFault, installFaultHandlers } from './faults.js';
-import { type Serving, startServing } from './hosting/serving.js';
+import type { Serving } from './hosting/serving.js';
 import { logs } from './log.js';
 import { hasSlack, openRuntime, type Runtime } from './runtime.js';
 import { buildService, type Service } from './service.js';
@@ -147,6 +147,8 @@ async function startHosting(runtime: Runtime, service: Service | LocalService): 
   if (!runtime.hosting) return null;
   const { serving } = runtime.config;
   try {
+    // Loaded only when hosting is on: the ACME client and its X.509 stack cost about half a second at start.
+    const { startServing } = await import('./hosting/serving.js');
     const started = await startServing(serving, {
       db: runtime.db,
       policies: runtime.hosting,

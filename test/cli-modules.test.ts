@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,5 +120,38 @@ describe('what a one-off command loads', () => {
     });
     expect(code).toBe(0);
     for (const p of APP_ONLY) expect(pkgs, p).not.toContain(p);
+  });
+
+  test('npm start without hosting loads neither the ACME client nor the PostgreSQL driver', async () => {
+    const log = join(dir, 'modules-main.log');
+    writeFileSync(log, '');
+    const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+    const child = spawn(process.execPath, ['--import', pathToFileURL(HOOK).href, main], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        MTASTS_TEST_MODULE_LOG: log,
+        PORT: '0',
+        DATABASE_PATH: join(dir, 'main.db'),
+        MTASTS_SCHEDULE: '0 0 1 1 *',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await new Promise<void>((resolve, reject) => {
+      const seen = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (/monitoring on schedule/.test(output)) resolve(); // logged in the tick that installs the signal handlers
+      };
+      child.stdout.on('data', seen);
+      child.stderr.on('data', seen);
+      void exited.then(() => reject(new Error(`the app exited before listening:\n${output}`)));
+    });
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const urls = readFileSync(log, 'utf8');
+    expect(urls).toContain('/node_modules/better-sqlite3/');
+    expect(urls).not.toContain('/node_modules/acme-client/');
+    expect(urls).not.toContain('/node_modules/pg/');
   });
 });
