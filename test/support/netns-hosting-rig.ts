@@ -1,12 +1,11 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { request } from 'node:https';
-import { connect, createServer, isIPv6, type Server } from 'node:net';
 import { createInterface } from 'node:readline';
 import { type AppProcess, startApp } from './app-process.js';
 import { TestDnsServer, type Zone, type ZoneEntry } from './dns-server.js';
 import { type ApiCall, FakeSlack, sendSigned, slashCommand } from './fake-slack.js';
 import { ROOT } from './netns.js';
+import { relayDns } from './netns-peers.js';
 import { Pebble } from './pebble.js';
 import { TestSmtpServer } from './smtp-server.js';
 import { TestCa } from './test-ca.js';
@@ -248,32 +247,6 @@ function getPolicy(address: string, name: string, ca: string, path: string): Pro
     req.on('error', reject);
     req.end();
   });
-}
-
-/** Port 53 of `address` relayed to the test DNS server on 127.0.0.1 (UDP per query, TCP piped whole). */
-async function relayDns(address: string, upstreamPort: number): Promise<() => Promise<void>> {
-  const udp = createSocket(isIPv6(address) ? 'udp6' : 'udp4');
-  udp.on('message', (query, client) => {
-    const upstream = createSocket('udp4');
-    upstream.on('message', (answer) => {
-      udp.send(answer, client.port, client.address);
-      upstream.close();
-    });
-    upstream.send(query, upstreamPort, '127.0.0.1');
-  });
-  await new Promise<void>((resolve) => udp.bind(53, address, resolve));
-  const tcp: Server = createServer((client) => {
-    const upstream = connect(upstreamPort, '127.0.0.1');
-    for (const s of [client, upstream]) s.on('error', () => s.destroy());
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => tcp.listen(53, address, resolve));
-  return async () => {
-    await Promise.all([
-      new Promise<void>((resolve) => udp.close(() => resolve())),
-      new Promise<void>((resolve) => tcp.close(() => resolve())),
-    ]);
-  };
 }
 
 async function stopRig(): Promise<void> {

@@ -79,7 +79,7 @@ async function start(plan: PeerPlan): Promise<Running & { rootPem: string }> {
  * Port 53 of `address`, relayed to the test DNS server on 127.0.0.1 (which picks its own port): each UDP query over a
  * socket of its own, each TCP connection piped whole.
  */
-async function relayDns(address: string, upstreamPort: number): Promise<() => Promise<void>> {
+export async function relayDns(address: string, upstreamPort: number): Promise<() => Promise<void>> {
   const udp = createSocket(isIPv6(address) ? 'udp6' : 'udp4');
   udp.on('message', (query, client) => {
     const upstream = createSocket('udp4');
