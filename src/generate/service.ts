@@ -62,6 +62,22 @@ export async function recordsFor(
   const zone = await findZone(ctx.deps.dns, domain.ascii);
   const plan = planRecords(domain, request, report, zone, now, history);
   const first = plan.steps[0] as PlanStep;
+  const { template, discovery } = await domainConnectDiscovery(ctx, zone, now);
+  return {
+    report,
+    plan,
+    bind: first.bind,
+    snippets: first.snippets,
+    domainConnect: domainConnectOutcome(discovery, template, plan, ctx.domainConnectKey),
+  };
+}
+
+/** What the domain's DNS provider says of the shipped Domain Connect template (discovery through the engine's network). */
+export async function domainConnectDiscovery(
+  ctx: Pick<RecordsContext, 'deps' | 'options' | 'domainConnectPort'>,
+  zone: string,
+  now: Date,
+): Promise<{ template: Template; discovery: Discovery }> {
   const template = shippedTemplate();
   const discovery = await discover(zone, template, {
     dns: ctx.deps.dns,
@@ -72,13 +88,16 @@ export async function recordsFor(
     ...(ctx.options.ca ? { ca: ctx.options.ca } : {}),
     ...(ctx.domainConnectPort ? { port: ctx.domainConnectPort } : {}),
   });
-  return {
-    report,
-    plan,
-    bind: first.bind,
-    snippets: first.snippets,
-    domainConnect: domainConnectOutcome(discovery, template, plan, ctx.domainConnectKey),
-  };
+  return { template, discovery };
+}
+
+/** Why no one-click link can be made (the provider does not support it, or no signing key); null when one can. */
+export function noLinkReason(discovery: Discovery, key: SigningKey | null): string | null {
+  const provider = discovery.settings?.providerName ?? null;
+  if (!discovery.supported) return `Not available: ${discovery.reason}. Publish the records by hand.`;
+  if (!key)
+    return `${provider} supports this template, but this installation has no Domain Connect signing key (MTASTS_DC_PRIVATE_KEY_FILE). Publish the records by hand.`;
+  return null;
 }
 
 function domainConnectOutcome(
@@ -88,22 +107,9 @@ function domainConnectOutcome(
   key: SigningKey | null,
 ): DomainConnectOutcome {
   const provider = discovery.settings?.providerName ?? null;
-  if (!discovery.supported) {
-    return {
-      supported: false,
-      provider,
-      applyUrl: null,
-      message: `Not available: ${discovery.reason}. Publish the records by hand.`,
-    };
-  }
-  if (!key) {
-    return {
-      supported: true,
-      provider,
-      applyUrl: null,
-      message: `${provider} supports this template, but this installation has no Domain Connect signing key (MTASTS_DC_PRIVATE_KEY_FILE). Publish the records by hand.`,
-    };
-  }
+  const refused = noLinkReason(discovery, key);
+  if (refused !== null || !key || !discovery.supported)
+    return { supported: discovery.supported, provider, applyUrl: null, message: refused ?? '' };
   const host = relativeName(plan.domain, plan.zone);
   const url = applyUrl(
     discovery.settings,

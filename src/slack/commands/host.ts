@@ -1,13 +1,12 @@
 import type { AllMiddlewareArgs, RespondArguments } from '@slack/bolt';
 import { domainArgument, UsageError } from '../../args.js';
 import { type Domain, parseDomain } from '../../core/domain.js';
-import { httpsGet } from '../../core/net/https-get.js';
 import type { PolicyMode } from '../../core/policy.js';
 import { ROLLOUT_WINDOW_MS } from '../../core/rollout.js';
 import { parseTlsRptRecord } from '../../core/tlsrpt-record.js';
 import type { Engine } from '../../engine.js';
-import { applyUrl, discover, shippedTemplate } from '../../generate/domain-connect.js';
-import type { DomainConnectOutcome } from '../../generate/service.js';
+import { applyUrl } from '../../generate/domain-connect.js';
+import { type DomainConnectOutcome, domainConnectDiscovery, noLinkReason } from '../../generate/service.js';
 import { relativeName } from '../../generate/steps.js';
 import { findZone } from '../../generate/zone.js';
 import { enforceVerdict } from '../../hosting/policy-plan.js';
@@ -324,23 +323,15 @@ async function hostedDomainConnect(
 ): Promise<DomainConnectOutcome> {
   const h = show.hosted;
   const zone = await findZone(engine.deps.dns, h.domain);
-  const template = shippedTemplate();
-  const discovery = await discover(zone, template, {
-    dns: engine.deps.dns,
-    httpsGet,
-    allowPrivateNetworks: engine.options.allowPrivateNetworks,
-    timeoutMs: engine.options.timeoutMs,
-    now: engine.options.now?.() ?? new Date(),
-    ...(engine.options.ca ? { ca: engine.options.ca } : {}),
-    ...(engine.domainConnectPort ? { port: engine.domainConnectPort } : {}),
-  });
+  const { template, discovery } = await domainConnectDiscovery(
+    engine,
+    zone,
+    engine.options.now?.() ?? new Date(),
+  );
   const provider = discovery.settings?.providerName ?? null;
-  const none = (message: string) => ({ supported: discovery.supported, provider, applyUrl: null, message });
-  if (!discovery.supported) return none(`Not available: ${discovery.reason}. Publish the records by hand.`);
-  if (!engine.domainConnectKey)
-    return none(
-      `${provider} supports it, but this installation has no Domain Connect signing key (MTASTS_DC_PRIVATE_KEY_FILE). Publish the records by hand.`,
-    );
+  const refused = noLinkReason(discovery, engine.domainConnectKey);
+  if (refused !== null || !engine.domainConnectKey || !discovery.supported)
+    return { supported: discovery.supported, provider, applyUrl: null, message: refused ?? '' };
   const rua = await ruaOf(engine, show.records, h.domain);
   const host = relativeName(h.domain, zone);
   const url = applyUrl(
