@@ -36,7 +36,13 @@ export function readButtonValue(value: string | undefined): ButtonScope | null {
   }
 }
 
-function button(text: string, actionId: string, scope: ButtonScope, style?: 'primary' | 'danger'): Block {
+/** A button whose value names its domain, workspace and channel (checked against the click's own on the way back). */
+export function button(
+  text: string,
+  actionId: string,
+  scope: ButtonScope,
+  style?: 'primary' | 'danger',
+): Block {
   return {
     type: 'button',
     text: { type: 'plain_text', text, emoji: true },

@@ -4,7 +4,7 @@ import type { DomainConnectOutcome } from '../../generate/service.js';
 import type { HostingRecord, ShowResult } from '../../hosting/service.js';
 import type { HostedDomain } from '../../store/hosting.js';
 import type { HostingPayload } from '../../store/monitor-state.js';
-import { type ButtonScope, buttonValue } from './actions.js';
+import { type ButtonScope, button } from './actions.js';
 import {
   type Block,
   clip,
@@ -221,16 +221,6 @@ function domainConnectBlock(dc: DomainConnectOutcome): Block {
       url: dc.applyUrl,
       action_id: 'domain_connect_apply',
     },
-  };
-}
-
-function button(text: string, actionId: string, scope: ButtonScope, style?: 'primary' | 'danger'): Block {
-  return {
-    type: 'button',
-    text: { type: 'plain_text', text, emoji: true },
-    action_id: actionId,
-    value: buttonValue(scope),
-    ...(style ? { style } : {}),
   };
 }
 
