@@ -37,6 +37,7 @@ export default {
     'src/core/tlsrpt-dates.ts',
     'src/core/json-depth.ts',
     'src/tlsrpt/guards.ts',
+    'src/core/net/client-key.ts',
   ],
   // The TLS-RPT report tests find the public sample reports by walking up from their own folder to the first
   // shared/fixtures/tlsrpt, so they read the same files from a Stryker sandbox (.stryker-tmp/sandbox-*) as from here.

@@ -1,8 +1,8 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
+import { clientKey } from '../core/net/client-key.js';
 import type { CertificateStore, StoredCertificate } from '../store/certificates.js';
-import { clientKey } from '../tlsrpt/guards.js';
 import { ClientHelloReader } from './client-hello.js';
 import {
   CLOSE_GRACE_MS,

@@ -1,13 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import type { ParsedMail } from 'mailparser';
+import { clientKey } from '../core/net/client-key.js';
 import { daysAgo } from '../core/tlsrpt-dates.js';
 import { bodyKind, type TlsRptReport } from '../core/tlsrpt-report.js';
 import type { FailureRatePayload } from '../store/monitor-state.js';
 import type { NewAlert } from '../store/outbox.js';
 import { isActive, type Subscription, type SubscriptionStore } from '../store/subscriptions.js';
 import type { DayAlerts, TlsRptStore } from '../store/tlsrpt.js';
-import { clientKey, DiskGuard, type Rate, RateLimiter } from './guards.js';
+import { DiskGuard, type Rate, RateLimiter } from './guards.js';
 import { type ReportParser, reportParser } from './parser.js';
 
 export interface IntakeSettings {

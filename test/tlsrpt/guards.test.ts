@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { clientKey, DiskGuard, RateLimiter } from '../../src/tlsrpt/guards.js';
+import { clientKey } from '../../src/core/net/client-key.js';
+import { DiskGuard, RateLimiter } from '../../src/tlsrpt/guards.js';
 
 /**
  * The intake's guards, with the clock passed in: token buckets per client and per domain (Retry-After in whole
