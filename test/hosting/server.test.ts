@@ -506,3 +506,104 @@ describe('the http-01 listener', () => {
     file.remove();
   });
 });
+
+describe('the http-01 listener under hostile input', () => {
+  let file: ReturnType<typeof tempDatabase>;
+  let db: Db;
+  let server: ReturnType<typeof challengeServer>;
+  let port = 0;
+  beforeAll(async () => {
+    file = tempDatabase();
+    db = file.open();
+    const store = new CertificateStore(db);
+    await store.putChallenge({
+      name: NAME,
+      type: 'http-01',
+      token: 'tok_busy',
+      keyAuthorization: 'tok_busy.thumbprint',
+      expiresAt: new Date(Date.now() + 600_000).toISOString(),
+    });
+    server = challengeServer({ certificates: store, limits: { ...LIMITS, maxConnections: 5 } });
+    port = await new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+    );
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    await db.close();
+    file.remove();
+  });
+
+  /** Sends `head`, then `piece` every `everyMs` up to `times`; resolves with what came back and how many were sent. */
+  const drip = (head: string, piece: string, times: number, everyMs: number) =>
+    new Promise<{ answer: string; sent: number }>((resolve) => {
+      const socket = tcpConnect(port, '127.0.0.1');
+      let answer = '';
+      let sent = 0;
+      let timer: NodeJS.Timeout | undefined;
+      socket.on('data', (d) => {
+        answer += d.toString('latin1');
+      });
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        clearInterval(timer);
+        resolve({ answer, sent });
+      });
+      socket.write(head);
+      timer = setInterval(() => {
+        if (sent >= times || socket.destroyed) return socket.end();
+        sent++;
+        socket.write(piece);
+      }, everyMs);
+    });
+
+  it('answers oversized headers 431, reflecting nothing', async () => {
+    const got = await drip(
+      `GET /.well-known/acme-challenge/tok_busy HTTP/1.1\r\nX-Big: ${'a'.repeat(5000)}\r\n\r\n`,
+      '',
+      0,
+      10,
+    );
+    expect(got.answer).toMatch(/^HTTP\/1\.1 431 /);
+    expect(got.answer).not.toContain('aaaa');
+  });
+
+  it('ends a request whose headers trickle in (slowloris) long before the client is done', async () => {
+    const got = await drip('GET /.well-known/acme-challenge/tok_busy HTTP/1.1\r\n', 'X: y\r\n', 200, 100);
+    expect(got.answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(got.sent).toBeLessThan(200);
+  });
+
+  it('holds at most its connection cap; the validation still gets through once a slot is free', async () => {
+    const idle = await Promise.all(
+      Array.from({ length: 8 }, () => {
+        const s = tcpConnect(port, '127.0.0.1');
+        s.on('error', () => {});
+        return new Promise<typeof s>((resolve) => s.once('connect', () => resolve(s)));
+      }),
+    );
+    const closedByServer = await Promise.all(
+      idle.map(
+        (s) =>
+          new Promise<boolean>((resolve) => {
+            s.once('close', () => resolve(true));
+            setTimeout(() => resolve(false), 300);
+          }),
+      ),
+    );
+    expect(closedByServer.filter(Boolean).length).toBe(3); // 8 opened, 5 held
+    for (const s of idle) s.destroy();
+    const open = () => new Promise<number>((resolve) => server.getConnections((_e, n) => resolve(n)));
+    while ((await open()) > 0) await new Promise((r) => setTimeout(r, 20));
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        fetch(`http://127.0.0.1:${port}/.well-known/acme-challenge/tok_busy`).then(async (r) => [
+          r.status,
+          await r.text(),
+        ]),
+      ),
+    );
+    expect(answers).toEqual(Array.from({ length: 5 }, () => [200, 'tok_busy.thumbprint']));
+  });
+});
