@@ -193,7 +193,7 @@ async function runSweep(args: string[], io: CliIo): Promise<number> {
       return 75;
     }
     io.stdout(
-      `sweep: ${s.resumed ? 'resumed' : 'ran'} pass ${s.passId}: ${s.domains} domain(s) checked, ${s.failures} could not be, ${s.events} event(s), ${s.alerts} alert(s) queued; ${s.delivery.sent} sent, ${s.delivery.retrying} to retry, ${s.delivery.dead} given up\n`,
+      `sweep: ${s.resumed ? 'resumed' : 'ran'} pass ${s.passId}: ${s.domains} domain(s) checked here, ${s.failures} could not be, ${s.events} event(s), ${s.alerts} alert(s) queued; ${s.delivery.sent} sent, ${s.delivery.retrying} to retry, ${s.delivery.dead} given up\n`,
     );
     return 0;
   } finally {

@@ -201,6 +201,8 @@ const appSettings = z.object({
   /** How long one SQLite statement waits for another process's lock before "database busy". */
   dbBusyTimeoutMs: setting('MTASTS_DB_BUSY_TIMEOUT_MS', int(0, 60000, 200)),
   monitorConcurrency: setting('MTASTS_MONITOR_CONCURRENCY', int(1, 1024, 32)),
+  /** A process's lease on a page of a pass (renewed every third of it): how soon a dead replica's page is taken over. */
+  monitorPageLeaseMs: setting('MTASTS_MONITOR_PAGE_LEASE_MS', int(3000, 3600000, 60000)),
   /** SMTP connections at once to one address, and in all, during a pass. */
   smtpPerAddress: setting('MTASTS_SMTP_PER_ADDRESS', int(1, 64, 2)),
   smtpConcurrency: setting('MTASTS_SMTP_CONCURRENCY', int(1, 1024, 64)),

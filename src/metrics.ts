@@ -10,7 +10,7 @@ export interface MetricSources {
   /** May throw (the database busy or gone): then the outbox gauges are left out. */
   outbox(): Promise<OutboxBacklog>;
   /** The monitor's lease holder (host:pid), or null; may throw like outbox(). */
-  leaseHolder(): Promise<string | null>;
+  passWorkers(): Promise<string[]>;
   /** This process as a lease holder. */
   self: string;
   /** Socket Mode: connected; HTTP mode: Slack's Web API answered the last probe; null before the first answer. */
@@ -213,14 +213,14 @@ function scrapedGauges(registers: Registry[], sources: MetricSources): void {
   });
   new Gauge({
     name: 'mtasts_monitor_lease_holder',
-    help: "The monitor's lease holder (host:pid) with value 1, self=1 when it is this process; none while nobody holds it",
+    help: 'Each process (host:pid) holding a page of the running pass, with value 1, self=1 for this one; none between passes',
     labelNames: ['holder', 'self'],
     registers,
     async collect() {
       this.reset();
       try {
-        const holder = await sources.leaseHolder();
-        if (holder) this.set({ holder, self: holder === sources.self ? '1' : '0' }, 1);
+        for (const holder of await sources.passWorkers())
+          this.set({ holder, self: holder === sources.self ? '1' : '0' }, 1);
       } catch {
         // the database did not answer: mtasts_database_up says so
       }

@@ -16,8 +16,8 @@ import { type Db, openTarget } from './store/db.js';
 import { HostingStore } from './store/hosting.js';
 import { ImapStore } from './store/imap.js';
 import { InstallationStoreSqlite } from './store/installations.js';
-import { LockStore } from './store/locks.js';
 import { MonitorStore } from './store/monitor.js';
+import { PassStore } from './store/passes.js';
 import { SubscriptionStore } from './store/subscriptions.js';
 import { TlsRptStore } from './store/tlsrpt.js';
 import { type IntakeDeps, tlsrptHandler } from './tlsrpt/intake.js';
@@ -85,7 +85,7 @@ export async function openRuntime(
   const monitor = new Monitor({
     ...(hosting ? { hosting: hostingHooks(hosting, db, config) } : {}),
     tlsrpt,
-    locks: new LockStore(db),
+    passes: new PassStore(db),
     engine,
     subscriptions,
     checks,
@@ -95,6 +95,7 @@ export async function openRuntime(
     logger,
     settings: {
       concurrency: config.monitorConcurrency,
+      pageLeaseMs: config.monitorPageLeaseMs,
       cache: {
         smtpPerAddress: config.smtpPerAddress,
         smtpConcurrency: config.smtpConcurrency,

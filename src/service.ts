@@ -4,7 +4,6 @@ import { describeFault, isFatal } from './faults.js';
 import type { LogSink } from './log.js';
 import { AppMetrics, instrumentEngine } from './metrics.js';
 import type { PostResult } from './monitor/deliver.js';
-import { PASS_LOCK } from './monitor/monitor.js';
 import { buildSlackApp, type Runtime } from './runtime.js';
 import type { SlackApp } from './slack/app.js';
 import type { HttpRoute } from './slack/receiver.js';
@@ -32,7 +31,8 @@ export interface Readiness {
   monitor: {
     lastPassAt: string | null;
     unfinishedPassSince: string | null;
-    leaseHolder: string | null;
+    /** The processes working on a page of the running pass (host:pid). */
+    workers: string[];
   } | null;
   outbox: { pending: number; oldestAgeSeconds: number } | null;
 }
@@ -156,7 +156,7 @@ async function monitorState(health: HealthStore, now: Date): Promise<Pick<Readin
       monitor: {
         lastPassAt: pass.lastFinishedAt,
         unfinishedPassSince: pass.unfinishedSince,
-        leaseHolder: await health.leaseHolder(PASS_LOCK, now),
+        workers: await health.passWorkers(now),
       },
       outbox: {
         pending: backlog.pending,
@@ -282,7 +282,7 @@ export function buildService(runtime: Runtime, options: ServiceOptions): Service
   const metrics = new AppMetrics({
     databaseUp: async () => (await databaseState(health)).ok,
     outbox: () => health.outboxBacklog(),
-    leaseHolder: () => health.leaseHolder(PASS_LOCK, now()),
+    passWorkers: () => health.passWorkers(now()),
     self: SELF,
     slackUp: () => {
       const socket = slack.socket();

@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { LogSink } from '../src/log.js';
-import { PASS_LOCK } from '../src/monitor/monitor.js';
 import { openRuntime, type Runtime } from '../src/runtime.js';
 import { buildService, type Service } from '../src/service.js';
-import { LockStore } from '../src/store/locks.js';
 import { enqueue, type NewAlert } from '../src/store/outbox.js';
+import { PassStore } from '../src/store/passes.js';
 import { testConfig } from './support/config.js';
 import { FakeSlack, sendSigned } from './support/fake-slack.js';
 import { Lab } from './support/lab.js';
@@ -110,7 +109,11 @@ test('a pass, a refused Web API call, a TLS-RPT report, a backlog and a lease sh
   expect(posted.status).toBe(201);
   const queuedAt = new Date(Date.now() - 120_000);
   await enqueue(runtime.db, 'good.test', [alertRow('backlog-1')], queuedAt);
-  await new LockStore(runtime.db, 'otherhost:4242').acquire(PASS_LOCK, 60_000, new Date());
+  // Another replica has begun a pass and works on its first page.
+  const other = new PassStore(runtime.db, 'otherhost:4242');
+  const open = await other.begin(new Date(), null);
+  await other.plan(open.id, 100);
+  expect(await other.claim(open.id, new Date(), 60_000)).toMatchObject({ seq: 0 });
 
   const m = await scrape();
   expect(sampleValue(m, 'mtasts_monitor_passes_total', { result: 'completed' })).toBe(1);
@@ -142,8 +145,8 @@ test('/readyz: ready with the database, Slack, the last pass and the backlog; no
     slack: { ok: true, state: 'reachable', api: { ok: true, checkedAt: expect.any(String) } },
     monitor: {
       lastPassAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
-      unfinishedPassSince: null,
-      leaseHolder: 'otherhost:4242',
+      unfinishedPassSince: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      workers: ['otherhost:4242'],
     },
     outbox: { pending: 1, oldestAgeSeconds: expect.any(Number) },
   });

@@ -5,11 +5,12 @@ import { parseDomain } from '../core/domain.js';
 import { SEVERITY_ORDER, statusOf } from '../core/findings.js';
 import type { Engine } from '../engine.js';
 import { bindFragment, planRecords } from '../generate/records.js';
+import { whenFree } from '../store/busy.js';
 import type { CheckStore } from '../store/checks.js';
-import type { LockStore } from '../store/locks.js';
 import type { MonitorStore } from '../store/monitor.js';
 import type { AlertPayload, MonitorEvent } from '../store/monitor-state.js';
 import type { NewAlert } from '../store/outbox.js';
+import type { PageClaim, PassStore } from '../store/passes.js';
 import { isActive, type SubscriptionStore } from '../store/subscriptions.js';
 import type { TlsRptStore } from '../store/tlsrpt.js';
 import {
@@ -39,8 +40,13 @@ export interface MonitorSettings {
   concurrency: number;
   /** Each check starts after a random delay up to this, so that a pass does not burst. */
   jitterMs: number;
-  /** Domains read from the store at a time; the pass's resume point advances a page at a time. */
+  /** Domains in a page: the share of a pass a process claims at a time (see store/passes.ts). */
   pageSize: number;
+  /**
+   * A process's claim on a page lasts this long and is renewed every third of it while it works; a page whose process
+   * died is taken over when it runs out (at once when that process ran on this host).
+   */
+  pageLeaseMs: number;
   diff: DiffSettings;
   delivery: DeliverySettings;
   cache: PassCacheSettings;
@@ -50,20 +56,16 @@ export const DEFAULT_MONITOR: MonitorSettings = {
   concurrency: 8,
   jitterMs: 100,
   pageSize: 100,
+  pageLeaseMs: 60_000,
   diff: DEFAULT_DIFF_SETTINGS,
   delivery: DEFAULT_DELIVERY,
   cache: DEFAULT_PASS_CACHE,
 };
 
-/** The lease a pass holds (health and metrics read who holds it). */
-export const PASS_LOCK = 'monitor-pass';
-/** A pass renews its lease after every page of domains; one left by a crashed process lapses after this. */
-const LEASE_MS = 10 * 60_000;
-
 export interface MonitorDeps {
   engine: Engine;
-  /** Leases shared with other processes on the same database (the app and `mtasts sweep`). */
-  locks?: LockStore;
+  /** The passes, shared with every other process on the database (replicas, the app and `mtasts sweep`). */
+  passes: PassStore;
   /** Reported TLS failures hold back "ready to enforce". */
   tlsrpt?: Pick<TlsRptStore, 'lastFailureAt'>;
   subscriptions: SubscriptionStore;
@@ -79,17 +81,26 @@ export interface MonitorDeps {
 
 export interface PassSummary {
   passId: number;
+  /** The pass was open already (begun by another process, or before a restart): this process joined it. */
   resumed: boolean;
+  /** This scheduled tick's pass had been run to its end by another process: nothing was done. */
+  alreadyRun?: true;
+  /** The domains this process checked and stored (other processes check the rest of the pass). */
   domains: number;
   events: number;
   alerts: number;
   failures: number;
   /** Distinct MX endpoints probed, probe results reused, DNS questions asked and answered from the pass cache. */
   network: PassCacheStats;
-  /** Milliseconds spent in SQLite (state, reports, outbox) during the pass. */
+  /** Pages of the pass this process worked through; pages it lost to another process (its lease ran out meanwhile). */
+  pages: number;
+  pagesLost: number;
+  /** This process ended the pass (its last page was done here): it did what follows a pass. */
+  ended: boolean;
+  /** Milliseconds spent in the database (state, reports, outbox) during the pass. */
   sqliteMs: number;
   delivery: DeliverySummary;
-  /** stop() cut the pass short: it resumes from its last unfinished page at the next start. */
+  /** stop() cut the pass short: its page is given back, and the pass resumes there (here or in another process). */
   interrupted?: true;
 }
 
@@ -102,7 +113,9 @@ export interface MonitorObserver {
 /**
  * The monitor: a pass re-checks every watched domain once (however many channels watch it), compares each with the
  * state the previous passes left, and writes the alerts for what changed to the outbox in the same transaction; then
- * the outbox is delivered. Passes never overlap; an interrupted pass is resumed after a restart.
+ * the outbox is delivered. Passes never overlap. A pass is shared by every process on the database: each claims pages
+ * of its domains until none is left (store/passes.ts), and a pass interrupted by a restart or a crash is taken up where
+ * it stopped, by this process or another.
  */
 export class Monitor {
   private running: Promise<PassSummary | null> | null = null;
@@ -138,37 +151,34 @@ export class Monitor {
   }
 
   /**
-   * Runs one pass now; resolves to null when a pass is already running, here or in another process on the same
-   * database.
+   * Runs (or joins) one pass now; resolves to null when this process is already running one. `slot` names the
+   * scheduled tick it runs for: replicas firing for the same tick share one pass, and one that fires after that pass
+   * ended does nothing (`alreadyRun`).
    */
-  runPass(): Promise<PassSummary | null> {
+  runPass(slot: string | null = null): Promise<PassSummary | null> {
     if (this.running) return Promise.resolve(null);
     const abort = new AbortController();
     setMaxListeners(0, abort.signal); // every lookup and probe of the pass listens
     this.passAbort = abort;
-    const run = this.leasedPass(abort.signal).finally(() => {
+    const run = this.observedPass(abort.signal, slot).finally(() => {
       this.running = null;
     });
     this.running = run;
     return run;
   }
 
-  /** A pass under the pass lease, when it can be had; told to the observer when it ends. */
-  private async leasedPass(signal: AbortSignal): Promise<PassSummary | null> {
-    const { locks, now } = this.deps;
-    if (locks && !(await locks.acquire(PASS_LOCK, LEASE_MS, now()))) return null;
+  /** A pass, told to the observer when it ends. */
+  private async observedPass(signal: AbortSignal, slot: string | null): Promise<PassSummary> {
     const started = performance.now();
     const ended = (result: 'completed' | 'interrupted' | 'failed') =>
-      this.observer.passEnded?.(result, (performance.now() - started) / 1000, now());
+      this.observer.passEnded?.(result, (performance.now() - started) / 1000, this.deps.now());
     try {
-      const summary = await this.pass(signal);
-      ended(summary.interrupted ? 'interrupted' : 'completed');
+      const summary = await this.pass(signal, slot);
+      if (!summary.alreadyRun) ended(summary.interrupted ? 'interrupted' : 'completed');
       return summary;
     } catch (err) {
       ended('failed');
       throw err;
-    } finally {
-      await locks?.release(PASS_LOCK).catch(() => {});
     }
   }
 
@@ -189,13 +199,15 @@ export class Monitor {
   schedule(expression: string): void {
     this.task = cronSchedule(
       expression,
-      async () => {
+      async (context) => {
         try {
-          const s = await this.runPass();
+          const s = await this.runPass(slotOf(context.date));
           if (!s) {
-            this.deps.logger.warn(
-              'monitor: a pass is still running (here, or a sweep in another process); this one is skipped',
-            );
+            this.deps.logger.warn('monitor: the previous pass is still running here; this tick is skipped');
+            return;
+          }
+          if (s.alreadyRun) {
+            this.deps.logger.info(`monitor: pass ${s.passId} for this tick was run by another process`);
             return;
           }
           if (s.interrupted) {
@@ -203,7 +215,7 @@ export class Monitor {
             return;
           }
           this.deps.logger.info(
-            `monitor: pass ${s.passId} checked ${s.domains} domain(s), ${s.events} event(s), ${s.alerts} alert(s); sent ${s.delivery.sent}, retrying ${s.delivery.retrying}`,
+            `monitor: pass ${s.passId}: ${s.domains} domain(s) checked here in ${s.pages} page(s)${s.ended ? ', pass ended' : ''}, ${s.events} event(s), ${s.alerts} alert(s); sent ${s.delivery.sent}, retrying ${s.delivery.retrying}`,
           );
         } catch (err) {
           this.deps.logger.error(`monitor: pass failed: ${(err as Error).stack ?? String(err)}`);
@@ -222,62 +234,130 @@ export class Monitor {
     await this.delivery.idle();
   }
 
-  private async pass(signal: AbortSignal): Promise<PassSummary> {
-    const { store, subscriptions, now } = this.deps;
-    const pass = await store.beginPass(now());
+  private async pass(signal: AbortSignal, slot: string | null): Promise<PassSummary> {
+    const { store, passes, now } = this.deps;
+    // Each step on the shared passes waits out another process's hold on the database (SQLite's lock) a little.
+    const entry = await whenFree(() => passes.begin(now(), slot));
     const summary: PassSummary = {
-      passId: pass.id,
-      resumed: pass.resumed,
+      passId: entry.id,
+      resumed: entry.kind === 'open' && entry.resumed,
       domains: 0,
       events: 0,
       alerts: 0,
       failures: 0,
       network: { dnsQueries: 0, dnsHits: 0, probes: 0, probeHits: 0 },
+      pages: 0,
+      pagesLost: 0,
+      ended: false,
       sqliteMs: 0,
       delivery: { sent: 0, retrying: 0, dead: 0, channelsPaused: 0 },
     };
-    await this.announceHosting(true);
+    if (entry.kind === 'finished') return { ...summary, alreadyRun: true };
+    await whenFree(() => passes.plan(entry.id, this.settings.pageSize));
+    if (!entry.resumed) await this.announceHosting(true); // once per pass: by the process that began it
     const network = passDeps(withSignal(this.deps.engine.deps, signal), this.settings.cache);
     summary.network = network.stats;
-    let cursor = pass.cursor;
+    const { pageLeaseMs } = this.settings;
     for (;;) {
-      const page = await subscriptions.domainsAfter(cursor, this.settings.pageSize);
-      if (page.length === 0) break;
-      await pool(page, this.settings.concurrency, async (domain) => {
-        try {
-          const { events, alerts, sqliteMs } = await this.checkOne(domain, network.deps, signal);
-          summary.events += events;
-          summary.alerts += alerts;
-          summary.sqliteMs += sqliteMs;
-        } catch (err) {
-          summary.failures++;
-          this.deps.logger.error(
-            `monitor: ${domain} could not be checked: ${(err as Error).stack ?? String(err)}`,
-          );
-        }
-      });
-      if (signal.aborted) return { ...summary, interrupted: true }; // resumed from this page after a restart
-      cursor = page[page.length - 1] ?? cursor;
+      if (signal.aborted) return { ...summary, interrupted: true };
+      const claim = await whenFree(() => passes.claim(entry.id, now(), pageLeaseMs));
+      if (!claim) {
+        // Every page is done, or held by another process: wait for those (or for a lease to run out: take over).
+        if ((await whenFree(() => passes.outstanding(entry.id))) === 0) break;
+        await pause(Math.min(1000, pageLeaseMs / 4), signal);
+        continue;
+      }
+      const { checked, lost } = await this.workPage(claim, network.deps, signal, summary);
+      if (signal.aborted) {
+        await passes.release(claim).catch(() => {}); // the next process to ask takes it up at once
+        return { ...summary, interrupted: true };
+      }
       const t = performance.now();
-      await store.advancePass(pass.id, cursor, page.length);
-      await this.deps.locks?.acquire(PASS_LOCK, LEASE_MS, now()); // renew the lease
+      if (!lost && (await whenFree(() => passes.pageDone(claim, now(), checked)))) summary.pages++;
+      else summary.pagesLost++;
       summary.sqliteMs += performance.now() - t;
-      summary.domains += page.length;
     }
-    await this.followUnwatchedHosting(signal);
-    await store.finishPass(pass.id, now());
-    await this.announceHosting(false);
+    if (await whenFree(() => passes.finish(entry.id, now()))) {
+      summary.ended = true;
+      await this.followUnwatchedHosting(signal);
+      await store.prune(now());
+      await this.announceHosting(false);
+    }
     summary.delivery = await this.deliver();
     return summary;
   }
 
-  /** Checks one domain, compares, and commits the new state with its alerts. */
+  /**
+   * Checks the page's domains not yet checked in the pass, renewing the page's lease meanwhile. When the lease is
+   * found lost (this process stalled past it and another took the page over) the page's checks are abandoned: what
+   * they saw is not stored. Returns how many domains were stored.
+   */
+  private async workPage(
+    claim: PageClaim,
+    deps: CheckDeps,
+    signal: AbortSignal,
+    summary: PassSummary,
+  ): Promise<{ checked: number; lost: boolean }> {
+    const { passes, now, logger } = this.deps;
+    const { pageLeaseMs, concurrency } = this.settings;
+    const page = new AbortController();
+    setMaxListeners(0, page.signal);
+    const onStop = () => page.abort();
+    signal.addEventListener('abort', onStop, { once: true });
+    let lost = false;
+    const heartbeat = setInterval(() => {
+      passes.renew(claim, now(), pageLeaseMs).then(
+        (held) => {
+          if (held || page.signal.aborted) return;
+          lost = true;
+          logger.warn(`monitor: page ${claim.seq} of pass ${claim.passId} was taken over by another process`);
+          page.abort();
+        },
+        (err: unknown) => logger.warn(`monitor: renewing the page's lease failed: ${String(err)}`),
+      );
+    }, pageLeaseMs / 3);
+    let checked = 0;
+    try {
+      const domains = await passes.domains(claim);
+      await pool(domains, concurrency, async (domain) => {
+        if (page.signal.aborted) return;
+        try {
+          const r = await this.checkOne(domain, deps, page.signal, claim);
+          if (!r.stored) {
+            if (!page.signal.aborted && !signal.aborted) {
+              lost = true; // the page is no longer ours (or the domain was stored by another): stop here
+              page.abort();
+            }
+            return;
+          }
+          checked++;
+          summary.domains++;
+          summary.events += r.events;
+          summary.alerts += r.alerts;
+          summary.sqliteMs += r.sqliteMs;
+        } catch (err) {
+          summary.failures++;
+          logger.error(`monitor: ${domain} could not be checked: ${(err as Error).stack ?? String(err)}`);
+        }
+      });
+    } finally {
+      clearInterval(heartbeat);
+      signal.removeEventListener('abort', onStop);
+    }
+    return { checked, lost };
+  }
+
+  /**
+   * Checks one domain, compares, and commits the new state with its alerts; within a pass (`claim`), only while the
+   * page is still this process's and the domain was not stored in the pass yet (`stored` false: nothing was kept).
+   */
   async checkOne(
     domain: string,
     deps?: CheckDeps,
     signal?: AbortSignal,
-  ): Promise<{ events: number; alerts: number; sqliteMs: number }> {
-    const { engine, checks, store, subscriptions, now } = this.deps;
+    claim?: PageClaim,
+  ): Promise<{ events: number; alerts: number; sqliteMs: number; stored: boolean }> {
+    const { engine, checks, store, subscriptions, passes, now } = this.deps;
     const parsed = parseDomain(domain);
     if (!parsed.ok) throw new Error(`stored domain "${domain}" is not valid: ${parsed.error}`);
     if (this.settings.jitterMs > 0)
@@ -285,7 +365,7 @@ export class Monitor {
     const report = deps
       ? await engine.checkWith(parsed.domain, deps, signal)
       : await engine.check(parsed.domain, signal);
-    if (report.aborted) return { events: 0, alerts: 0, sqliteMs: 0 }; // cut short: not the domain's state
+    if (report.aborted) return { events: 0, alerts: 0, sqliteMs: 0, stored: false }; // cut short: not its state
     const at = now();
     const t0 = performance.now();
     const previous = await store.loadState(domain);
@@ -323,12 +403,19 @@ export class Monitor {
     }
     alerts.push(...(await this.hostingAlerts(report, at)));
     const t1 = performance.now();
+    let stored = true;
     await store.atomically(async () => {
+      if (claim && !(await passes.record(claim, domain, now(), this.settings.pageLeaseMs))) {
+        stored = false;
+        return;
+      }
       await checks.save(report);
       await store.commit(domain, state, alerts, at);
     });
     sqliteMs += performance.now() - t1;
-    return { events: events.length, alerts: alerts.length, sqliteMs };
+    return stored
+      ? { events: events.length, alerts: alerts.length, sqliteMs, stored }
+      : { events: 0, alerts: 0, sqliteMs, stored };
   }
 
   /**
@@ -420,5 +507,23 @@ function claimsUntil(store: MonitorStore, closed: () => boolean): MonitorStore {
       const value = Reflect.get(target, key, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },
+  });
+}
+
+/** The scheduled tick a cron run is for, to the second: the same on every replica whatever its clock's drift. */
+function slotOf(date: Date): string {
+  return new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString();
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 }

@@ -89,12 +89,14 @@ export class HealthStore {
     return { lastFinishedAt: finished?.at ?? null, unfinishedSince: open?.started_at ?? null };
   }
 
-  /** Who holds a lease now (host:pid), or null when nobody does or it ran out. */
-  async leaseHolder(name: string, now: Date): Promise<string | null> {
-    const row = await this.db.get<{ holder: string; expires_at: string }>(
-      sql`SELECT holder, expires_at FROM locks WHERE name = ${name}`,
+  /** The processes (host:pid) working on a page of the running pass now, in order; none between passes. */
+  async passWorkers(now: Date): Promise<string[]> {
+    const rows = await this.db.all<{ claimed_by: string }>(
+      sql`SELECT DISTINCT claimed_by FROM monitor_pages
+          WHERE done_at IS NULL AND claimed_by IS NOT NULL AND claimed_until > ${now.toISOString()}
+          ORDER BY claimed_by`,
     );
-    return row && row.expires_at > now.toISOString() ? row.holder : null;
+    return rows.map((r) => r.claimed_by);
   }
 }
 

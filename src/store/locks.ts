@@ -4,7 +4,8 @@ import { type Db, sql } from './db.js';
 /** This process, as a lock holder. */
 export const SELF = `${hostname()}:${process.pid}`;
 
-function alive(holder: string): boolean {
+/** Whether a holder may still be running: always for another host's (its lease decides), by its pid on this host. */
+export function alive(holder: string): boolean {
   const [host, pid] = holder.split(':');
   if (host !== hostname()) return true; // another machine: trust its lease until it expires
   try {

@@ -33,7 +33,7 @@ function withoutTime(json: string): string {
   return json.replace(/"takenAt":"[^"]*"/, '');
 }
 
-/** The monitor's tables: per-domain state and conditions, snapshot history, the alert outbox, pass progress. */
+/** The monitor's tables: per-domain state and conditions, snapshot history, the alert outbox (passes: passes.ts). */
 export class MonitorStore {
   constructor(private readonly db: Db) {}
 
@@ -277,18 +277,6 @@ export class MonitorStore {
     return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   }
 
-  /** Starts a pass, or resumes the last one if it never finished (a crash or a restart mid-pass). */
-  async beginPass(now: Date): Promise<{ id: number; cursor: string; resumed: boolean }> {
-    const open = await this.db.get<{ id: number; cursor: string }>(
-      sql`SELECT id, cursor FROM monitor_passes WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1`,
-    );
-    if (open) return { id: open.id, cursor: open.cursor, resumed: true };
-    const row = await this.db.get<{ id: number }>(
-      sql`INSERT INTO monitor_passes (started_at) VALUES (${now.toISOString()}) RETURNING id`,
-    );
-    return { id: Number(row?.id), cursor: '', resumed: false };
-  }
-
   async hasUnfinishedPass(): Promise<boolean> {
     return (
       (await this.db.get(sql`SELECT 1 AS one FROM monitor_passes WHERE finished_at IS NULL LIMIT 1`)) !==
@@ -296,17 +284,10 @@ export class MonitorStore {
     );
   }
 
-  async advancePass(id: number, cursor: string, count: number): Promise<void> {
-    await this.db.run(
-      sql`UPDATE monitor_passes SET cursor = ${cursor}, domains = domains + ${count} WHERE id = ${id}`,
-    );
-  }
-
-  /** Ends a pass, and forgets delivered or abandoned alerts and passes older than the history window. */
-  finishPass(id: number, now: Date): Promise<void> {
+  /** After a pass: forgets delivered or abandoned alerts and passes older than the history window. */
+  prune(now: Date): Promise<void> {
     const cutoff = new Date(now.getTime() - HISTORY_DAYS * 86_400_000).toISOString();
     return this.db.transaction(async () => {
-      await this.db.run(sql`UPDATE monitor_passes SET finished_at = ${now.toISOString()} WHERE id = ${id}`);
       await this.db.run(sql`DELETE FROM outbox WHERE state IN ('sent', 'dead') AND created_at < ${cutoff}`);
       await this.db.run(
         sql`DELETE FROM monitor_passes WHERE finished_at IS NOT NULL AND finished_at < ${cutoff}`,

@@ -33,7 +33,7 @@ describe.skipIf(missing !== null)('startServing', () => {
   const metrics = new AppMetrics({
     databaseUp: async () => true,
     outbox: async () => ({ pending: 0, oldestCreatedAt: null }),
-    leaseHolder: async () => null,
+    passWorkers: async () => [],
     self: 'test',
     slackUp: () => null,
     now: () => new Date(),

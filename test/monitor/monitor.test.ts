@@ -8,7 +8,7 @@ import { DEFAULT_DELIVERY } from '../../src/monitor/deliver.js';
 import type { MonitorSettings, PassSummary } from '../../src/monitor/monitor.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { slackPoster } from '../../src/slack/poster.js';
-import { LockStore } from '../../src/store/locks.js';
+import { PassStore } from '../../src/store/passes.js';
 import { cliEnv, testConfig } from '../support/config.js';
 import type { ApiCall } from '../support/fake-slack.js';
 import { FakeSlack } from '../support/fake-slack.js';
@@ -377,21 +377,28 @@ describe('delivery that loses nothing', () => {
     await rig.runtime.close();
   });
 
-  test('a pass interrupted by a restart is resumed where it stopped', async () => {
+  test("a pass interrupted by a crash is taken up where it stopped: the dead process's page at once, its stored domains not again", async () => {
     const rig = await Rig.create();
-    await lab.domain('resume-a.test');
-    await lab.domain('resume-b.test');
-    await rig.watch('resume-a.test', 'CRES');
-    await rig.watch('resume-b.test', 'CRES');
-    const pass = await rig.runtime.monitorStore.beginPass(rig.clock);
-    await rig.runtime.monitorStore.advancePass(pass.id, 'resume-a.test', 1);
+    for (const d of ['resume-a.test', 'resume-b.test', 'resume-c.test']) {
+      await lab.domain(d);
+      await rig.watch(d, 'CRES');
+    }
+    // A process of this host that is no longer running began a pass in pages of 2, stored resume-a.test, and died.
+    const dead = new PassStore(rig.runtime.db, `${hostname()}:2147483646`);
+    const open = await dead.begin(rig.clock, null);
+    await dead.plan(open.id, 2);
+    const claim = await dead.claim(open.id, rig.clock, 60_000);
+    expect(claim).toMatchObject({ seq: 0, after: '', upto: 'resume-b.test' });
+    if (!claim) throw new Error('no page');
+    await rig.runtime.db.transaction(() => dead.record(claim, 'resume-a.test', rig.clock, 60_000));
     await rig.restart();
     const s = await rig.pass();
-    expect(s).toMatchObject({ passId: pass.id, resumed: true, domains: 1 });
-    expect((await rig.runtime.checks.last('resume-b.test'))?.domain).toBe('resume-b.test');
+    expect(s).toMatchObject({ passId: open.id, resumed: true, domains: 2, pages: 2, ended: true });
     expect(await rig.runtime.checks.last('resume-a.test')).toBeNull();
+    expect((await rig.runtime.checks.last('resume-b.test'))?.domain).toBe('resume-b.test');
+    expect((await rig.runtime.checks.last('resume-c.test'))?.domain).toBe('resume-c.test');
     const next = await rig.pass();
-    expect(next).toMatchObject({ resumed: false, domains: 2 });
+    expect(next).toMatchObject({ resumed: false, domains: 3, ended: true });
     await rig.runtime.close();
   });
 
@@ -443,7 +450,7 @@ test('mtasts sweep runs one pass and reports it', async () => {
   });
   expect(err.join('')).toBe('');
   expect(code).toBe(0);
-  expect(out.join('')).toMatch(/^sweep: ran pass 1: 1 domain\(s\) checked, 0 could not be/);
+  expect(out.join('')).toMatch(/^sweep: ran pass 1: 1 domain\(s\) checked here, 0 could not be/);
 });
 
 test('mtasts sweep without any Slack setting runs the watch list and writes its alerts to the log', async () => {
@@ -469,7 +476,7 @@ test('mtasts sweep without any Slack setting runs the watch list and writes its 
   expect((await run(['watch', 'add', 'logonly.test'])).code).toBe(0);
   const first = await run(['sweep']);
   expect(first.code).toBe(0);
-  expect(first.out).toMatch(/^sweep: ran pass 1: 1 domain\(s\) checked, 0 could not be/);
+  expect(first.out).toMatch(/^sweep: ran pass 1: 1 domain\(s\) checked here, 0 could not be/);
   expect(first.err).not.toContain('SLACK_BOT_TOKEN');
   // A failed policy fetch alerts at its second pass in a row: the alert goes to the log.
   const second = await run(['sweep']);
@@ -546,33 +553,95 @@ describe('a pass at scale', () => {
   });
 });
 
-describe('one pass at a time across processes', () => {
-  test('a pass held by another process blocks this one (and sweep says so); a dead holder on this host is taken over', async () => {
-    await lab.domain('lease.test');
+describe('one pass shared by the processes on the database', () => {
+  test('a page held by a live process on another host is left to it until its lease runs out, then taken over', async () => {
     const rig = await Rig.create();
-    await rig.watch('lease.test', 'CLEASE');
-    const other = new LockStore(rig.runtime.db, 'another-host:4242');
-    expect(await other.acquire('monitor-pass', 60_000, rig.clock)).toBe(true);
-    expect(await rig.runtime.monitor.runPass()).toBeNull();
-    const err: string[] = [];
-    const code = await main(['sweep'], {
+    for (const d of ['share-a.test', 'share-b.test']) {
+      await lab.domain(d);
+      await rig.watch(d, 'CSHARE');
+    }
+    const other = new PassStore(rig.runtime.db, 'another-host:4242');
+    const open = await other.begin(rig.clock, null);
+    await other.plan(open.id, 1);
+    expect(await other.claim(open.id, rig.clock, 60_000)).toMatchObject({ seq: 0, upto: 'share-a.test' });
+    const running = rig.runtime.monitor.runPass();
+    // This process takes the free page, then waits for the other one's: the pass is not over.
+    await until(async () => (await rig.runtime.checks.last('share-b.test')) !== null);
+    expect(await rig.runtime.monitor.runPass()).toBeNull(); // one pass at a time in a process
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await rig.runtime.checks.last('share-a.test')).toBeNull();
+    expect(await rig.runtime.monitorStore.hasUnfinishedPass()).toBe(true);
+    rig.advance(60_001); // the other host's lease runs out
+    const s = await running;
+    expect(s).toMatchObject({ passId: open.id, resumed: true, domains: 2, pages: 2, ended: true });
+    expect((await rig.runtime.checks.last('share-a.test'))?.domain).toBe('share-a.test');
+    expect(await rig.runtime.monitorStore.hasUnfinishedPass()).toBe(false);
+    // The late process finds its page taken and stores nothing of it.
+    const late = await other.renew(
+      { passId: open.id, seq: 0, after: '', upto: 'share-a.test' },
+      rig.clock,
+      60_000,
+    );
+    expect(late).toBe(false);
+    await rig.runtime.close();
+  });
+
+  test('replicas firing for the same tick share its pass; one firing after it ended does nothing', async () => {
+    await lab.domain('tick.test');
+    const rig = await Rig.create();
+    await rig.watch('tick.test', 'CTICK');
+    const slot = '2026-11-29T20:00:00.000Z';
+    const first = await rig.runtime.monitor.runPass(slot);
+    expect(first).toMatchObject({ domains: 1, ended: true });
+    const again = await rig.runtime.monitor.runPass(slot);
+    expect(again).toMatchObject({ passId: first?.passId, alreadyRun: true, domains: 0 });
+    const next = await rig.runtime.monitor.runPass('2026-11-29T21:00:00.000Z');
+    expect(next).toMatchObject({ domains: 1, ended: true });
+    expect(next?.passId).not.toBe(first?.passId);
+    await rig.runtime.close();
+  });
+
+  test('mtasts sweep joins the pass under way and checks the pages nobody holds', async () => {
+    const rig = await Rig.create();
+    for (const d of ['sweep-a.test', 'sweep-b.test']) {
+      await lab.domain(d);
+      await rig.watch(d, 'CSWEEP');
+    }
+    const other = new PassStore(rig.runtime.db, 'another-host:4242');
+    const open = await other.begin(rig.clock, null);
+    await other.plan(open.id, 1);
+    const claim = await other.claim(open.id, rig.clock, 60_000);
+    if (!claim) throw new Error('no page');
+    await rig.runtime.close();
+    const out: string[] = [];
+    const swept = main(['sweep'], {
       env: cliEnv({
         SLACK_BOT_TOKEN: 'xoxb-test',
         SLACK_API_URL: slack.apiUrl,
         DATABASE_PATH: rig.dbPath,
         MTASTS_DNS_SERVERS: lab.dns.address,
       }),
-      stdout: () => {},
-      stderr: (t) => err.push(t),
+      stdout: (t) => out.push(t),
+      stderr: () => {},
+      engine: { ca: [lab.ca.rootPem], policyPort: lab.policyPort, smtpPort: lab.smtpPort },
     });
-    expect(code).toBe(75);
-    expect(err.join('')).toContain('a monitoring pass is already running');
-    await other.release('monitor-pass');
-    expect(await rig.runtime.monitor.runPass()).not.toBeNull();
-    // A lease left by a process that no longer exists on this host does not block.
-    const dead = new LockStore(rig.runtime.db, `${hostname()}:2147483646`);
-    expect(await dead.acquire('monitor-pass', 60_000, rig.clock)).toBe(true);
-    expect(await rig.runtime.monitor.runPass()).not.toBeNull();
+    // The other process finishes its page meanwhile: the sweep then ends the pass.
+    rig.runtime = await rig.open();
+    await until(async () => (await rig.runtime.checks.last('sweep-b.test')) !== null);
+    const again = new PassStore(rig.runtime.db, 'another-host:4242');
+    await rig.runtime.db.transaction(() => again.record(claim, 'sweep-a.test', new Date(), 60_000));
+    expect(await again.pageDone(claim, new Date(), 1)).toBe(true);
+    expect(await swept).toBe(0);
+    expect(out.join('')).toMatch(/^sweep: resumed pass \d+: 1 domain\(s\) checked here, 0 could not be/);
+    expect(await rig.runtime.monitorStore.hasUnfinishedPass()).toBe(false);
     await rig.runtime.close();
   });
 });
+
+async function until(condition: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
