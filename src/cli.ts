@@ -186,12 +186,8 @@ async function runSweep(args: string[], io: CliIo): Promise<number> {
   });
   try {
     const s = await runtime.monitor.runPass();
-    if (!s) {
-      io.stderr(
-        'mtasts: a monitoring pass is already running (the app, or another sweep); nothing was done\n',
-      );
-      return 75;
-    }
+    // A runtime just opened runs no pass yet; a pass under way in another process is joined, not refused.
+    if (!s) throw new Error('sweep: this process was already running a pass');
     io.stdout(
       `sweep: ${s.resumed ? 'resumed' : 'ran'} pass ${s.passId}: ${s.domains} domain(s) checked here, ${s.failures} could not be, ${s.events} event(s), ${s.alerts} alert(s) queued; ${s.delivery.sent} sent, ${s.delivery.retrying} to retry, ${s.delivery.dead} given up\n`,
     );

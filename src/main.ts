@@ -206,7 +206,7 @@ async function startWork(runtime: Runtime, service: Pick<Service, 'health'>): Pr
     .catch(() => null);
   if (unfinished) {
     logger.info(`monitor: resuming the pass started at ${unfinished}`);
-    void runtime.monitor.runPass().catch((err: unknown) => logger.error(`monitor: ${describeFault(err)}`));
+    void runtime.monitor.runLogged();
   }
   runtime.monitor.schedule(config.schedule);
   // Daily TLS-RPT digests, and a regular look at the outbox for alerts queued outside a pass (report intake).

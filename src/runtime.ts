@@ -68,6 +68,8 @@ export async function openRuntime(
   const db = await openTarget(config, (err) =>
     logger.warn(`database: a pooled connection failed: ${err.message}`),
   );
+  if (db.migrated.length > 0)
+    logger.info(`database: applied ${db.migrated.length} migration(s), ${db.migrated.join(', ')}`);
   const now = overrides.now ?? (() => new Date());
   const engine = createEngine(config.engine, dcKey, {
     ...overrides.engine,

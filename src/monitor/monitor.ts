@@ -195,34 +195,33 @@ export class Monitor {
     return this.delivery.deliver();
   }
 
-  /** Schedules passes with a cron expression (node-cron). */
+  /** Schedules passes with a cron expression (node-cron); each tick's pass is shared with the other replicas. */
   schedule(expression: string): void {
-    this.task = cronSchedule(
-      expression,
-      async (context) => {
-        try {
-          const s = await this.runPass(slotOf(context.date));
-          if (!s) {
-            this.deps.logger.warn('monitor: the previous pass is still running here; this tick is skipped');
-            return;
-          }
-          if (s.alreadyRun) {
-            this.deps.logger.info(`monitor: pass ${s.passId} for this tick was run by another process`);
-            return;
-          }
-          if (s.interrupted) {
-            this.deps.logger.info(`monitor: pass ${s.passId} interrupted; it resumes at the next start`);
-            return;
-          }
-          this.deps.logger.info(
-            `monitor: pass ${s.passId}: ${s.domains} domain(s) checked here in ${s.pages} page(s)${s.ended ? ', pass ended' : ''}, ${s.events} event(s), ${s.alerts} alert(s); sent ${s.delivery.sent}, retrying ${s.delivery.retrying}`,
-          );
-        } catch (err) {
-          this.deps.logger.error(`monitor: pass failed: ${(err as Error).stack ?? String(err)}`);
-        }
-      },
-      { noOverlap: true },
-    );
+    this.task = cronSchedule(expression, (context) => this.runLogged(slotOf(context.date)), {
+      noOverlap: true,
+    });
+  }
+
+  /**
+   * Runs (or joins) a pass and logs how this process's share of it went; never throws (a failure is logged). Used by
+   * the schedule, and at start to take up a pass a crash or restart left unfinished.
+   */
+  async runLogged(slot: string | null = null): Promise<void> {
+    const { logger } = this.deps;
+    try {
+      const s = await this.runPass(slot);
+      if (!s) logger.warn('monitor: the previous pass is still running here; this tick is skipped');
+      else if (s.alreadyRun)
+        logger.info(`monitor: pass ${s.passId} for this tick was run by another process`);
+      else if (s.interrupted)
+        logger.info(`monitor: pass ${s.passId} interrupted; it resumes at the next start`);
+      else
+        logger.info(
+          `monitor: pass ${s.passId}: ${s.domains} domain(s) checked here in ${s.pages} page(s)${s.ended ? ', pass ended' : ''}, ${s.events} event(s), ${s.alerts} alert(s); sent ${s.delivery.sent}, retrying ${s.delivery.retrying}`,
+        );
+    } catch (err) {
+      logger.error(`monitor: pass failed: ${(err as Error).stack ?? String(err)}`);
+    }
   }
 
   /** Stops scheduling; the running pass's checks are aborted, and it ends before its page is counted as done. */

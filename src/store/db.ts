@@ -44,6 +44,8 @@ type Executor = Kysely<Record<string, never>>;
  */
 export class Database {
   private readonly scope = new AsyncLocalStorage<{ trx: Executor; open: boolean }>();
+  /** The migration files this process applied when it opened the database (none when another process had). */
+  migrated: string[] = [];
 
   private constructor(
     readonly dialect: Dialect,
@@ -142,13 +144,15 @@ export function openDatabase(
     // With WAL, NORMAL never corrupts the database; a power cut may lose the last transactions, an app crash none.
     handle.pragma('synchronous = NORMAL');
     handle.pragma('foreign_keys = ON');
-    migrateSqlite(handle, migrationsDir);
+    const migrated = migrateSqlite(handle, migrationsDir);
     handle.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+    const db = Database.sqliteOn(handle);
+    db.migrated = migrated;
+    return db;
   } catch (err) {
     handle.close();
     throw err;
   }
-  return Database.sqliteOn(handle);
 }
 
 /** Applies what a SQLite database lacks of the migrations in `dir` (it was opened with fewer): the files applied. */
@@ -193,13 +197,16 @@ export async function openPostgres(
     types: numberTypes(pg.types),
   });
   pool.on('error', onError);
+  let migrated: string[];
   try {
-    await migratePostgres(pool, migrationsDir);
+    migrated = await migratePostgres(pool, migrationsDir);
   } catch (err) {
     await pool.end().catch(() => {});
     throw err;
   }
-  return Database.postgresOn(pool);
+  const db = Database.postgresOn(pool);
+  db.migrated = migrated;
+  return db;
 }
 
 /** Where the data lives: DATABASE_URL (PostgreSQL) when set, else the SQLite file at DATABASE_PATH. */

@@ -37,14 +37,13 @@ export class PassStore {
    */
   async begin(now: Date, slot: string | null): Promise<PassEntry> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const open = await this.db.get<{ id: number }>(sql`SELECT id FROM monitor_passes WHERE is_open = 1`);
+      // One look (one snapshot): the open pass, else this tick's pass when it ran to its end already.
+      const seen = await this.db.all<{ id: number; is_open: number | null }>(
+        sql`SELECT id, is_open FROM monitor_passes WHERE is_open = 1 OR slot = ${slot} ORDER BY is_open`,
+      );
+      const open = seen.find((p) => p.is_open === 1);
       if (open) return { kind: 'open', id: Number(open.id), resumed: true };
-      if (slot !== null) {
-        const ran = await this.db.get<{ id: number }>(
-          sql`SELECT id FROM monitor_passes WHERE slot = ${slot}`,
-        );
-        if (ran) return { kind: 'finished', id: Number(ran.id) };
-      }
+      if (seen[0]) return { kind: 'finished', id: Number(seen[0].id) };
       const made = await this.db.get<{ id: number }>(
         sql`INSERT INTO monitor_passes (started_at, slot, is_open) VALUES (${now.toISOString()}, ${slot}, 1)
             ON CONFLICT DO NOTHING RETURNING id`,

@@ -76,6 +76,24 @@ describe.each(engines)('%s', (_name, database, together) => {
     await closeAll(ps);
   });
 
+  test('processes firing for the same tick at the same moment all join its pass, round after round', async () => {
+    const ps = await processes(database(), 6, 3);
+    for (let round = 0; round < 8; round++) {
+      const slot = new Date(NOW.getTime() + round * 3600_000).toISOString();
+      const entries = await together(ps.map((p) => () => p.begin(later(round * 3600_000), slot)));
+      // None may find the tick's pass "run already" while it is open (it would skip its share).
+      expect(entries.map((e) => e.kind)).toEqual(Array(6).fill('open'));
+      expect(new Set(entries.map((e) => e.id)).size).toBe(1);
+      const id = entries[0]?.id as number;
+      const p = ps[0] as PassStore;
+      await p.plan(id, 10);
+      const claim = (await p.claim(id, NOW, LEASE)) as PageClaim;
+      await p.pageDone(claim, NOW, 0);
+      expect(await p.finish(id, NOW)).toBe(true);
+    }
+    await closeAll(ps);
+  });
+
   test('a tick that already ran is not run again; a new tick is a new pass, only once the open one ended', async () => {
     const [a, b] = (await processes(database(), 2, 1)) as [PassStore, PassStore];
     const first = await a.begin(NOW, '2026-11-29T12:00:00.000Z');

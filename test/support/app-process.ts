@@ -16,10 +16,29 @@ export interface AppProcess {
   get: (path: string, headers?: Record<string, string>) => Promise<Response>;
 }
 
-/** Starts the app with only the given environment (and PATH). */
-export function startApp(env: Record<string, string>): AppProcess {
+/**
+ * Starts the app with only the given environment (and PATH). With `hostname`, in a UTS namespace of its own under that
+ * host name (root only), so that it stands for a replica on another machine; the process is the app's own (exec), so
+ * its pid is the app's.
+ */
+export function startApp(env: Record<string, string>, options: { hostname?: string } = {}): AppProcess {
   let output = '';
-  const child = spawn(process.execPath, [MAIN], {
+  const [command, args] = options.hostname
+    ? [
+        'unshare',
+        [
+          '--uts',
+          '--',
+          'sh',
+          '-c',
+          'hostname "$0" && exec "$1" "$2"',
+          options.hostname,
+          process.execPath,
+          MAIN,
+        ],
+      ]
+    : [process.execPath, [MAIN]];
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
