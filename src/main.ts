@@ -98,15 +98,8 @@ async function start(): Promise<void> {
     process.exit(1);
   }
   const serving = await startHosting(runtime, service);
-  logger.info(
-    `mtasts-bot: ${!hasSlack(config) ? 'no Slack app' : config.appToken ? 'Socket Mode' : 'HTTP mode, events at /slack/events'}; HTTP on port ${port}; database ${databaseLabel(config)}`,
-  );
-  if (!hasSlack(config)) {
-    logger.info(
-      'mtasts-bot: no Slack app configured: monitoring the watch list (npx mtasts watch add example.com), alerts to the log or MTASTS_WEBHOOKS; to connect Slack set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN), see the README',
-    );
-  }
-  const stopWork = await startWork(runtime, service);
+  // The background work starts below; a signal from here on (as soon as the port is announced) stops cleanly.
+  let work: Promise<() => Promise<void>> | null = null;
   let stopping = false;
   stopApp = async (reason: string, code: number) => {
     if (stopping) return;
@@ -122,7 +115,8 @@ async function start(): Promise<void> {
       service.stop().catch((err: unknown) => logger.error(`stopping the listener: ${describeFault(err)}`)),
       stopHosting(serving),
     ]);
-    await stopWork();
+    // Work that failed to start has nothing to stop (its failure is reported where it is awaited).
+    if (work) await (await work.catch(() => async () => {}))();
     try {
       await runtime.close();
     } catch {
@@ -133,6 +127,16 @@ async function start(): Promise<void> {
   };
   process.once('SIGTERM', () => void stopApp?.('SIGTERM', 0));
   process.once('SIGINT', () => void stopApp?.('SIGINT', 0));
+  logger.info(
+    `mtasts-bot: ${!hasSlack(config) ? 'no Slack app' : config.appToken ? 'Socket Mode' : 'HTTP mode, events at /slack/events'}; HTTP on port ${port}; database ${databaseLabel(config)}`,
+  );
+  if (!hasSlack(config)) {
+    logger.info(
+      'mtasts-bot: no Slack app configured: monitoring the watch list (npx mtasts watch add example.com), alerts to the log or MTASTS_WEBHOOKS; to connect Slack set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN), see the README',
+    );
+  }
+  work = startWork(runtime, service);
+  await work;
 }
 
 /** How long a stop waits for an ACME order under way; past it the order is left (its lease lapses, a later pass redoes it). */

@@ -79,6 +79,14 @@ export interface MonitorDeps {
   hosting?: HostingHooks;
 }
 
+/** What checkOne did: stored the check, or kept nothing (cut short; page lost; stored by another in this pass). */
+export interface Checked {
+  events: number;
+  alerts: number;
+  sqliteMs: number;
+  outcome: 'stored' | 'aborted' | 'lost' | 'done';
+}
+
 export interface PassSummary {
   passId: number;
   /** The pass was open already (begun by another process, or before a restart): this process joined it. */
@@ -322,13 +330,11 @@ export class Monitor {
         if (page.signal.aborted) return;
         try {
           const r = await this.checkOne(domain, deps, page.signal, claim);
-          if (!r.stored) {
-            if (!page.signal.aborted && !signal.aborted) {
-              lost = true; // the page is no longer ours (or the domain was stored by another): stop here
-              page.abort();
-            }
-            return;
+          if (r.outcome === 'lost' && !page.signal.aborted) {
+            lost = true; // another process took the page over: its checks are its own now
+            page.abort();
           }
+          if (r.outcome !== 'stored') return;
           checked++;
           summary.domains++;
           summary.events += r.events;
@@ -348,14 +354,15 @@ export class Monitor {
 
   /**
    * Checks one domain, compares, and commits the new state with its alerts; within a pass (`claim`), only while the
-   * page is still this process's and the domain was not stored in the pass yet (`stored` false: nothing was kept).
+   * page is still this process's ('lost') and the domain was not stored in the pass yet ('done'). Nothing is kept
+   * unless the outcome is 'stored'.
    */
   async checkOne(
     domain: string,
     deps?: CheckDeps,
     signal?: AbortSignal,
     claim?: PageClaim,
-  ): Promise<{ events: number; alerts: number; sqliteMs: number; stored: boolean }> {
+  ): Promise<Checked> {
     const { engine, checks, store, subscriptions, passes, now } = this.deps;
     const parsed = parseDomain(domain);
     if (!parsed.ok) throw new Error(`stored domain "${domain}" is not valid: ${parsed.error}`);
@@ -364,7 +371,7 @@ export class Monitor {
     const report = deps
       ? await engine.checkWith(parsed.domain, deps, signal)
       : await engine.check(parsed.domain, signal);
-    if (report.aborted) return { events: 0, alerts: 0, sqliteMs: 0, stored: false }; // cut short: not its state
+    if (report.aborted) return { events: 0, alerts: 0, sqliteMs: 0, outcome: 'aborted' }; // not its state
     const at = now();
     const t0 = performance.now();
     const previous = await store.loadState(domain);
@@ -402,19 +409,17 @@ export class Monitor {
     }
     alerts.push(...(await this.hostingAlerts(report, at)));
     const t1 = performance.now();
-    let stored = true;
+    let outcome: Checked['outcome'] = 'stored';
     await store.atomically(async () => {
-      if (claim && !(await passes.record(claim, domain, now(), this.settings.pageLeaseMs))) {
-        stored = false;
-        return;
-      }
+      if (claim) outcome = await passes.record(claim, domain);
+      if (outcome !== 'stored') return;
       await checks.save(report);
       await store.commit(domain, state, alerts, at);
     });
     sqliteMs += performance.now() - t1;
-    return stored
-      ? { events: events.length, alerts: alerts.length, sqliteMs, stored }
-      : { events: 0, alerts: 0, sqliteMs, stored };
+    return outcome === 'stored'
+      ? { events: events.length, alerts: alerts.length, sqliteMs, outcome }
+      : { events: 0, alerts: 0, sqliteMs, outcome };
   }
 
   /**

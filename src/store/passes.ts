@@ -135,17 +135,23 @@ export class PassStore {
   }
 
   /**
-   * Records that `domain` was checked in the claim's pass, renewing the lease; to be called in the transaction that
-   * stores the check. False (store nothing: roll back) when the page is no longer this process's or the domain was
-   * already recorded in this pass.
+   * Records that `domain` was checked in the claim's pass; to be called in the transaction that stores the check (on
+   * PostgreSQL it holds a share lock on the page row until then, so that no other process can take the page over
+   * meanwhile, while this process's other checks record side by side). 'lost' when the page is no longer this
+   * process's, 'done' when the domain was recorded in this pass already: either way store nothing (roll back).
    */
-  async record(claim: PageClaim, domain: string, now: Date, leaseMs: number): Promise<boolean> {
-    if (!(await this.renew(claim, now, leaseMs))) return false;
+  async record(claim: PageClaim, domain: string): Promise<'stored' | 'lost' | 'done'> {
+    const held = await this.db.get(
+      sql`SELECT 1 AS one FROM monitor_pages
+          WHERE pass_id = ${claim.passId} AND seq = ${claim.seq} AND claimed_by = ${this.holder} AND done_at IS NULL
+          ${this.db.pick('', 'FOR SHARE')}`,
+    );
+    if (!held) return 'lost';
     const row = await this.db.get(
       sql`INSERT INTO monitor_pass_checks (pass_id, domain, checked_by) VALUES (${claim.passId}, ${domain}, ${this.holder})
           ON CONFLICT DO NOTHING RETURNING domain`,
     );
-    return row !== undefined;
+    return row ? 'stored' : 'done';
   }
 
   /** The page is done (while it is still this process's); its domains are counted with the pass. */

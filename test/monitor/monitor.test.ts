@@ -390,7 +390,7 @@ describe('delivery that loses nothing', () => {
     const claim = await dead.claim(open.id, rig.clock, 60_000);
     expect(claim).toMatchObject({ seq: 0, after: '', upto: 'resume-b.test' });
     if (!claim) throw new Error('no page');
-    await rig.runtime.db.transaction(() => dead.record(claim, 'resume-a.test', rig.clock, 60_000));
+    await rig.runtime.db.transaction(() => dead.record(claim, 'resume-a.test'));
     await rig.restart();
     const s = await rig.pass();
     expect(s).toMatchObject({ passId: open.id, resumed: true, domains: 2, pages: 2, ended: true });
@@ -629,7 +629,7 @@ describe('one pass shared by the processes on the database', () => {
     rig.runtime = await rig.open();
     await until(async () => (await rig.runtime.checks.last('sweep-b.test')) !== null);
     const again = new PassStore(rig.runtime.db, 'another-host:4242');
-    await rig.runtime.db.transaction(() => again.record(claim, 'sweep-a.test', new Date(), 60_000));
+    await rig.runtime.db.transaction(() => again.record(claim, 'sweep-a.test'));
     expect(await again.pageDone(claim, new Date(), 1)).toBe(true);
     expect(await swept).toBe(0);
     expect(out.join('')).toMatch(/^sweep: resumed pass \d+: 1 domain\(s\) checked here, 0 could not be/);
