@@ -11,6 +11,7 @@ import { address, benchDomain, PROVIDERS } from './population.js';
  * loopback address; TLS certificates are chosen by SNI). Every reply waits `delay` ms, standing in for a round trip.
  * With a third argument `real-ports`, the hosts of domain 7 (a healthy one with MX hosts of its own) also answer on
  * ports 443 and 25 of their addresses, so that the `mtasts` binary, which knows no other ports, can check it (root).
+ * Asked 'fetches' over IPC, it tells how many connections each domain's policy host took since it was last asked.
  */
 
 interface HostConfig {
@@ -25,6 +26,10 @@ async function main(): Promise<void> {
   const contexts = new Map<string, SecureContext>();
   const hosts = new Map<string, HostConfig>();
   const policies = new Map<string, { status: number; text: string }>();
+  // Connections to each domain's policy host (an address of its own) since the parent last asked ('fetches'): a check
+  // fetches the policy once, on a connection of its own, whether the fetch then succeeds or not.
+  const policyAt = new Map<string, number>();
+  const fetches = new Uint32Array(domains);
   const zone: Zone = {};
   let k = 0;
   const context = (names: string[], notAfterDays = 365, notBeforeDays = -1) => {
@@ -49,6 +54,7 @@ async function main(): Promise<void> {
     zone[`_mta-sts.${d.name}`] = { TXT: [`v=STSv1; id=bench${i}`] };
     zone[`_smtp._tls.${d.name}`] = { TXT: [`v=TLSRPTv1; rua=mailto:tlsrpt@${d.name}`] };
     zone[policyHost] = { A: [pa] };
+    policyAt.set(pa, i);
     const listed = d.fault === 'mx-not-in-policy' ? d.mx.slice(0, 1) : d.mx;
     policies.set(policyHost, {
       status: d.fault === 'policy-404' ? 404 : 200,
@@ -82,6 +88,10 @@ async function main(): Promise<void> {
     }, delay);
   });
   https.on('tlsClientError', () => {});
+  https.on('connection', (socket: Socket) => {
+    const i = policyAt.get(socket.localAddress?.replace(/^::ffff:/, '') ?? '');
+    if (i !== undefined) fetches[i] = (fetches[i] ?? 0) + 1;
+  });
   await new Promise<void>((resolve) => https.listen(0, '0.0.0.0', 2048, resolve));
 
   const smtp = createServer((socket) =>
@@ -103,6 +113,10 @@ async function main(): Promise<void> {
   });
   process.on('message', (m) => {
     if (m === 'stop') process.exit(0);
+    if (m === 'fetches') {
+      process.send?.({ fetches: Array.from(fetches) });
+      fetches.fill(0);
+    }
   });
   process.on('disconnect', () => process.exit(0));
 }

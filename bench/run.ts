@@ -7,16 +7,18 @@ import { loadAppConfig } from '../src/config.js';
 import { parseDomain } from '../src/core/domain.js';
 import type { Poster } from '../src/monitor/deliver.js';
 import { openRuntime } from '../src/runtime.js';
+import { type Peers, startPeers } from './peers-child.js';
 import { benchDomain } from './population.js';
 import { printProcessFigures, processFigures } from './process.js';
+import { replicaFigures, replicasMissing } from './replicas.js';
 
 /**
  * npm run bench: first the process figures (how long `mtasts` commands and the app's start take, next to
  * `node -e 0`: see process.ts), then a monitoring pass over a population of domains served by loopback peers, through
  * the real monitor and SQLite. Each size runs in a process of its own (so that peak RSS is that run's), the peers in
- * another.
+ * another. Last, where PostgreSQL can be had, one and then two replicas sharing passes on it (replicas.ts).
  *
- *   npm run bench -- [--domains 10000] [--small 1000] [--delay 20] [--concurrency N] [--only process|pass]
+ *   npm run bench -- [--domains 10000] [--small 1000] [--delay 20] [--concurrency N] [--only process|pass|replicas]
  */
 
 interface Options {
@@ -24,17 +26,7 @@ interface Options {
   small: number;
   delay: number;
   concurrency: number | null;
-  only: 'process' | 'pass' | null;
-}
-
-interface Peers {
-  dns: string;
-  httpsPort: number;
-  smtpPort: number;
-  caPem: string;
-  hosts: number;
-  certificates: number;
-  setupMs: number;
+  only: 'process' | 'pass' | 'replicas' | null;
 }
 
 interface RunResult {
@@ -57,15 +49,14 @@ interface RunResult {
   single: { wallMs: number[]; chainMs: number };
 }
 
-const HERE = fileURLToPath(new URL('.', import.meta.url));
-
 function parseOptions(argv: string[]): Options {
   const options: Options = { domains: 10000, small: 1000, delay: 20, concurrency: null, only: null };
   for (let i = 0; i < argv.length; i += 2) {
     const name = argv[i]?.replace(/^--/, '');
     if (name === 'only') {
       const what = argv[i + 1];
-      if (what !== 'process' && what !== 'pass') throw new Error('--only takes process or pass');
+      if (what !== 'process' && what !== 'pass' && what !== 'replicas')
+        throw new Error('--only takes process, pass or replicas');
       options.only = what;
       continue;
     }
@@ -78,16 +69,6 @@ function parseOptions(argv: string[]): Options {
     else throw new Error(`unknown option --${name}`);
   }
   return options;
-}
-
-function startPeers(domains: number, delay: number): Promise<{ peers: Peers; stop: () => void }> {
-  const child = fork(join(HERE, 'peers.js'), [String(domains), String(delay)], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('message', (m) => resolve({ peers: m as Peers, stop: () => child.kill() }));
-    child.once('exit', (code) => reject(new Error(`the peers exited (${code}) before they were ready`)));
-  });
 }
 
 /** One size, in this process: set up, run two passes and single checks, report figures. */
@@ -275,6 +256,7 @@ async function main(): Promise<void> {
     return;
   }
   const options = parseOptions(argv);
+  if (options.only === 'replicas') return replicas(options);
   if (options.only !== 'pass') {
     process.stderr.write('bench: process figures…\n');
     process.stdout.write(`${printProcessFigures(await processFigures(options.delay))}\n\n`);
@@ -290,6 +272,22 @@ async function main(): Promise<void> {
     results.push(await runChild(size, options));
   }
   print(results, options);
+  if (options.only === null) await replicas(options);
+}
+
+/** The replicas figures (after the SQLite ones), or one line saying why they were skipped; exit 1 when any failed. */
+async function replicas(options: Options): Promise<void> {
+  const missing = replicasMissing();
+  if (missing) {
+    process.stdout.write(
+      `${options.only === 'replicas' ? '' : '\n'}replicas on PostgreSQL skipped: ${missing}\n`,
+    );
+    if (options.only === 'replicas') process.exitCode = 1;
+    return;
+  }
+  const { text, ok } = await replicaFigures(options);
+  process.stdout.write(`${options.only === 'replicas' ? '' : '\n'}${text}\n`);
+  if (!ok) process.exitCode = 1;
 }
 
 main().catch((err: unknown) => {
