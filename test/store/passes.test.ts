@@ -139,7 +139,7 @@ describe.each(engines)('%s', (_name, database, together) => {
     expect(await dbOf(a).transaction(() => a.record(mine, 'd000.example'))).toBe('stored');
     // Within the lease, the page is a's: b gets nothing.
     expect(await b.claim(id, later(LEASE - 1), LEASE)).toBeNull();
-    const taken = (await b.claim(id, later(LEASE + 1), LEASE)) as PageClaim;
+    const taken = (await b.claim(id, later(LEASE), LEASE)) as PageClaim; // a lease ends at its end
     expect(taken.seq).toBe(0);
     // What a stored stays stored; the rest is b's.
     expect(await b.domains(taken)).toEqual(['d001.example', 'd002.example', 'd003.example']);
