@@ -210,7 +210,7 @@ async function startWork(runtime: Runtime, service: Pick<Service, 'health'>): Pr
     .catch(() => null);
   if (unfinished) {
     logger.info(`monitor: resuming the pass started at ${unfinished}`);
-    void runtime.monitor.runLogged();
+    void runtime.monitor.runLogged(null, true); // joined only: if it ended meanwhile, no pass off schedule
   }
   runtime.monitor.schedule(config.schedule);
   // Daily TLS-RPT digests, and a regular look at the outbox for alerts queued outside a pass (report intake).

@@ -12,7 +12,7 @@ import { createSlackApp, type SlackApp } from './slack/app.js';
 import type { MailboxSource } from './slack/context.js';
 import { slackPoster } from './slack/poster.js';
 import { CheckStore } from './store/checks.js';
-import { type Db, openTarget } from './store/db.js';
+import { clockOffsetMs, type Db, openTarget } from './store/db.js';
 import { HostingStore } from './store/hosting.js';
 import { ImapStore } from './store/imap.js';
 import { InstallationStoreSqlite } from './store/installations.js';
@@ -54,6 +54,9 @@ export interface RuntimeOverrides {
   monitor?: Partial<MonitorSettings>;
 }
 
+/** A host clock further than this from the PostgreSQL server's is warned about at start. */
+const CLOCK_TOLERANCE_MS = 5000;
+
 /**
  * Opens the database (PostgreSQL at DATABASE_URL, else SQLite at DATABASE_PATH), migrated, and builds the parts over
  * it. A PostgreSQL connection that fails while idle (the server restarted) is logged, never fatal: the pool opens a
@@ -70,6 +73,11 @@ export async function openRuntime(
   );
   if (db.migrated.length > 0)
     logger.info(`database: applied ${db.migrated.length} migration(s), ${db.migrated.join(', ')}`);
+  const offset = await clockOffsetMs(db).catch(() => null);
+  if (offset !== null && Math.abs(offset) > CLOCK_TOLERANCE_MS)
+    logger.warn(
+      `database: this host's clock is ${Math.abs(offset / 1000).toFixed(1)} s ${offset > 0 ? 'ahead of' : 'behind'} the PostgreSQL server's; replicas share passes by leases that compare clocks: keep them within a few seconds (NTP)`,
+    );
   const now = overrides.now ?? (() => new Date());
   const engine = createEngine(config.engine, dcKey, {
     ...overrides.engine,

@@ -112,6 +112,7 @@ test('a pass, a refused Web API call, a TLS-RPT report, a backlog and a lease sh
   // Another replica has begun a pass and works on its first page.
   const other = new PassStore(runtime.db, 'otherhost:4242');
   const open = await other.begin(new Date(), null);
+  if (open.kind !== 'open') throw new Error('no pass');
   await other.plan(open.id, 100);
   expect(await other.claim(open.id, new Date(), 60_000)).toMatchObject({ seq: 0 });
 

@@ -3,10 +3,8 @@
 -- renews while it works, a page whose lease ran out (its process died) is taken over, and every domain checked in the
 -- pass is recorded with it, so that none is checked and stored twice in one pass.
 
--- slot: the scheduled tick the pass runs for (ISO time; NULL for a pass run by hand), so that replicas whose clocks
--- differ by seconds join one pass per tick instead of running one each. is_open: 1 while unfinished, NULL after: the
--- unique index lets at most one pass be open. planned: its pages are written.
-ALTER TABLE monitor_passes ADD COLUMN slot TEXT;
+-- is_open: 1 while unfinished, NULL after: the unique index lets at most one pass be open. planned: its pages are
+-- written.
 ALTER TABLE monitor_passes ADD COLUMN is_open INTEGER;
 ALTER TABLE monitor_passes ADD COLUMN planned INTEGER NOT NULL DEFAULT 0;
 -- A pass left unfinished by the previous version is resumed from its cursor; any older unfinished one (none was ever
@@ -15,7 +13,14 @@ UPDATE monitor_passes SET is_open = 1
   WHERE finished_at IS NULL AND id = (SELECT MAX(id) FROM monitor_passes WHERE finished_at IS NULL);
 UPDATE monitor_passes SET finished_at = started_at WHERE finished_at IS NULL AND is_open IS NULL;
 CREATE UNIQUE INDEX monitor_passes_one_open ON monitor_passes (is_open);
-CREATE UNIQUE INDEX monitor_passes_slot ON monitor_passes (slot);
+
+-- The scheduled ticks (cron runs, named by their time to the second) and the pass each was served by: replicas firing
+-- for one tick join one pass, a tick that joined a pass under way counts as served by it, and one firing after its
+-- pass ended does nothing.
+CREATE TABLE monitor_pass_ticks (
+  slot    TEXT PRIMARY KEY,
+  pass_id INTEGER NOT NULL
+);
 
 -- The pages of an open pass: the watched domains after after_domain up to upto_domain (NULL: no end, so that the last
 -- page also takes domains watched after the pass began).

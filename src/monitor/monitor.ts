@@ -161,14 +161,14 @@ export class Monitor {
   /**
    * Runs (or joins) one pass now; resolves to null when this process is already running one. `slot` names the
    * scheduled tick it runs for: replicas firing for the same tick share one pass, and one that fires after that pass
-   * ended does nothing (`alreadyRun`).
+   * ended does nothing (`alreadyRun`). With `joinOnly`, only a pass under way is joined (`alreadyRun` when none is).
    */
-  runPass(slot: string | null = null): Promise<PassSummary | null> {
+  runPass(slot: string | null = null, joinOnly = false): Promise<PassSummary | null> {
     if (this.running) return Promise.resolve(null);
     const abort = new AbortController();
     setMaxListeners(0, abort.signal); // every lookup and probe of the pass listens
     this.passAbort = abort;
-    const run = this.observedPass(abort.signal, slot).finally(() => {
+    const run = this.observedPass(abort.signal, slot, joinOnly).finally(() => {
       this.running = null;
     });
     this.running = run;
@@ -176,12 +176,16 @@ export class Monitor {
   }
 
   /** A pass, told to the observer when it ends. */
-  private async observedPass(signal: AbortSignal, slot: string | null): Promise<PassSummary> {
+  private async observedPass(
+    signal: AbortSignal,
+    slot: string | null,
+    joinOnly: boolean,
+  ): Promise<PassSummary> {
     const started = performance.now();
     const ended = (result: 'completed' | 'interrupted' | 'failed') =>
       this.observer.passEnded?.(result, (performance.now() - started) / 1000, this.deps.now());
     try {
-      const summary = await this.pass(signal, slot);
+      const summary = await this.pass(signal, slot, joinOnly);
       if (!summary.alreadyRun) ended(summary.interrupted ? 'interrupted' : 'completed');
       return summary;
     } catch (err) {
@@ -214,13 +218,17 @@ export class Monitor {
    * Runs (or joins) a pass and logs how this process's share of it went; never throws (a failure is logged). Used by
    * the schedule, and at start to take up a pass a crash or restart left unfinished.
    */
-  async runLogged(slot: string | null = null): Promise<void> {
+  async runLogged(slot: string | null = null, joinOnly = false): Promise<void> {
     const { logger } = this.deps;
     try {
-      const s = await this.runPass(slot);
+      const s = await this.runPass(slot, joinOnly);
       if (!s) logger.warn('monitor: the previous pass is still running here; this tick is skipped');
       else if (s.alreadyRun)
-        logger.info(`monitor: pass ${s.passId} for this tick was run by another process`);
+        logger.info(
+          s.passId
+            ? `monitor: pass ${s.passId} for this tick was run by another process`
+            : 'monitor: the unfinished pass was ended by another process meanwhile',
+        );
       else if (s.interrupted)
         logger.info(`monitor: pass ${s.passId} interrupted; it resumes at the next start`);
       else
@@ -241,12 +249,12 @@ export class Monitor {
     await this.delivery.idle();
   }
 
-  private async pass(signal: AbortSignal, slot: string | null): Promise<PassSummary> {
-    const { store, passes, now } = this.deps;
+  private async pass(signal: AbortSignal, slot: string | null, joinOnly: boolean): Promise<PassSummary> {
+    const { passes, now } = this.deps;
     // Each step on the shared passes waits out another process's hold on the database (SQLite's lock) a little.
-    const entry = await whenFree(() => passes.begin(now(), slot));
+    const entry = await whenFree(() => passes.begin(now(), slot, joinOnly));
     const summary: PassSummary = {
-      passId: entry.id,
+      passId: entry.kind === 'none' ? 0 : entry.id,
       resumed: entry.kind === 'open' && entry.resumed,
       domains: 0,
       events: 0,
@@ -259,39 +267,53 @@ export class Monitor {
       sqliteMs: 0,
       delivery: { sent: 0, retrying: 0, dead: 0, channelsPaused: 0 },
     };
-    if (entry.kind === 'finished') return { ...summary, alreadyRun: true };
+    if (entry.kind !== 'open') return { ...summary, alreadyRun: true };
     await whenFree(() => passes.plan(entry.id, this.settings.pageSize));
     if (!entry.resumed) await this.announceHosting(true); // once per pass: by the process that began it
     const network = passDeps(withSignal(this.deps.engine.deps, signal), this.settings.cache);
     summary.network = network.stats;
     const { pageLeaseMs } = this.settings;
+    let wait = WAIT_FIRST_MS;
     for (;;) {
       if (signal.aborted) return { ...summary, interrupted: true };
       const claim = await whenFree(() => passes.claim(entry.id, now(), pageLeaseMs));
       if (!claim) {
-        // Every page is done, or held by another process: wait for those (or for a lease to run out: take over).
+        // Every page is done, or held by another process: wait for those (or for a lease to run out: take over),
+        // looking less often the longer it takes, and at least four times a lease.
         if ((await whenFree(() => passes.outstanding(entry.id))) === 0) break;
-        await pause(Math.min(1000, pageLeaseMs / 4), signal);
+        await pause(wait, signal);
+        wait = Math.min(wait * 2, pageLeaseMs / 4);
         continue;
       }
-      const { checked, lost } = await this.workPage(claim, network.deps, signal, summary);
+      wait = WAIT_FIRST_MS;
+      const { lost } = await this.workPage(claim, network.deps, signal, summary);
       if (signal.aborted) {
         await passes.release(claim).catch(() => {}); // the next process to ask takes it up at once
         return { ...summary, interrupted: true };
       }
       const t = performance.now();
-      if (!lost && (await whenFree(() => passes.pageDone(claim, now(), checked)))) summary.pages++;
+      if (!lost && (await whenFree(() => passes.pageDone(claim, now())))) summary.pages++;
       else summary.pagesLost++;
       summary.sqliteMs += performance.now() - t;
     }
     if (await whenFree(() => passes.finish(entry.id, now()))) {
       summary.ended = true;
-      await this.followUnwatchedHosting(signal);
-      await store.prune(now());
-      await this.announceHosting(false);
+      await this.afterPass(signal);
     }
     summary.delivery = await this.deliver();
     return summary;
+  }
+
+  /** What the process that ended a pass does next; the pass is over, so a failure here is logged, not the pass's. */
+  private async afterPass(signal: AbortSignal): Promise<void> {
+    const { store, now, logger } = this.deps;
+    await this.followUnwatchedHosting(signal);
+    try {
+      await whenFree(() => store.prune(now()));
+    } catch (err) {
+      logger.error(`monitor: old alerts and passes not pruned (next pass tries again): ${String(err)}`);
+    }
+    await this.announceHosting(false);
   }
 
   /**
@@ -407,15 +429,21 @@ export class Monitor {
         });
       }
     }
+    // A hosted domain's follow-up changes what is served: only for a check this process may still store.
+    const standing = claim ? await passes.standing(claim, domain) : 'open';
+    if (standing !== 'open') return { events: 0, alerts: 0, sqliteMs, outcome: standing };
     alerts.push(...(await this.hostingAlerts(report, at)));
     const t1 = performance.now();
     let outcome: Checked['outcome'] = 'stored';
-    await store.atomically(async () => {
-      if (claim) outcome = await passes.record(claim, domain);
-      if (outcome !== 'stored') return;
-      await checks.save(report);
-      await store.commit(domain, state, alerts, at);
-    });
+    // Tried again while another process holds the database (a rolled-back try left nothing; record() decides anew).
+    await whenFree(() =>
+      store.atomically(async () => {
+        outcome = claim ? await passes.record(claim, domain) : 'stored';
+        if (outcome !== 'stored') return;
+        await checks.save(report);
+        await store.commit(domain, state, alerts, at);
+      }),
+    );
     sqliteMs += performance.now() - t1;
     return outcome === 'stored'
       ? { events: events.length, alerts: alerts.length, sqliteMs, outcome }
@@ -518,6 +546,9 @@ function claimsUntil(store: MonitorStore, closed: () => boolean): MonitorStore {
 function slotOf(date: Date): string {
   return new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString();
 }
+
+/** The first wait for other processes' pages; doubled up to a quarter of the page lease. */
+const WAIT_FIRST_MS = 250;
 
 /** Waits `ms`, or less when `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {

@@ -85,7 +85,9 @@ export class Database {
     if (this.dialect === 'postgres')
       return this.kysely.transaction().execute((trx) => this.within(trx, work));
     return this.kysely.connection().execute(async (conn) => {
-      await sql`BEGIN`.execute(conn);
+      // IMMEDIATE: the write lock is taken (or waited for, up to the busy timeout) at the start. A deferred BEGIN that
+      // reads first fails at once (SQLITE_BUSY_SNAPSHOT) when another process wrote meanwhile: no wait helps it.
+      await sql`BEGIN IMMEDIATE`.execute(conn);
       try {
         const result = await this.within(conn, work);
         await sql`COMMIT`.execute(conn);
@@ -124,6 +126,18 @@ export class Database {
 }
 
 export type Db = Database;
+
+/**
+ * How far this host's clock is ahead of the PostgreSQL server's (ms, negative when behind; the query's round trip
+ * halved); null on SQLite, where every process shares this host's clock. Leases between replicas compare clocks.
+ */
+export async function clockOffsetMs(db: Db): Promise<number | null> {
+  if (db.dialect !== 'postgres') return null;
+  const before = Date.now();
+  const row = await db.get<{ ms: number }>(sql`SELECT EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS ms`);
+  const after = Date.now();
+  return Math.round((before + after) / 2 - Number(row?.ms));
+}
 
 /**
  * Opens the SQLite database (creating its folder and file on first start), with WAL and foreign keys on, and applies

@@ -1,18 +1,38 @@
+import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { type Db, sql } from './db.js';
 
-/** This process, as a lock holder. */
-export const SELF = `${hostname()}:${process.pid}`;
+/** This process's PID namespace (Linux: the inode in /proc/self/ns/pid), or '' where it cannot be read. */
+function pidNamespace(): string {
+  try {
+    return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '';
+  } catch {
+    return '';
+  }
+}
 
-/** Whether a holder may still be running: always for another host's (its lease decides), by its pid on this host. */
+const NAMESPACE = pidNamespace();
+
+/**
+ * This process, as a lock holder: host:pid, and its PID namespace where there is one, since containers that share a
+ * host name (or the host's) each count pids of their own.
+ */
+export const SELF = NAMESPACE ? `${hostname()}:${process.pid}:${NAMESPACE}` : `${hostname()}:${process.pid}`;
+
+/**
+ * Whether a holder may still be running. Another host's, or another PID namespace's, always: its lease decides. One of
+ * this host and namespace (or one that names none) by its pid: a process that exists is running, also when it belongs
+ * to another user (EPERM); only "no such process" is dead.
+ */
 export function alive(holder: string): boolean {
-  const [host, pid] = holder.split(':');
-  if (host !== hostname()) return true; // another machine: trust its lease until it expires
+  const [host, pid, namespace] = holder.split(':');
+  if (host !== hostname()) return true;
+  if (namespace !== undefined && namespace !== NAMESPACE) return true;
   try {
     process.kill(Number(pid), 0);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 

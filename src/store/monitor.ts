@@ -292,6 +292,7 @@ export class MonitorStore {
       await this.db.run(
         sql`DELETE FROM monitor_passes WHERE finished_at IS NOT NULL AND finished_at < ${cutoff}`,
       );
+      await this.db.run(sql`DELETE FROM monitor_pass_ticks WHERE slot < ${cutoff}`);
       // The last check of a domain nobody watches (a one-off /mtasts check) is kept for the window, then forgotten.
       await this.db.run(
         sql`DELETE FROM domain_checks WHERE checked_at < ${cutoff} AND domain NOT IN (SELECT domain FROM subscriptions)`,

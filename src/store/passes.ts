@@ -13,7 +13,9 @@ export interface PageClaim {
 export type PassEntry =
   | { kind: 'open'; id: number; resumed: boolean }
   /** The pass of this scheduled tick was run and finished already (by another replica). */
-  | { kind: 'finished'; id: number };
+  | { kind: 'finished'; id: number }
+  /** Only an open pass was to be joined, and none is (it ended meanwhile). */
+  | { kind: 'none' };
 
 /**
  * Passes shared by every process on the database (migration 014). A pass is cut into pages of domains when it
@@ -32,26 +34,43 @@ export class PassStore {
   ) {}
 
   /**
-   * The open pass, joined; else, for a scheduled tick (`slot`), that tick's pass when it already ran; else a new pass.
-   * Two processes asking at once get the same pass: at most one can be open (a unique index), and one per slot.
+   * The open pass, joined; else, for a scheduled tick (`slot`), that tick's pass when it ran already; else a new pass
+   * (unless `joinOnly`). A tick that joins a pass under way counts as served by it. Two processes asking at once get the
+   * same pass: at most one can be open (a unique index), and a tick names one pass.
    */
-  async begin(now: Date, slot: string | null): Promise<PassEntry> {
+  async begin(now: Date, slot: string | null, joinOnly = false): Promise<PassEntry> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      // One look (one snapshot): the open pass, else this tick's pass when it ran to its end already.
-      const seen = await this.db.all<{ id: number; is_open: number | null }>(
-        sql`SELECT id, is_open FROM monitor_passes WHERE is_open = 1 OR slot = ${slot} ORDER BY is_open`,
+      // One look (one snapshot): the open pass, and the pass this tick was served by.
+      const seen = await this.db.get<{ open_id: number | null; tick_pass: number | null }>(
+        sql`SELECT (SELECT id FROM monitor_passes WHERE is_open = 1) AS open_id,
+                   (SELECT pass_id FROM monitor_pass_ticks WHERE slot = ${slot}) AS tick_pass`,
       );
-      const open = seen.find((p) => p.is_open === 1);
-      if (open) return { kind: 'open', id: Number(open.id), resumed: true };
-      if (seen[0]) return { kind: 'finished', id: Number(seen[0].id) };
+      const open = seen?.open_id == null ? null : Number(seen.open_id);
+      const served = seen?.tick_pass == null ? null : Number(seen.tick_pass);
+      if (served !== null && served !== open) return { kind: 'finished', id: served };
+      if (open !== null) {
+        if (slot !== null) await this.markTick(slot, open);
+        return { kind: 'open', id: open, resumed: true };
+      }
+      if (joinOnly) return { kind: 'none' };
       const made = await this.db.get<{ id: number }>(
-        sql`INSERT INTO monitor_passes (started_at, slot, is_open) VALUES (${now.toISOString()}, ${slot}, 1)
+        sql`INSERT INTO monitor_passes (started_at, is_open) VALUES (${now.toISOString()}, 1)
             ON CONFLICT DO NOTHING RETURNING id`,
       );
-      if (made) return { kind: 'open', id: Number(made.id), resumed: false };
-      // Another process opened one (or ran this slot) between the look and the insert: look again.
+      if (made) {
+        if (slot !== null) await this.markTick(slot, Number(made.id));
+        return { kind: 'open', id: Number(made.id), resumed: false };
+      }
+      // Another process opened one between the look and the insert: look again.
     }
     throw new Error('no monitoring pass could be begun or joined: the passes table keeps changing');
+  }
+
+  /** The tick is served by the pass (unless another process said so of it first). */
+  private async markTick(slot: string, passId: number): Promise<void> {
+    await this.db.run(
+      sql`INSERT INTO monitor_pass_ticks (slot, pass_id) VALUES (${slot}, ${passId}) ON CONFLICT DO NOTHING`,
+    );
   }
 
   /**
@@ -101,8 +120,17 @@ export class PassStore {
           WHERE pass_id = ${passId} AND done_at IS NULL AND claimed_until > ${at} AND claimed_by <> ${this.holder}`,
     );
     const dead = holders.map((h) => h.claimed_by).filter((h) => !alive(h));
-    const free = sql`done_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ${at} OR claimed_by = ${this.holder}
+    // Every process uses the same lease: a claim that runs out further ahead than two leases was made by a clock far
+    // ahead of this one, and is not waited for (a crashed replica with such a clock would hold its page for as long).
+    const farthest = leaseEnd(now, 2 * leaseMs);
+    const free = sql`done_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ${at} OR claimed_until > ${farthest}
+      OR claimed_by = ${this.holder}
       ${dead.length > 0 ? sql`OR claimed_by IN (${sql.join(dead)})` : sql``})`;
+    // A look first, so that a process waiting on others' pages only reads (on SQLite an UPDATE takes the write lock).
+    const candidate = await this.db.get(
+      sql`SELECT seq FROM monitor_pages WHERE pass_id = ${passId} AND ${free} ORDER BY seq LIMIT 1`,
+    );
+    if (!candidate) return null;
     const row = await this.db.get<{ seq: number; after_domain: string; upto_domain: string | null }>(
       sql`UPDATE monitor_pages SET claimed_by = ${this.holder}, claimed_until = ${leaseEnd(now, leaseMs)}
           WHERE pass_id = ${passId} AND ${free} AND seq = (
@@ -135,6 +163,22 @@ export class PassStore {
   }
 
   /**
+   * Whether `domain` may still be stored in the claim's pass (a look, no lock): 'lost' when the page is no longer this
+   * process's, 'done' when the domain was stored in the pass already. For work with effects outside the store's
+   * transaction, done before it; record() decides for good.
+   */
+  async standing(claim: PageClaim, domain: string): Promise<'open' | 'lost' | 'done'> {
+    const row = await this.db.get<{ held: number; done: number }>(
+      sql`SELECT
+            (SELECT COUNT(*) FROM monitor_pages WHERE pass_id = ${claim.passId} AND seq = ${claim.seq}
+               AND claimed_by = ${this.holder} AND done_at IS NULL) AS held,
+            (SELECT COUNT(*) FROM monitor_pass_checks WHERE pass_id = ${claim.passId} AND domain = ${domain}) AS done`,
+    );
+    if (!Number(row?.held)) return 'lost';
+    return Number(row?.done) ? 'done' : 'open';
+  }
+
+  /**
    * Records that `domain` was checked in the claim's pass; to be called in the transaction that stores the check (on
    * PostgreSQL it holds a share lock on the page row until then, so that no other process can take the page over
    * meanwhile, while this process's other checks record side by side). 'lost' when the page is no longer this
@@ -154,19 +198,13 @@ export class PassStore {
     return row ? 'stored' : 'done';
   }
 
-  /** The page is done (while it is still this process's); its domains are counted with the pass. */
-  pageDone(claim: PageClaim, now: Date, checked: number): Promise<boolean> {
-    return this.db.transaction(async () => {
-      const done = await this.db.run(
-        sql`UPDATE monitor_pages SET done_at = ${now.toISOString()}
-            WHERE pass_id = ${claim.passId} AND seq = ${claim.seq} AND claimed_by = ${this.holder} AND done_at IS NULL`,
-      );
-      if (done === 0) return false;
-      await this.db.run(
-        sql`UPDATE monitor_passes SET domains = domains + ${checked} WHERE id = ${claim.passId}`,
-      );
-      return true;
-    });
+  /** The page is done, while it is still this process's. */
+  async pageDone(claim: PageClaim, now: Date): Promise<boolean> {
+    const done = await this.db.run(
+      sql`UPDATE monitor_pages SET done_at = ${now.toISOString()}
+          WHERE pass_id = ${claim.passId} AND seq = ${claim.seq} AND claimed_by = ${this.holder} AND done_at IS NULL`,
+    );
+    return done > 0;
   }
 
   /** Gives the page back (this process stops): the next process that asks takes it over at once. */
@@ -186,13 +224,15 @@ export class PassStore {
   }
 
   /**
-   * Ends the pass when every page is done; true for the one call that ended it (it does what follows a pass), false
-   * when pages remain or another process ended it. Its pages and records are dropped with it.
+   * Ends the pass when every page is done, counting the domains stored in it by every process; true for the one call
+   * that ended it (it does what follows a pass), false when pages remain or another process ended it. Its pages and
+   * records are dropped with it.
    */
   finish(passId: number, now: Date): Promise<boolean> {
     return this.db.transaction(async () => {
       const ended = await this.db.run(
-        sql`UPDATE monitor_passes SET finished_at = ${now.toISOString()}, is_open = NULL
+        sql`UPDATE monitor_passes SET finished_at = ${now.toISOString()}, is_open = NULL,
+              domains = domains + (SELECT COUNT(*) FROM monitor_pass_checks WHERE pass_id = ${passId})
             WHERE id = ${passId} AND is_open = 1
               AND NOT EXISTS (SELECT 1 FROM monitor_pages WHERE pass_id = ${passId} AND done_at IS NULL)`,
       );

@@ -8,11 +8,12 @@ import { DEFAULT_DELIVERY } from '../../src/monitor/deliver.js';
 import type { MonitorSettings, PassSummary } from '../../src/monitor/monitor.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { slackPoster } from '../../src/slack/poster.js';
+import { sql } from '../../src/store/db.js';
 import { PassStore } from '../../src/store/passes.js';
 import { cliEnv, testConfig } from '../support/config.js';
 import type { ApiCall } from '../support/fake-slack.js';
 import { FakeSlack } from '../support/fake-slack.js';
-import type { TestHttpsServer } from '../support/https-server.js';
+import { servePolicy, type TestHttpsServer } from '../support/https-server.js';
 import { Lab } from '../support/lab.js';
 
 const DAY = 86_400_000;
@@ -386,6 +387,7 @@ describe('delivery that loses nothing', () => {
     // A process of this host that is no longer running began a pass in pages of 2, stored resume-a.test, and died.
     const dead = new PassStore(rig.runtime.db, `${hostname()}:2147483646`);
     const open = await dead.begin(rig.clock, null);
+    if (open.kind !== 'open') throw new Error('no pass');
     await dead.plan(open.id, 2);
     const claim = await dead.claim(open.id, rig.clock, 60_000);
     expect(claim).toMatchObject({ seq: 0, after: '', upto: 'resume-b.test' });
@@ -562,6 +564,7 @@ describe('one pass shared by the processes on the database', () => {
     }
     const other = new PassStore(rig.runtime.db, 'another-host:4242');
     const open = await other.begin(rig.clock, null);
+    if (open.kind !== 'open') throw new Error('no pass');
     await other.plan(open.id, 1);
     expect(await other.claim(open.id, rig.clock, 60_000)).toMatchObject({ seq: 0, upto: 'share-a.test' });
     const running = rig.runtime.monitor.runPass();
@@ -609,6 +612,7 @@ describe('one pass shared by the processes on the database', () => {
     }
     const other = new PassStore(rig.runtime.db, 'another-host:4242');
     const open = await other.begin(rig.clock, null);
+    if (open.kind !== 'open') throw new Error('no pass');
     await other.plan(open.id, 1);
     const claim = await other.claim(open.id, rig.clock, 60_000);
     if (!claim) throw new Error('no page');
@@ -630,10 +634,104 @@ describe('one pass shared by the processes on the database', () => {
     await until(async () => (await rig.runtime.checks.last('sweep-b.test')) !== null);
     const again = new PassStore(rig.runtime.db, 'another-host:4242');
     await rig.runtime.db.transaction(() => again.record(claim, 'sweep-a.test'));
-    expect(await again.pageDone(claim, new Date(), 1)).toBe(true);
+    expect(await again.pageDone(claim, new Date())).toBe(true);
     expect(await swept).toBe(0);
     expect(out.join('')).toMatch(/^sweep: resumed pass \d+: 1 domain\(s\) checked here, 0 could not be/);
     expect(await rig.runtime.monitorStore.hasUnfinishedPass()).toBe(false);
+    await rig.runtime.close();
+  });
+});
+
+/** A domain whose policy host holds every request until `release()`; `asked()` counts them. */
+async function heldDomain(domain: string): Promise<{ asked: () => number; release: () => void }> {
+  const text = `version: STSv1\nmode: enforce\nmx: mx1.${domain}\nmx: mx2.${domain}\nmax_age: 1209600\n`;
+  let asked = 0;
+  let open = false;
+  const waiting: (() => void)[] = [];
+  await lab.domain(domain, {
+    policy: (req, res) => {
+      asked++;
+      const answer = () => servePolicy(text)(req, res);
+      if (open) answer();
+      else waiting.push(answer);
+    },
+  });
+  return {
+    asked: () => asked,
+    release: () => {
+      open = true;
+      for (const answer of waiting.splice(0)) answer();
+    },
+  };
+}
+
+/** The open pass's id, and who holds its pages. */
+async function openPass(rig: Rig): Promise<{ id: number; holders: (string | null)[] }> {
+  const pass = await rig.runtime.db.get<{ id: number }>(sql`SELECT id FROM monitor_passes WHERE is_open = 1`);
+  const pages = await rig.runtime.db.all<{ claimed_by: string | null }>(
+    sql`SELECT claimed_by FROM monitor_pages WHERE pass_id = ${pass?.id ?? 0} ORDER BY seq`,
+  );
+  return { id: Number(pass?.id), holders: pages.map((p) => p.claimed_by) };
+}
+
+describe('a page in the hands of one process', () => {
+  test('its lease is renewed while its checks run: another process cannot take it, whatever the clock says', async () => {
+    const rig = await Rig.create();
+    await rig.runtime.close();
+    rig.runtime = await rig.open({ pageLeaseMs: 300 });
+    const slow = await heldDomain('beat.test');
+    await rig.watch('beat.test', 'CBEAT');
+    const running = rig.pass();
+    await until(async () => slow.asked() > 0);
+    rig.advance(10_000); // thirty leases later by the clock: only the renewals keep the page
+    await new Promise((r) => setTimeout(r, 400));
+    const { id } = await openPass(rig);
+    expect(await new PassStore(rig.runtime.db, 'another-host:1').claim(id, rig.clock, 300)).toBeNull();
+    slow.release();
+    expect(await running).toMatchObject({ domains: 1, pages: 1, pagesLost: 0, ended: true });
+    await rig.runtime.close();
+  });
+
+  test('taken over by another process meanwhile: nothing of it is stored here and its other domains are not checked', async () => {
+    const rig = await Rig.create();
+    await rig.runtime.close();
+    rig.runtime = await rig.open({ concurrency: 1 });
+    const first = await heldDomain('lost-a.test');
+    await lab.domain('lost-b.test');
+    await rig.watch('lost-a.test', 'CLOST');
+    await rig.watch('lost-b.test', 'CLOST');
+    const running = rig.pass();
+    await until(async () => first.asked() > 0);
+    // This process stalls past its lease (the clock jumps; the renewal is 20 s away): another takes the page.
+    rig.advance(120_000);
+    const { id } = await openPass(rig);
+    const other = new PassStore(rig.runtime.db, 'another-host:1');
+    const taken = await other.claim(id, rig.clock, 60_000);
+    expect(taken?.seq).toBe(0);
+    first.release();
+    if (!taken) throw new Error('no page');
+    expect(await other.pageDone(taken, rig.clock)).toBe(true);
+    const s = await running;
+    expect(s).toMatchObject({ domains: 0, pages: 0, pagesLost: 1, ended: true });
+    expect(await rig.runtime.checks.last('lost-a.test')).toBeNull();
+    // lost-b.test (after lost-a.test in the page) was never checked here: its policy host was not asked.
+    expect(lab.https.some((h) => h.requests.some((r) => r.host === 'mta-sts.lost-b.test'))).toBe(false);
+    await rig.runtime.close();
+  });
+
+  test('stopping gives the page back: the next process takes it up at once', async () => {
+    const rig = await Rig.create();
+    const slow = await heldDomain('stop-a.test');
+    await rig.watch('stop-a.test', 'CSTOP');
+    const running = rig.pass();
+    await until(async () => slow.asked() > 0);
+    expect((await openPass(rig)).holders).toEqual([expect.stringContaining(hostname())]);
+    await rig.runtime.monitor.stop();
+    expect(await running).toMatchObject({ interrupted: true, domains: 0 });
+    const { id, holders } = await openPass(rig);
+    expect(holders).toEqual([null]);
+    expect((await new PassStore(rig.runtime.db, 'another-host:1').claim(id, rig.clock, 60_000))?.seq).toBe(0);
+    slow.release();
     await rig.runtime.close();
   });
 });

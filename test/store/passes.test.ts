@@ -3,7 +3,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { type Db, openDatabase, openPostgres, sql } from '../../src/store/db.js';
-import { type PageClaim, PassStore } from '../../src/store/passes.js';
+import { type PageClaim, type PassEntry, PassStore } from '../../src/store/passes.js';
 import { SubscriptionStore } from '../../src/store/subscriptions.js';
 import { postgresUrlFor } from '../support/config.js';
 
@@ -51,6 +51,12 @@ async function processes(connect: () => Promise<Db>, n: number, domains: number)
     await subs.watch('T1', 'C1', `d${String(i).padStart(3, '0')}.example`, 'U1', 10_000, NOW);
   return dbs.map((db, i) => new PassStore(db, `host-${i}:${1000 + i}`));
 }
+/** The pass a begin() opened or joined (a test that expects one). */
+async function opened(entry: Promise<PassEntry>): Promise<{ id: number; resumed: boolean }> {
+  const e = await entry;
+  if (e.kind !== 'open') throw new Error(`no open pass: ${JSON.stringify(e)}`);
+  return e;
+}
 const dbOf = (p: PassStore) => (p as unknown as { db: Db }).db;
 const closeAll = (ps: PassStore[]) => Promise.all(ps.map((p) => dbOf(p).close()));
 
@@ -58,10 +64,10 @@ describe.each(engines)('%s', (_name, database, together) => {
   test('processes beginning a pass at the same moment join one; it is cut into pages once', async () => {
     const ps = await processes(database(), 4, 25);
     const entries = await together(ps.map((p) => () => p.begin(NOW, null)));
-    const ids = new Set(entries.map((e) => e.id));
-    expect(ids.size).toBe(1);
-    expect(entries.filter((e) => e.kind === 'open' && !e.resumed)).toHaveLength(1);
-    const id = entries[0]?.id as number;
+    const open = await Promise.all(entries.map((e) => opened(Promise.resolve(e))));
+    expect(new Set(open.map((e) => e.id)).size).toBe(1);
+    expect(open.filter((e) => !e.resumed)).toHaveLength(1);
+    const id = (open[0] as { id: number }).id;
     await together(ps.map((p) => () => p.plan(id, 10)));
     const pages = await dbOf(ps[0] as PassStore).all<{
       seq: number;
@@ -83,40 +89,45 @@ describe.each(engines)('%s', (_name, database, together) => {
       const entries = await together(ps.map((p) => () => p.begin(later(round * 3600_000), slot)));
       // None may find the tick's pass "run already" while it is open (it would skip its share).
       expect(entries.map((e) => e.kind)).toEqual(Array(6).fill('open'));
-      expect(new Set(entries.map((e) => e.id)).size).toBe(1);
-      const id = entries[0]?.id as number;
+      expect(new Set(entries.map((e) => (e.kind === 'open' ? e.id : 0))).size).toBe(1);
+      const id = (entries[0] as { id: number }).id;
       const p = ps[0] as PassStore;
       await p.plan(id, 10);
       const claim = (await p.claim(id, NOW, LEASE)) as PageClaim;
-      await p.pageDone(claim, NOW, 0);
+      await p.pageDone(claim, NOW);
       expect(await p.finish(id, NOW)).toBe(true);
     }
     await closeAll(ps);
   });
 
-  test('a tick that already ran is not run again; a new tick is a new pass, only once the open one ended', async () => {
+  test('a tick that already ran is not run again, nor one that joined a pass under way; a new tick is a new pass', async () => {
     const [a, b] = (await processes(database(), 2, 1)) as [PassStore, PassStore];
-    const first = await a.begin(NOW, '2026-11-29T12:00:00.000Z');
-    expect(first).toMatchObject({ kind: 'open', resumed: false });
-    // The next tick while the first pass is open: joined, not a second pass.
-    expect(await b.begin(later(3600_000), '2026-11-29T13:00:00.000Z')).toEqual({ ...first, resumed: true });
+    const first = await opened(a.begin(NOW, '2026-11-29T12:00:00.000Z'));
+    expect(first.resumed).toBe(false);
+    // The next tick while the first pass is open: joined (and served by it), not a second pass.
+    expect(await b.begin(later(3600_000), '2026-11-29T13:00:00.000Z')).toEqual({
+      ...first,
+      kind: 'open',
+      resumed: true,
+    });
+    // Only a pass under way is joined by a joinOnly look; there is one.
+    expect(await b.begin(later(1000), null, true)).toMatchObject({ kind: 'open', id: first.id });
     await a.plan(first.id, 10);
     const claim = (await a.claim(first.id, NOW, LEASE)) as PageClaim;
-    expect(await a.pageDone(claim, NOW, 1)).toBe(true);
+    expect(await a.pageDone(claim, NOW)).toBe(true);
     expect(await together([() => a.finish(first.id, NOW), () => b.finish(first.id, NOW)])).toContain(true);
-    expect(await b.begin(later(1000), '2026-11-29T12:00:00.000Z')).toEqual({
-      kind: 'finished',
-      id: first.id,
-    });
-    const next = await b.begin(later(3600_000), '2026-11-29T13:00:00.000Z');
-    expect(next).toMatchObject({ kind: 'open', resumed: false });
+    expect(await b.begin(later(1000), null, true)).toEqual({ kind: 'none' }); // it ended meanwhile: nothing begun
+    for (const late of ['2026-11-29T12:00:00.000Z', '2026-11-29T13:00:00.000Z'])
+      expect(await b.begin(later(3601_000), late)).toEqual({ kind: 'finished', id: first.id });
+    const next = await opened(b.begin(later(7200_000), '2026-11-29T14:00:00.000Z'));
+    expect(next.resumed).toBe(false);
     expect(next.id).not.toBe(first.id);
     await closeAll([a, b]);
   });
 
   test('claims at the same moment get different pages, round after round', async () => {
     const ps = await processes(database(), 6, 60);
-    const { id } = await (ps[0] as PassStore).begin(NOW, null);
+    const { id } = await opened((ps[0] as PassStore).begin(NOW, null));
     await (ps[0] as PassStore).plan(id, 10);
     for (let round = 0; round < 15; round++) {
       const claims = await together(ps.map((p) => () => p.claim(id, NOW, LEASE)));
@@ -131,7 +142,7 @@ describe.each(engines)('%s', (_name, database, together) => {
 
   test('a page whose lease ran out is taken over; the late holder can no longer store, renew or finish it', async () => {
     const [a, b] = (await processes(database(), 2, 4)) as [PassStore, PassStore];
-    const { id } = await a.begin(NOW, null);
+    const { id } = await opened(a.begin(NOW, null));
     await a.plan(id, 10);
     const mine = (await a.claim(id, NOW, LEASE)) as PageClaim;
     expect(mine.seq).toBe(0);
@@ -145,11 +156,11 @@ describe.each(engines)('%s', (_name, database, together) => {
     expect(await b.domains(taken)).toEqual(['d001.example', 'd002.example', 'd003.example']);
     expect(await dbOf(a).transaction(() => a.record(mine, 'd001.example'))).toBe('lost');
     expect(await a.renew(mine, later(LEASE + 2), LEASE)).toBe(false);
-    expect(await a.pageDone(mine, later(LEASE + 2), 1)).toBe(false);
+    expect(await a.pageDone(mine, later(LEASE + 2))).toBe(false);
     expect(await dbOf(b).transaction(() => b.record(taken, 'd000.example'))).toBe('done');
     expect(await dbOf(b).transaction(() => b.record(taken, 'd001.example'))).toBe('stored');
     expect(await a.finish(id, later(LEASE + 3))).toBe(false); // a page is not done
-    expect(await b.pageDone(taken, later(LEASE + 3), 1)).toBe(true);
+    expect(await b.pageDone(taken, later(LEASE + 3))).toBe(true);
     const ended = await together([
       () => a.finish(id, later(LEASE + 4)),
       () => b.finish(id, later(LEASE + 4)),
@@ -158,7 +169,7 @@ describe.each(engines)('%s', (_name, database, together) => {
     const pass = await dbOf(a).get<{ domains: number; is_open: number | null }>(
       sql`SELECT domains, is_open FROM monitor_passes WHERE id = ${id}`,
     );
-    expect(pass).toEqual({ domains: 1, is_open: null });
+    expect(pass).toEqual({ domains: 2, is_open: null }); // what each process stored, the late one's too
     const left = await dbOf(a).get<{ n: number }>(
       sql`SELECT (SELECT COUNT(*) FROM monitor_pages) + (SELECT COUNT(*) FROM monitor_pass_checks) AS n`,
     );
@@ -166,10 +177,23 @@ describe.each(engines)('%s', (_name, database, together) => {
     await closeAll([a, b]);
   });
 
+  test('a claim that runs out further ahead than two leases (a clock far ahead) is not waited for', async () => {
+    const [a, b] = (await processes(database(), 2, 3)) as [PassStore, PassStore];
+    const { id } = await opened(a.begin(NOW, null));
+    await a.plan(id, 10);
+    // a's clock ahead by less than a lease: its claim holds for b.
+    expect((await a.claim(id, later(LEASE - 1000), LEASE))?.seq).toBe(0);
+    expect(await b.claim(id, NOW, LEASE)).toBeNull();
+    // a's clock a day ahead (it renews its own page): its claim runs out a day after b's now, and b takes the page.
+    expect((await a.claim(id, later(86_400_000), LEASE))?.seq).toBe(0);
+    expect((await b.claim(id, NOW, LEASE))?.seq).toBe(0);
+    await closeAll([a, b]);
+  });
+
   test('a page held by a process of this host that is no longer running is taken over at once; a released one too', async () => {
     const [a, b] = (await processes(database(), 2, 3)) as [PassStore, PassStore];
     const dead = new PassStore(dbOf(a), `${hostname()}:2147483646`);
-    const { id } = await dead.begin(NOW, null);
+    const { id } = await opened(dead.begin(NOW, null));
     await dead.plan(id, 1);
     expect((await dead.claim(id, NOW, LEASE))?.seq).toBe(0);
     expect((await a.claim(id, NOW, LEASE))?.seq).toBe(0);
@@ -182,7 +206,7 @@ describe.each(engines)('%s', (_name, database, together) => {
 
   test('a domain recorded by two processes at the same moment is stored by one', async () => {
     const [a, b] = (await processes(database(), 2, 1)) as [PassStore, PassStore];
-    const { id } = await a.begin(NOW, null);
+    const { id } = await opened(a.begin(NOW, null));
     await a.plan(id, 10);
     const claim = (await a.claim(id, NOW, LEASE)) as PageClaim;
     // b with the same claim stands for a process that believes the page is its own (a clock gone wrong).
