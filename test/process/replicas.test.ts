@@ -279,8 +279,9 @@ describe.runIf(isRoot)('two replicas on one PostgreSQL database', () => {
           const states = await db.all(
             sql`SELECT state, claimed_by, COUNT(*) AS n FROM outbox GROUP BY state, claimed_by`,
           );
+          const tail = b.output().split('\n').slice(-15).join('\n');
           throw new Error(
-            `${(err as Error).message}: ${alertPosts().length} posted; outbox ${JSON.stringify(states)}`,
+            `${(err as Error).message}: ${alertPosts().length} posted; outbox ${JSON.stringify(states)}; survivor:\n${tail}`,
           );
         },
       );
