@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { main } from '../../src/cli.js';
 import type { AppConfig } from '../../src/config.js';
 import { DEFAULT_DELIVERY } from '../../src/monitor/deliver.js';
@@ -716,6 +716,31 @@ describe('a page in the hands of one process', () => {
     expect(await rig.runtime.checks.last('lost-a.test')).toBeNull();
     // lost-b.test (after lost-a.test in the page) was never checked here: its policy host was not asked.
     expect(lab.https.some((h) => h.requests.some((r) => r.host === 'mta-sts.lost-b.test'))).toBe(false);
+    await rig.runtime.close();
+  });
+
+  test("waiting for another process's page, a process looks less and less often instead of hammering the database", async () => {
+    const rig = await Rig.create();
+    await lab.domain('wait-a.test');
+    await rig.watch('wait-a.test', 'CWAIT');
+    const other = new PassStore(rig.runtime.db, 'another-host:1');
+    const open = await other.begin(rig.clock, null);
+    if (open.kind !== 'open') throw new Error('no pass');
+    await other.plan(open.id, 100);
+    const page = await other.claim(open.id, rig.clock, 60_000);
+    if (!page) throw new Error('no page');
+    const claims = vi.spyOn(PassStore.prototype, 'claim');
+    try {
+      const running = rig.pass();
+      await new Promise((r) => setTimeout(r, 2000));
+      // 250 ms, then 500, 1000…: a handful of looks in two seconds (a loop without its pause makes thousands).
+      expect(claims.mock.calls.length).toBeGreaterThanOrEqual(2);
+      expect(claims.mock.calls.length).toBeLessThanOrEqual(8);
+      await other.pageDone(page, rig.clock);
+      expect(await running).toMatchObject({ domains: 0, pages: 0, ended: true });
+    } finally {
+      claims.mockRestore();
+    }
     await rig.runtime.close();
   });
 
