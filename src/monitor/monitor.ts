@@ -429,19 +429,18 @@ export class Monitor {
         });
       }
     }
-    // A hosted domain's follow-up changes what is served: only for a check this process may still store.
-    const standing = claim ? await passes.standing(claim, domain) : 'open';
-    if (standing !== 'open') return { events: 0, alerts: 0, sqliteMs, outcome: standing };
-    alerts.push(...(await this.hostingAlerts(report, at)));
     const t1 = performance.now();
     let outcome: Checked['outcome'] = 'stored';
     // Tried again while another process holds the database (a rolled-back try left nothing; record() decides anew).
+    // A hosted domain's follow-up (what is served, reminders) is part of the transaction: kept with the check, or not.
     await whenFree(() =>
       store.atomically(async () => {
         outcome = claim ? await passes.record(claim, domain) : 'stored';
         if (outcome !== 'stored') return;
+        const all = [...alerts, ...(await this.hostingAlerts(report, at))];
         await checks.save(report);
-        await store.commit(domain, state, alerts, at);
+        await store.commit(domain, state, all, at);
+        alerts.splice(0, alerts.length, ...all);
       }),
     );
     sqliteMs += performance.now() - t1;
@@ -496,7 +495,10 @@ export class Monitor {
     const { hosting, subscriptions, logger } = this.deps;
     if (!hosting) return [];
     try {
-      return await hostingAfterCheck(hosting, subscriptions, seenInReport(report), at);
+      // Its own writes undone when it fails; the check is stored all the same.
+      return await this.deps.store.apart(() =>
+        hostingAfterCheck(hosting, subscriptions, seenInReport(report), at),
+      );
     } catch (err) {
       logger.error(
         `monitor: hosting of ${report.domain} not followed up: ${(err as Error).stack ?? String(err)}`,

@@ -46,6 +46,7 @@ export class Database {
   private readonly scope = new AsyncLocalStorage<{ trx: Executor; open: boolean }>();
   /** The migration files this process applied when it opened the database (none when another process had). */
   migrated: string[] = [];
+  private savepoints = 0;
 
   private constructor(
     readonly dialect: Dialect,
@@ -98,6 +99,26 @@ export class Database {
         throw err;
       }
     });
+  }
+
+  /**
+   * Runs `work` inside the transaction under way as a savepoint: when it throws, what it wrote is undone and the
+   * transaction goes on (on PostgreSQL a failed statement would otherwise doom the whole transaction). Outside one, a
+   * transaction of its own. Calls inside one transaction run one after another.
+   */
+  async savepoint<T>(work: () => Promise<T>): Promise<T> {
+    if (!this.scope.getStore()?.open) return this.transaction(work);
+    const name = `sp_${++this.savepoints}`;
+    await this.run(sql.raw(`SAVEPOINT ${name}`));
+    try {
+      const result = await work();
+      await this.run(sql.raw(`RELEASE SAVEPOINT ${name}`));
+      return result;
+    } catch (err) {
+      await this.run(sql.raw(`ROLLBACK TO SAVEPOINT ${name}`));
+      await this.run(sql.raw(`RELEASE SAVEPOINT ${name}`));
+      throw err;
+    }
   }
 
   /** Runs `work` with every query it makes on one connection held for it alone (SQLite: the only one). */

@@ -42,6 +42,11 @@ export class MonitorStore {
     return this.db.transaction(work);
   }
 
+  /** Runs `work` inside the transaction under way, undoing only its own writes when it throws (a savepoint). */
+  apart<T>(work: () => Promise<T>): Promise<T> {
+    return this.db.savepoint(work);
+  }
+
   async loadState(domain: string): Promise<DomainState> {
     const row = await this.db.get<{
       snapshot_json: string;

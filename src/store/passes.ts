@@ -163,22 +163,6 @@ export class PassStore {
   }
 
   /**
-   * Whether `domain` may still be stored in the claim's pass (a look, no lock): 'lost' when the page is no longer this
-   * process's, 'done' when the domain was stored in the pass already. For work with effects outside the store's
-   * transaction, done before it; record() decides for good.
-   */
-  async standing(claim: PageClaim, domain: string): Promise<'open' | 'lost' | 'done'> {
-    const row = await this.db.get<{ held: number; done: number }>(
-      sql`SELECT
-            (SELECT COUNT(*) FROM monitor_pages WHERE pass_id = ${claim.passId} AND seq = ${claim.seq}
-               AND claimed_by = ${this.holder} AND done_at IS NULL) AS held,
-            (SELECT COUNT(*) FROM monitor_pass_checks WHERE pass_id = ${claim.passId} AND domain = ${domain}) AS done`,
-    );
-    if (!Number(row?.held)) return 'lost';
-    return Number(row?.done) ? 'done' : 'open';
-  }
-
-  /**
    * Records that `domain` was checked in the claim's pass; to be called in the transaction that stores the check (on
    * PostgreSQL it holds a share lock on the page row until then, so that no other process can take the page over
    * meanwhile, while this process's other checks record side by side). 'lost' when the page is no longer this
