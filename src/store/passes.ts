@@ -24,8 +24,9 @@ export type PassEntry =
  * checked is recorded with its pass in the transaction that stores the check, and only while the page is still this
  * process's: a domain is stored at most once per pass, whoever checked it, whatever died meanwhile.
  *
- * Every method is one statement or one transaction, safe when other processes call it at the same moment: on
- * PostgreSQL pages are claimed with FOR UPDATE SKIP LOCKED, on SQLite the database's write lock orders the claims.
+ * Every method is safe when other processes call it at the same moment: what decides is one conditional statement or
+ * one transaction (looks before it only spare work). On PostgreSQL pages are claimed with FOR UPDATE SKIP LOCKED, on
+ * SQLite the database's write lock orders the claims.
  */
 export class PassStore {
   constructor(
