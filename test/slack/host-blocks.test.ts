@@ -12,40 +12,11 @@ import {
   hostListMessage,
   hostMessage,
 } from '../../src/slack/blocks/hosting.js';
-import type { HostedDomain } from '../../src/store/hosting.js';
 import { HOSTING_ALERT_KINDS, type HostingPayload } from '../../src/store/monitor-state.js';
 import { alertObject, logBlock } from '../../src/webhooks/payloads.js';
+import { hostedDomain } from '../support/hosted-domain.js';
 
 const scope = { domain: 'example.com', team: 'T1', channel: 'C1' };
-
-function hosted(over: Partial<HostedDomain> = {}): HostedDomain {
-  return {
-    domain: 'example.com',
-    policyHost: 'mta-sts.example.com',
-    owner: 'T1',
-    channelId: 'C1',
-    token: 'abcdefghijklmnopqrst',
-    status: 'active',
-    mode: 'testing',
-    maxAge: 604800,
-    mx: ['mx1.example.com'],
-    stsId: '20261201T100000',
-    proposal: null,
-    leavingUntil: null,
-    nameLostAt: null,
-    nameProblem: null,
-    dnsId: null,
-    dnsCheckedAt: null,
-    dnsCarriesAt: null,
-    remindedAt: null,
-    certificate: null,
-    createdAt: '2026-12-01T10:00:00.000Z',
-    activatedAt: '2026-12-01T10:00:00.000Z',
-    removedAt: null,
-    updatedAt: '2026-12-01T10:00:00.000Z',
-    ...over,
-  };
-}
 
 const records: HostingRecord[] = [
   {
@@ -68,7 +39,7 @@ const records: HostingRecord[] = [
 
 function view(over: Partial<HostView> = {}): HostView {
   return {
-    hosted: hosted(),
+    hosted: hostedDomain(),
     policyText: 'version: STSv1\nmode: testing\nmx: mx1.example.com\nmax_age: 604800\n',
     records,
     dns: { expected: '20261201T100000', seen: null, carries: false, newlyCarried: false, remindedAt: null },
@@ -104,7 +75,7 @@ describe('the host message', () => {
   });
 
   test.each([
-    ['pending', { hosted: hosted({ status: 'pending' }) }, [HOST_ACTION.check, HOST_ACTION.stop]],
+    ['pending', { hosted: hostedDomain({ status: 'pending' }) }, [HOST_ACTION.check, HOST_ACTION.stop]],
     ['active, not ready', {}, [HOST_ACTION.check, HOST_ACTION.stop]],
     [
       'active, ready',
@@ -132,10 +103,10 @@ describe('the host message', () => {
     ],
     [
       'pending and ready (no enforce before it is served)',
-      { hosted: hosted({ status: 'pending' }), enforce: { ready: true, missing: [] } },
+      { hosted: hostedDomain({ status: 'pending' }), enforce: { ready: true, missing: [] } },
       [HOST_ACTION.check, HOST_ACTION.stop],
     ],
-    ['leaving', { hosted: hosted({ status: 'leaving', mode: 'none' }) }, [HOST_ACTION.check]],
+    ['leaving', { hosted: hostedDomain({ status: 'leaving', mode: 'none' }) }, [HOST_ACTION.check]],
   ])('%s: the buttons', (_, over, ids) => {
     const v = view(over as Partial<HostView>);
     expect(actionIds(hostActions(scope, v))).toEqual(ids);
@@ -152,12 +123,12 @@ describe('the host message', () => {
       'are made only from <#C1>, the channel it was enrolled from, and not by guests',
     );
     expect(JSON.stringify(hostMessage(v, scope))).not.toContain('made only from');
-    const orphan = view({ hosted: hosted({ channelId: null }) });
+    const orphan = view({ hosted: hostedDomain({ channelId: null }) });
     expect(actionIds(hostActions(scope, orphan))).toEqual([HOST_ACTION.check]);
   });
 
   test('removed: no buttons, no records', () => {
-    const v = view({ hosted: hosted({ status: 'removed' }) });
+    const v = view({ hosted: hostedDomain({ status: 'removed' }) });
     expect(hostActions(scope, v)).toBeNull();
     expect(JSON.stringify(hostMessage(v, scope))).not.toContain('IN CNAME');
   });
@@ -172,7 +143,7 @@ describe('the host message', () => {
 
   test('text from DNS and the CA is escaped: no mention, no link', () => {
     const v = view({
-      hosted: hosted({
+      hosted: hostedDomain({
         nameLostAt: '2026-12-01T10:00:00.000Z',
         nameProblem: '<!channel> <https://evil.test|click>',
         certificate: { state: 'failed', at: 'x', notAfter: null, error: '<!here>', retryAt: null },
@@ -191,7 +162,7 @@ describe('the host message', () => {
     const failed = (e: string) =>
       hostMessage(
         view({
-          hosted: hosted({
+          hosted: hostedDomain({
             certificate: {
               state: 'failed',
               at: '2026-12-01T10:00:00.000Z',
@@ -235,10 +206,10 @@ describe('the host message', () => {
         .join('\n');
     const inert =
       "`mta-sts.example.com is a CNAME to www.evil.test, not &lt;https://evil.test|the target&gt;: *see* https://evil.test/fix _now_ 'x' &lt;!here&gt;`";
-    const pending = sectionsOf(view({ hosted: hosted({ status: 'pending', nameProblem: problem }) }));
+    const pending = sectionsOf(view({ hosted: hostedDomain({ status: 'pending', nameProblem: problem }) }));
     expect(pending).toContain(`Last look: ${inert}`);
     const lost = sectionsOf(
-      view({ hosted: hosted({ nameLostAt: '2026-12-01T10:00:00.000Z', nameProblem: problem }) }),
+      view({ hosted: hostedDomain({ nameLostAt: '2026-12-01T10:00:00.000Z', nameProblem: problem }) }),
     );
     expect(lost).toContain(
       `:warning: \`mta-sts.example.com\` no longer points at the bot for this enrollment (since 2026-12-01T10:00:00Z): ${inert}`,
@@ -283,7 +254,9 @@ describe('the host message', () => {
         .join('\n');
     const leaving = (leavingUntil: string | null) =>
       sections(
-        view({ hosted: hosted({ status: 'leaving', mode: 'none', stsId: '20261202T100000', leavingUntil }) }),
+        view({
+          hosted: hostedDomain({ status: 'leaving', mode: 'none', stsId: '20261202T100000', leavingUntil }),
+        }),
       );
     const dated = leaving('2026-12-03T10:00:00.000Z');
     expect(dated).toContain(
@@ -293,7 +266,7 @@ describe('the host message', () => {
       'Then hosting ends, and the CNAME `mta-sts.example.com` and the `_mta-sts.example.com` record must go; not before',
     );
     expect(leaving(null)).toContain('until DNS carries that id and then for the max_age');
-    const removed = sections(view({ hosted: hosted({ status: 'removed' }) }));
+    const removed = sections(view({ hosted: hostedDomain({ status: 'removed' }) }));
     expect(removed).toContain(
       'the CNAME `mta-sts.example.com` and the `_mta-sts.example.com` record must go',
     );
@@ -315,7 +288,7 @@ describe('the host message', () => {
     expect(HOSTING_OFF_TEXT).toContain('its own target `<token>.<MTASTS_HOSTING_NAME>`');
     expect(HOSTING_OFF_TEXT).toContain("the operator's wildcard `*.<MTASTS_HOSTING_NAME>`");
     expect(HOSTING_OFF_TEXT).not.toContain('CNAME records point to');
-    const pending = JSON.stringify(hostMessage(view({ hosted: hosted({ status: 'pending' }) }), scope));
+    const pending = JSON.stringify(hostMessage(view({ hosted: hostedDomain({ status: 'pending' }) }), scope));
     expect(pending).toContain(
       "pointing at this enrollment's own target below (under `bot.example.net`, never that name itself)",
     );
@@ -334,12 +307,12 @@ describe('the host message', () => {
       servedUntil: 'x',
       cachedUntil: '2026-12-09T10:00:00.000Z',
     }));
-    withinLimits(hostMessage(view({ hosted: hosted({ mx }), policyText, cached }), scope));
+    withinLimits(hostMessage(view({ hosted: hostedDomain({ mx }), policyText, cached }), scope));
   });
 
   test('the list: status, id, and where', () => {
     const m = hostListMessage(
-      [hosted(), hosted({ domain: 'b.example', status: 'pending', dnsCarriesAt: 'x' })],
+      [hostedDomain(), hostedDomain({ domain: 'b.example', status: 'pending', dnsCarriesAt: 'x' })],
       50,
     );
     const text = JSON.stringify(m);

@@ -11,6 +11,7 @@ import { MonitorStore } from '../../src/store/monitor.js';
 import { type PageClaim, PassStore } from '../../src/store/passes.js';
 import { SubscriptionStore } from '../../src/store/subscriptions.js';
 import { postgresUrlFor } from '../support/config.js';
+import { hostedDomain } from '../support/hosted-domain.js';
 import { reportOf } from '../support/report.js';
 
 /**
@@ -24,31 +25,12 @@ const engines: [string, () => Promise<Db>][] = [
 const NOW = new Date('2026-11-29T12:00:00Z');
 const DOMAIN = 'hosted.example';
 
-const hosted = {
+const hosted = hostedDomain({
   domain: DOMAIN,
   policyHost: `mta-sts.${DOMAIN}`,
-  owner: 'T1',
-  channelId: 'C1',
-  token: 't',
-  status: 'active',
-  mode: 'testing',
-  maxAge: 86400,
   mx: ['mx1.hosted.example'],
   stsId: 'id1',
-  proposal: null,
-  leavingUntil: null,
-  nameLostAt: null,
-  nameProblem: null,
-  dnsId: null,
-  dnsCheckedAt: null,
-  dnsCarriesAt: null,
-  remindedAt: null,
-  certificate: null,
-  createdAt: NOW.toISOString(),
-  activatedAt: NOW.toISOString(),
-  removedAt: null,
-  updatedAt: NOW.toISOString(),
-};
+});
 
 /** Hosting hooks whose MX follow-up writes a row (what serving the new policy would write), then applies or fails. */
 function hooks(db: Db, fail: boolean): { hooks: HostingHooks; calls: string[] } {
