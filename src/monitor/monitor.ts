@@ -319,14 +319,14 @@ export class Monitor {
   /**
    * Checks the page's domains not yet checked in the pass, renewing the page's lease meanwhile. When the lease is
    * found lost (this process stalled past it and another took the page over) the page's checks are abandoned: what
-   * they saw is not stored. Returns how many domains were stored.
+   * they saw is not stored. Returns whether the page was lost (the domains stored are counted in `summary`).
    */
   private async workPage(
     claim: PageClaim,
     deps: CheckDeps,
     signal: AbortSignal,
     summary: PassSummary,
-  ): Promise<{ checked: number; lost: boolean }> {
+  ): Promise<{ lost: boolean }> {
     const { passes, now, logger } = this.deps;
     const { pageLeaseMs, concurrency } = this.settings;
     const page = new AbortController();
@@ -345,7 +345,6 @@ export class Monitor {
         (err: unknown) => logger.warn(`monitor: renewing the page's lease failed: ${String(err)}`),
       );
     }, pageLeaseMs / 3);
-    let checked = 0;
     try {
       const domains = await passes.domains(claim);
       await pool(domains, concurrency, async (domain) => {
@@ -357,7 +356,6 @@ export class Monitor {
             page.abort();
           }
           if (r.outcome !== 'stored') return;
-          checked++;
           summary.domains++;
           summary.events += r.events;
           summary.alerts += r.alerts;
@@ -371,7 +369,7 @@ export class Monitor {
       clearInterval(heartbeat);
       signal.removeEventListener('abort', onStop);
     }
-    return { checked, lost };
+    return { lost };
   }
 
   /**
