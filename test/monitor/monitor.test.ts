@@ -562,11 +562,8 @@ describe('one pass shared by the processes on the database', () => {
       await lab.domain(d);
       await rig.watch(d, 'CSHARE');
     }
-    const other = new PassStore(rig.runtime.db, 'another-host:4242');
-    const open = await other.begin(rig.clock, null);
-    if (open.kind !== 'open') throw new Error('no pass');
-    await other.plan(open.id, 1);
-    expect(await other.claim(open.id, rig.clock, 60_000)).toMatchObject({ seq: 0, upto: 'share-a.test' });
+    const { other, open, claim } = await anotherHoldsFirstPage(rig, 1);
+    expect(claim).toMatchObject({ seq: 0, upto: 'share-a.test' });
     const running = rig.runtime.monitor.runPass();
     // This process takes the free page, then waits for the other one's: the pass is not over.
     await until(async () => (await rig.runtime.checks.last('share-b.test')) !== null);
@@ -610,12 +607,7 @@ describe('one pass shared by the processes on the database', () => {
       await lab.domain(d);
       await rig.watch(d, 'CSWEEP');
     }
-    const other = new PassStore(rig.runtime.db, 'another-host:4242');
-    const open = await other.begin(rig.clock, null);
-    if (open.kind !== 'open') throw new Error('no pass');
-    await other.plan(open.id, 1);
-    const claim = await other.claim(open.id, rig.clock, 60_000);
-    if (!claim) throw new Error('no page');
+    const { claim } = await anotherHoldsFirstPage(rig, 1);
     await rig.runtime.close();
     const out: string[] = [];
     const swept = main(['sweep'], {
@@ -641,6 +633,17 @@ describe('one pass shared by the processes on the database', () => {
     await rig.runtime.close();
   });
 });
+
+/** A process of another host begins a pass in pages of `pageSize` and holds its first page (lease 60 s by the rig's clock). */
+async function anotherHoldsFirstPage(rig: Rig, pageSize: number) {
+  const other = new PassStore(rig.runtime.db, 'another-host:4242');
+  const open = await other.begin(rig.clock, null);
+  if (open.kind !== 'open') throw new Error('no pass');
+  await other.plan(open.id, pageSize);
+  const claim = await other.claim(open.id, rig.clock, 60_000);
+  if (!claim) throw new Error('no page');
+  return { other, open, claim };
+}
 
 /** A domain whose policy host holds every request until `release()`; `asked()` counts them. */
 async function heldDomain(domain: string): Promise<{ asked: () => number; release: () => void }> {
@@ -723,12 +726,7 @@ describe('a page in the hands of one process', () => {
     const rig = await Rig.create();
     await lab.domain('wait-a.test');
     await rig.watch('wait-a.test', 'CWAIT');
-    const other = new PassStore(rig.runtime.db, 'another-host:1');
-    const open = await other.begin(rig.clock, null);
-    if (open.kind !== 'open') throw new Error('no pass');
-    await other.plan(open.id, 100);
-    const page = await other.claim(open.id, rig.clock, 60_000);
-    if (!page) throw new Error('no page');
+    const { other, claim: page } = await anotherHoldsFirstPage(rig, 100);
     const claims = vi.spyOn(PassStore.prototype, 'claim');
     try {
       const running = rig.pass();
